@@ -93,6 +93,7 @@ class ChatRecord:
     deleted_at: datetime | None = None
     held: bool = False
     tag_error: str | None = None
+    version_id: str | None = None  # the object version the tags were written on
     revision: int = 0
     history: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
 
@@ -132,6 +133,7 @@ class ChatRecord:
             "deleted_at": format_instant(self.deleted_at) if self.deleted_at else None,
             "held": self.held,
             "tag_error": self.tag_error,
+            "version_id": self.version_id,
             "revision": self.revision,
             "history": list(self.history),
         }
@@ -158,6 +160,7 @@ class ChatRecord:
             deleted_at=parse_instant(v["deleted_at"]) if "deleted_at" in v else None,
             held=bool(v.get("held", False)),
             tag_error=v.get("tag_error"),
+            version_id=v.get("version_id"),
             revision=int(v.get("revision", 0)),
             history=tuple(v.get("history", [])),
         )

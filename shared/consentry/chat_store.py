@@ -1,0 +1,181 @@
+"""The chat-log bucket: object facts, our tags, versions, legal holds.
+
+The only place that knows S3's wire format and limits: 10 tags per object,
+foreign tags kept, version-by-version deletion, Object Lock legal holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from consentry.policy import Policy, is_incognito
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+S3_TAG_LIMIT = 10  # S3 allows at most 10 tags per object
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+_MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed"}
+
+
+class ObjectHeld(Exception):
+    """A version is under an Object Lock legal hold (or retention) and cannot be deleted."""
+
+
+@dataclass(frozen=True)
+class ObjectFacts:
+    """What HeadObject tells the policy about the current version of a chat."""
+
+    key: str
+    version_id: str | None
+    last_modified: datetime
+    incognito: bool
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    key: str
+    version_id: str
+    last_modified: datetime
+    delete_marker: bool
+
+
+@dataclass(frozen=True)
+class TagPlan:
+    """The full tag set to write and whether our five tags fit beside the foreign ones."""
+
+    tags: dict[str, str]
+    fits: bool
+
+
+def plan_tags(current: Mapping[str, str], ours: Mapping[str, str], eligible_key: str) -> TagPlan:
+    """Keep foreign tags, overwrite ours; fail closed when the 10-tag limit is hit.
+
+    When our tags do not fit, the object gets `training-eligible=false` alone if
+    a slot is free (replacing any value the writer put there), else nothing of
+    ours: no tag means not eligible.
+    """
+    foreign = {k: v for k, v in current.items() if k not in ours}
+    if len(foreign) + len(ours) <= S3_TAG_LIMIT:
+        return TagPlan({**foreign, **ours}, fits=True)
+    if len(foreign) < S3_TAG_LIMIT:
+        return TagPlan({**foreign, eligible_key: "false"}, fits=False)
+    return TagPlan(foreign, fits=False)
+
+
+def _missing(err: ClientError) -> bool:
+    return str(err.response.get("Error", {}).get("Code")) in _MISSING
+
+
+def _version(version_id: str | None) -> dict[str, str]:
+    return {"VersionId": version_id} if version_id else {}
+
+
+class ChatStore:
+    def __init__(self, client: S3Client, bucket: str, policy: Policy) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.policy = policy
+
+    def head(self, key: str) -> ObjectFacts | None:
+        """Facts of the current version; None when the object is gone."""
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as err:
+            if _missing(err):
+                return None
+            raise
+        return ObjectFacts(
+            key=key,
+            version_id=response.get("VersionId"),
+            last_modified=response["LastModified"],
+            incognito=is_incognito(response.get("Metadata", {}), self.policy),
+        )
+
+    def tags(self, key: str, version_id: str | None = None) -> dict[str, str] | None:
+        """The object's tags; None when the object (version) is gone."""
+        try:
+            response = self.client.get_object_tagging(Bucket=self.bucket, Key=key, **_version(version_id))
+        except ClientError as err:
+            if _missing(err):
+                return None
+            raise
+        return {t["Key"]: t["Value"] for t in response.get("TagSet", [])}
+
+    def put_tags(self, key: str, tags: Mapping[str, str], version_id: str | None = None) -> None:
+        self.client.put_object_tagging(
+            Bucket=self.bucket,
+            Key=key,
+            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
+            **_version(version_id),
+        )
+
+    def versions(self, key: str) -> list[ObjectVersion]:
+        """Every version and delete marker of exactly this key."""
+        return [v for page in self.version_pages(key) for v in page[0] if v.key == key]
+
+    def version_pages(
+        self, prefix: str, key_marker: str | None = None, version_marker: str | None = None
+    ) -> Iterator[tuple[list[ObjectVersion], tuple[str, str] | None]]:
+        """Pages of versions under a prefix, each with the markers of the next page."""
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            if key_marker:
+                kwargs["KeyMarker"] = key_marker
+                if version_marker:
+                    kwargs["VersionIdMarker"] = version_marker
+            response = self.client.list_object_versions(**kwargs)
+            found = [
+                ObjectVersion(v["Key"], v["VersionId"], v["LastModified"], delete_marker=False)
+                for v in response.get("Versions", [])
+            ] + [
+                ObjectVersion(v["Key"], v["VersionId"], v["LastModified"], delete_marker=True)
+                for v in response.get("DeleteMarkers", [])
+            ]
+            following = None
+            if response.get("IsTruncated"):
+                following = (response["NextKeyMarker"], response.get("NextVersionIdMarker", ""))
+            yield found, following
+            if following is None:
+                return
+            key_marker, version_marker = following
+
+    def delete_versions(self, versions: Sequence[ObjectVersion]) -> int:
+        """Delete exactly these versions; raise ObjectHeld if a lock refuses any."""
+        deleted = 0
+        for start in range(0, len(versions), DELETE_BATCH):
+            chunk = versions[start : start + DELETE_BATCH]
+            response = self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": v.key, "VersionId": v.version_id} for v in chunk], "Quiet": True},
+            )
+            errors = response.get("Errors", [])
+            deleted += len(chunk) - len(errors)
+            if any(e.get("Code") in ("AccessDenied", "InvalidRequest") for e in errors):
+                raise ObjectHeld(", ".join(f"{e.get('Key')}: {e.get('Message')}" for e in errors))
+            if errors:
+                raise RuntimeError(f"DeleteObjects failed: {errors}")
+        return deleted
+
+    def delete_all_versions(self, key: str) -> int:
+        return self.delete_versions(self.versions(key))
+
+    def set_legal_hold(self, key: str, on: bool) -> int:
+        """Legal hold on or off on every version (delete markers cannot be held)."""
+        versions = [v for v in self.versions(key) if not v.delete_marker]
+        for v in versions:
+            self.client.put_object_legal_hold(
+                Bucket=self.bucket, Key=key, VersionId=v.version_id, LegalHold={"Status": "ON" if on else "OFF"}
+            )
+        return len(versions)
+
+    def objects(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """Current objects under a prefix with their LastModified (backfill)."""
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield obj["Key"], obj["LastModified"]

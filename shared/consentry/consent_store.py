@@ -1,0 +1,35 @@
+"""The consent table (owned by the account service): read-only, strongly consistent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from consentry.ledger import BATCH_GET_LIMIT, batch_get, from_item, to_item
+from consentry.policy import ConsentRecord, Policy, parse_consent
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class ConsentStore:
+    def __init__(self, client: DynamoDBClient, table: str, policy: Policy) -> None:
+        self.client = client
+        self.table = table
+        self.policy = policy
+
+    def get(self, user_id: str) -> ConsentRecord:
+        response = self.client.get_item(TableName=self.table, Key=to_item({"user_id": user_id}), ConsistentRead=True)
+        item = response.get("Item")
+        return parse_consent(from_item(item) if item else None, self.policy, user_id)
+
+    def get_many(self, user_ids: Iterable[str]) -> dict[str, ConsentRecord]:
+        """One BatchGetItem per 100 users; users without a record come back pending."""
+        unique = list(dict.fromkeys(user_ids))
+        records = {uid: parse_consent(None, self.policy, uid) for uid in unique}
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            keys = [to_item({"user_id": uid}) for uid in unique[start : start + BATCH_GET_LIMIT]]
+            for item in batch_get(self.client, self.table, keys):
+                values = from_item(item)
+                records[values["user_id"]] = parse_consent(values, self.policy, values["user_id"])
+        return records

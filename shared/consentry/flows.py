@@ -1,0 +1,424 @@
+"""One flow per trigger: load facts, decide through the policy core, apply.
+
+Each `on_*` function builds the `Update` of one kind of event (pure: ledger
+record, consent record and object facts in, record out); the flow functions
+turn events into targets and settle them. Fan-out (a user's chats, sweep
+pages, erasure, holds on a whole user) goes through the work queue one page
+per message, each message enqueueing the next page before doing its own, so
+that Lambda concurrency spreads a large user over many workers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from consentry.chat_store import ObjectFacts, ObjectHeld, ObjectVersion
+from consentry.enforcer import Enforcer, Outcome, Target, Update, chat_of, evaluate
+from consentry.ledger import DUE_SHARDS, ChatRecord
+from consentry.observability import count, logger
+from consentry.policy import Chat, ChatKey, ConsentRecord, Policy, chat_key, format_instant, parse_instant, user_prefixes
+
+RETAG_PAGE = 500
+SWEEP_PAGE = 100
+
+
+class EventRejected(ValueError):
+    """An event that must change nothing (wrong user for the key, unknown type); logged and counted."""
+
+
+# -- updates: what each event does to one chat's record -----------------------
+
+
+def _stale_after_deletion(current: ChatRecord | None, at: datetime) -> bool:
+    return current is not None and current.deleted_at is not None and at <= current.deleted_at
+
+
+def on_write(at: datetime, policy: Policy, state: str = "active") -> Update:
+    """S3 ObjectCreated (or backfill, with LastModified): last activity = `at`."""
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if facts is None or _stale_after_deletion(current, at):
+            return None
+        if current is None or current.deleted_at is not None:
+            # New, or written again after a deletion or erasure: the normal rules, from `at`.
+            return evaluate(
+                Chat(facts.key, consent.user_id, at, facts.incognito), consent, policy, state=state,
+                held=current.held if current else False, version_id=facts.version_id,
+                revision=current.revision if current else 0, history=current.history if current else (),
+            )
+        chat = Chat(facts.key, current.user_id, max(current.last_activity, at), facts.incognito)
+        return evaluate(chat, consent, policy, base=current, version_id=facts.version_id)
+
+    return update
+
+
+def on_reopen(at: datetime, policy: Policy) -> Update:
+    """`Chat Reopened`: last activity = event time; retention restarts."""
+    write = on_write(at, policy)
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if current is None or current.deleted_at is not None:
+            return write(current, consent, facts)
+        chat = replace(chat_of(current), last_activity=max(current.last_activity, at))
+        return evaluate(chat, consent, policy, base=current, state="active")
+
+    return update
+
+
+def on_archive(at: datetime, policy: Policy) -> Update:
+    """`Chat Archived`: recorded; tags unchanged."""
+    write = on_write(at, policy, state="archived")
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if current is None:
+            return write(current, consent, facts)
+        if current.deleted_at is not None:
+            return None
+        return replace(current, state="archived")
+
+    return update
+
+
+def on_retag(policy: Policy) -> Update:
+    """Consent or tier changed: decide again on the facts the ledger holds."""
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if current is None or current.state == "removed":
+            return None
+        return evaluate(chat_of(current), consent, policy, base=current)
+
+    return update
+
+
+def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update:
+    """`Chat Deleted` (or erasure): ineligible at once, due at once.
+
+    With `covers_after=False` (erasure) a chat whose last activity is after
+    `at` is not covered.
+    """
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if current is not None and current.deleted_at is not None:
+            return None  # already deleted
+        if current is not None and not covers_after and current.last_activity > at:
+            return None
+        if current is None:
+            if facts is None:
+                return None
+            chat = Chat(facts.key, consent.user_id, facts.last_modified, facts.incognito, deleted_at=at)
+            return evaluate(chat, consent, policy, state="deleted", held=False, version_id=facts.version_id)
+        chat = replace(chat_of(current), deleted_at=at)
+        return evaluate(chat, consent, policy, base=current, state="deleted")
+
+    return update
+
+
+def on_removed() -> Update:
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if current is None or current.state == "removed":
+            return None
+        return replace(current, state="removed", eligible=False)
+
+    return update
+
+
+def on_hold(on: bool, policy: Policy) -> Update:
+    """Legal hold placed or released: eligibility unchanged; the sweep skips held chats."""
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if current is None:
+            if facts is None:
+                return None
+            chat = Chat(facts.key, consent.user_id, facts.last_modified, facts.incognito)
+            return evaluate(chat, consent, policy, state="active", held=on, version_id=facts.version_id)
+        return None if current.held == on else replace(current, held=on)
+
+    return update
+
+
+# -- flows ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Write:
+    """One S3 ObjectCreated notification, parsed."""
+
+    key: str
+    at: datetime
+    token: str = ""  # which message it came in
+
+
+def own_chat(enforcer: Enforcer, key: str, user_id: str | None = None) -> ChatKey | None:
+    """The chat a key names if it is ours (and belongs to `user_id` when given)."""
+    found = chat_key(key, enforcer.policy)
+    if found is None:
+        logger.info("not a chat key of ours; ignored", extra={"key": key})
+        count("IgnoredKeys")
+        return None
+    if user_id is not None and found.user_id != user_id:
+        raise EventRejected(f"user_id {user_id!r} does not own key {key!r}")
+    return found
+
+
+def raise_first(outcomes: Iterable[Outcome]) -> None:
+    for outcome in outcomes:
+        if outcome.error is not None:
+            raise outcome.error
+
+
+def tag_on_write(enforcer: Enforcer, writes: Sequence[Write]) -> dict[str, Exception]:
+    """Tag newly written chats; errors by message token (empty when all settled)."""
+    targets, tokens = [], []
+    for write in writes:
+        chat = own_chat(enforcer, write.key)
+        if chat is not None:
+            update = on_write(write.at, enforcer.policy)
+            targets.append(Target(chat.user_id, write.key, "write", write.at, update, facts="always", check_s3=True))
+            tokens.append(write.token)
+    errors: dict[str, Exception] = {}
+    for token, outcome in zip(tokens, enforcer.settle(targets), strict=True):
+        if outcome.error is not None:
+            errors.setdefault(token, outcome.error)
+    return errors
+
+
+def reopen(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> None:
+    if own_chat(enforcer, key, user_id):
+        update = on_reopen(at, enforcer.policy)
+        raise_first(enforcer.settle([Target(user_id, key, "reopen", at, update, facts="if-unknown")]))
+
+
+def archive(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> None:
+    if own_chat(enforcer, key, user_id):
+        update = on_archive(at, enforcer.policy)
+        raise_first(enforcer.settle([Target(user_id, key, "archive", at, update, facts="if-unknown")]))
+
+
+def retag_user(enforcer: Enforcer, user_id: str, start: Mapping[str, Any] | None = None, verify: bool = False) -> int:
+    """Decide again on one page of a user's chats; the next page goes to the queue first.
+
+    `verify` compares with S3's tags instead of trusting the ledger (used on
+    redelivery, when an earlier try may have died between ledger and S3).
+    Returns the number of chats whose tags or record changed.
+    """
+    records, following = enforcer.ledger.user_chats(user_id, start, RETAG_PAGE)
+    if following:
+        enforcer.queue.send([{"type": "retag", "user_id": user_id, "start": following}])
+    update = on_retag(enforcer.policy)
+    targets = [
+        Target(user_id, r.key, "retag", None, update, check_s3=verify) for r in records if r.state != "removed"
+    ]
+    outcomes = enforcer.settle(targets, known={r.key: r for r in records})
+    raise_first(outcomes)
+    return sum(o.wrote_ledger or o.wrote_s3 for o in outcomes)
+
+
+def request_retag(enforcer: Enforcer, user_ids: Iterable[str]) -> None:
+    enforcer.queue.send([{"type": "retag", "user_id": uid} for uid in dict.fromkeys(user_ids)])
+
+
+def purge(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> str:
+    """Remove every version and delete marker of a chat unless held: `removed`, `held` or `gone`."""
+    record = enforcer.ledger.get(user_id, key)
+    if record is not None and record.held:
+        return "held"
+    try:
+        deleted = enforcer.chats.delete_all_versions(key)
+    except ObjectHeld:
+        logger.warning("legal hold in S3 refused the deletion; waiting for release", extra={"key": key})
+        raise_first(enforcer.settle([Target(user_id, key, "hold", at, on_hold(True, enforcer.policy))]))
+        return "held"
+    raise_first(enforcer.settle([Target(user_id, key, "removed", at, on_removed())]))
+    count("ObjectsRemoved")
+    return "removed" if deleted else "gone"
+
+
+def delete_chat(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> str:
+    """`Chat Deleted`: ineligible at once, then every version removed unless held."""
+    if not own_chat(enforcer, key, user_id):
+        return "ignored"
+    update = on_delete(at, enforcer.policy)
+    raise_first(enforcer.settle([Target(user_id, key, "delete", at, update, facts="if-unknown")]))
+    return purge(enforcer, user_id, key, at)
+
+
+def hold(enforcer: Enforcer, user_id: str, key: str, on: bool, at: datetime) -> str:
+    """Legal hold on or off on every version of one chat; on release, a deleted chat is removed."""
+    if not own_chat(enforcer, key, user_id):
+        return "ignored"
+    if on:
+        # Ledger first: from here the sweep and deletions skip the chat, before S3 locks it.
+        raise_first(enforcer.settle([Target(user_id, key, "hold", at, on_hold(True, enforcer.policy), "if-unknown")]))
+        enforcer.chats.set_legal_hold(key, True)
+        return "held"
+    enforcer.chats.set_legal_hold(key, False)
+    raise_first(enforcer.settle([Target(user_id, key, "release", at, on_hold(False, enforcer.policy), "if-unknown")]))
+    record = enforcer.ledger.get(user_id, key)
+    if record is not None and record.state == "deleted":
+        return purge(enforcer, user_id, key, at)
+    return "released"
+
+
+def user_page(
+    enforcer: Enforcer, user_id: str, message: Mapping[str, Any]
+) -> tuple[dict[str, list[ObjectVersion]], dict[str, Any] | None]:
+    """One page of a user's object versions (all key patterns in turn), by key.
+
+    Returns the versions of the user's chat keys on this page and the message
+    fields of the next page (None after the last).
+    """
+    prefixes = user_prefixes(user_id, enforcer.policy)
+    index = int(message.get("prefix", 0))
+    versions, following = next(
+        enforcer.chats.version_pages(prefixes[index], message.get("key_marker"), message.get("version_marker"))
+    )
+    by_key: dict[str, list[ObjectVersion]] = defaultdict(list)
+    for version in versions:
+        found = chat_key(version.key, enforcer.policy)
+        if found is not None and found.user_id == user_id:
+            by_key[version.key].append(version)
+    if following is not None:
+        return by_key, {"prefix": index, "key_marker": following[0], "version_marker": following[1]}
+    if index + 1 < len(prefixes):
+        return by_key, {"prefix": index + 1}
+    return by_key, None
+
+
+def hold_user_page(enforcer: Enforcer, message: Mapping[str, Any]) -> int:
+    """A legal hold on (or off) every chat of a user, one listing page per message."""
+    user_id, on, at = message["user_id"], bool(message["on"]), parse_instant(message["at"])
+    by_key, following = user_page(enforcer, user_id, message)
+    if following is not None:
+        enforcer.queue.send([{"type": "hold", "user_id": user_id, "on": on, "at": message["at"], **following}])
+    for key in by_key:
+        if any(not v.delete_marker for v in by_key[key]):
+            hold(enforcer, user_id, key, on, at)
+    return len(by_key)
+
+
+def start_erasure(enforcer: Enforcer, user_id: str, at: datetime) -> bool:
+    """`Erasure Requested`: record the request and queue its first page."""
+    created = enforcer.ledger.start_erasure(user_id, at)
+    if created:
+        enforcer.queue.send([{"type": "erase", "user_id": user_id, "at": format_instant(at), "prefix": 0}])
+    return created
+
+
+def erase_page(enforcer: Enforcer, message: Mapping[str, Any]) -> tuple[int, int]:
+    """Remove one listing page of a user's chats whose last activity is at or before the request.
+
+    Pages run one after another so that the last one can close the request
+    with its completion time. Returns (removed, held).
+    """
+    user_id, at = message["user_id"], parse_instant(message["at"])
+    by_key, following = user_page(enforcer, user_id, message)
+    records = enforcer.ledger.get_many([(user_id, k) for k in by_key])
+    covered = []
+    for key, versions in by_key.items():
+        record = records.get(key)
+        if record is not None and record.deleted_at is None:
+            activity = record.last_activity
+        else:
+            activity = max((v.last_modified for v in versions if not v.delete_marker), default=at)
+        if activity <= at:
+            covered.append(key)
+    update = on_delete(at, enforcer.policy, covers_after=False)
+    targets = [Target(user_id, k, "erase", at, update, facts="if-unknown") for k in covered]
+    raise_first(enforcer.settle(targets))
+    results = [purge(enforcer, user_id, key, at) for key in covered]
+    removed, held = results.count("removed") + results.count("gone"), results.count("held")
+    page_id = f"{message.get('prefix', 0)}:{message.get('key_marker', '')}:{message.get('version_marker', '')}"
+    enforcer.ledger.count_erasure(user_id, at, removed, held, page_id)
+    if following is not None:
+        enforcer.queue.send([{"type": "erase", "user_id": user_id, "at": message["at"], **following}])
+    else:
+        # An operational record, not a policy decision: the wall clock is right here.
+        enforcer.ledger.finish_erasure(user_id, at, format_instant(datetime.now(UTC)))
+    return removed, held
+
+
+def start_sweep(enforcer: Enforcer, now: datetime) -> dict[str, Any]:
+    """Nightly: one sweep message per due-index shard; reports the oldest due object's age."""
+    oldest: datetime | None = None
+    for shard in range(DUE_SHARDS):
+        first, _ = enforcer.ledger.due(f"{shard:02d}", now, limit=1)
+        if first and (oldest is None or first[0].expires_at < oldest):
+            oldest = first[0].expires_at
+    enforcer.queue.send(
+        [{"type": "sweep", "shard": f"{s:02d}", "now": format_instant(now)} for s in range(DUE_SHARDS)]
+    )
+    age = int((now - oldest).total_seconds()) if oldest else 0
+    return {"now": format_instant(now), "shards": DUE_SHARDS, "oldest_due_age_seconds": age}
+
+
+def sweep_page(enforcer: Enforcer, message: Mapping[str, Any]) -> dict[str, int]:
+    """Delete one page of due chats of one shard (every version), skipping held ones."""
+    now = parse_instant(message["now"])
+    records, following = enforcer.ledger.due(message["shard"], now, message.get("start"), SWEEP_PAGE)
+    if following:
+        enforcer.queue.send([{**message, "start": following}])
+    summary = {"removed": 0, "held": 0, "skipped": 0}
+    for candidate in records:
+        # The index is eventually consistent: decide on a fresh read of the record.
+        record = enforcer.ledger.get(candidate.user_id, candidate.key)
+        if record is None or not record.in_due_index or not record.decision.is_due(now):
+            summary["skipped"] += 1
+            continue
+        result = purge(enforcer, record.user_id, record.key, now)
+        summary["held" if result == "held" else "removed"] += 1
+    return summary
+
+
+def due(enforcer: Enforcer, now: datetime) -> list[ChatRecord]:
+    """Every record due at `now` (dry runs, reports)."""
+    found = []
+    for shard in range(DUE_SHARDS):
+        start: dict[str, Any] | None = None
+        while True:
+            page, start = enforcer.ledger.due(f"{shard:02d}", now, start, 1000)
+            found.extend(r for r in page if r.decision.is_due(now))
+            if not start:
+                break
+    return sorted(found, key=lambda r: (r.expires_at, r.key))
+
+
+def backfill(enforcer: Enforcer, keys: Sequence[tuple[str, datetime | None]]) -> list[Outcome]:
+    """Tag existing objects; last activity is LastModified (or what the ledger knows, if later)."""
+    targets = []
+    for key, last_modified in keys:
+        chat = own_chat(enforcer, key)
+        if chat is None:
+            continue
+        targets.append(
+            Target(chat.user_id, key, "backfill", last_modified, on_backfill(enforcer.policy), "always", check_s3=True)
+        )
+    return enforcer.settle(targets)
+
+
+def on_backfill(policy: Policy) -> Update:
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if facts is None:
+            return None
+        return on_write(facts.last_modified, policy, state=current.state if current else "active")(
+            current, consent, facts
+        )
+
+    return update
+
+
+def run_work(enforcer: Enforcer, message: Mapping[str, Any], receive_count: int = 1) -> Any:
+    """One work-queue message: the page of fan-out it names."""
+    kind = message.get("type")
+    if kind == "retag":
+        return retag_user(enforcer, message["user_id"], message.get("start"), verify=receive_count > 1)
+    if kind == "sweep":
+        return sweep_page(enforcer, message)
+    if kind == "erase":
+        return erase_page(enforcer, message)
+    if kind == "hold":
+        return hold_user_page(enforcer, message)
+    raise EventRejected(f"unknown work message type: {kind!r}")

@@ -1,0 +1,198 @@
+"""The glue between Lambda events and flows, and the Lambda entry points.
+
+The plain functions (`tag_on_write`, `chat_event`, ...) parse and call flows;
+the `*_handler` functions wrap them with Powertools (structured logs, EMF
+metrics, partial batch responses). `functions/<name>/app.py` re-exports one
+`*_handler` as `handler`, so the deployed function and the local runtime run
+the very same code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationResponseRecord
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from consentry import events, flows
+from consentry.enforcer import Enforcer
+from consentry.observability import count, logger, metrics
+from consentry.policy import format_instant
+
+THROTTLING = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+}
+
+
+def enforcer() -> Enforcer:
+    return Enforcer.from_env()
+
+
+def tag_on_write(event: dict[str, Any]) -> dict[str, Exception]:
+    """Errors by SQS message id for a batch of S3 notifications; the rest is tagged."""
+    app = enforcer()
+    errors: dict[str, Exception] = {}
+    writes = []
+    for record in event.get("Records", []):
+        message_id = record.get("messageId", "")
+        try:
+            writes.extend(events.s3_writes(record.get("body", ""), app.settings.bucket, token=message_id))
+        except events.BadEvent as err:
+            logger.error("unparseable S3 notification", extra={"message_id": message_id, "error": str(err)})
+            count("BadEvents")
+            errors[message_id] = err
+    errors.update(flows.tag_on_write(app, writes))
+    return errors
+
+
+def consent_changed(record: dict[str, Any]) -> None:
+    """One DynamoDB Streams record of the consent table: queue a retag of its user."""
+    user_id = events.consent_change(record)
+    if user_id is not None:
+        flows.request_retag(enforcer(), [user_id])
+
+
+def chat_event(event: dict[str, Any]) -> str:
+    """One `chat.app` event; what was done. Rejected events raise nothing and change nothing."""
+    try:
+        parsed = events.chat_event(event)
+        app = enforcer()
+        return _dispatch(app, parsed)
+    except (events.BadEvent, flows.EventRejected) as err:
+        logger.error("chat event rejected", extra={"event_id": event.get("id"), "error": str(err)})
+        count("RejectedEvents")
+        return "rejected"
+
+
+def _dispatch(app: Enforcer, e: events.ChatEvent) -> str:
+    if e.detail_type == "Erasure Requested":
+        return "erasure started" if flows.start_erasure(app, e.user_id, e.at) else "erasure already recorded"
+    if e.detail_type in ("Legal Hold Placed", "Legal Hold Released"):
+        on = e.detail_type == "Legal Hold Placed"
+        if e.key is None:
+            message = {"type": "hold", "user_id": e.user_id, "on": on, "at": format_instant(e.at), "prefix": 0}
+            app.queue.send([message])
+            return "hold queued"
+        return flows.hold(app, e.user_id, e.key, on, e.at)
+    assert e.key is not None
+    if e.detail_type == "Chat Reopened":
+        flows.reopen(app, e.user_id, e.key, e.at)
+        return "reopened"
+    if e.detail_type == "Chat Archived":
+        flows.archive(app, e.user_id, e.key, e.at)
+        return "archived"
+    return flows.delete_chat(app, e.user_id, e.key, e.at)
+
+
+def retention_sweep(event: dict[str, Any]) -> dict[str, Any]:
+    summary = flows.start_sweep(enforcer(), events.scheduled_time(event))
+    metrics.add_metric(
+        name="OldestDueAgeSeconds", unit=MetricUnit.Seconds, value=summary["oldest_due_age_seconds"]
+    )
+    return summary
+
+
+def work(record: SQSRecord) -> None:
+    """One work-queue message; a failure raises so the batch reports it."""
+    try:
+        message = json.loads(record.body)
+    except json.JSONDecodeError as err:
+        count("BadEvents")
+        raise events.BadEvent(f"work message {record.message_id} is not JSON") from err
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    flows.run_work(enforcer(), message, receive_count)
+
+
+def backfill(event: dict[str, Any]) -> dict[str, Any]:
+    """An S3 Batch Operations (schema 2.0) invocation: tag each task's object."""
+    batch = S3BatchOperationEvent(event)
+    app = enforcer()
+    results = []
+    for task in batch.tasks:
+        try:
+            if task.s3_bucket not in (None, app.settings.bucket):
+                raise events.BadEvent(f"bucket {task.s3_bucket} is not the chat bucket")
+            outcomes = flows.backfill(app, [(task.s3_key, None)])
+            flows.raise_first(outcomes)
+            code, text = "Succeeded", outcomes[0].record.reason.value if outcomes and outcomes[0].record else "ignored"
+        except ClientError as err:
+            temporary = err.response.get("Error", {}).get("Code") in THROTTLING
+            code, text = ("TemporaryFailure" if temporary else "PermanentFailure"), str(err)
+        except Exception as err:
+            code, text = "PermanentFailure", f"{type(err).__name__}: {err}"
+        if code != "Succeeded":
+            logger.error("backfill task failed", extra={"key": task.s3_key, "code": code, "error": text})
+            count("BackfillFailures")
+        results.append(S3BatchOperationResponseRecord(task_id=task.task_id, result_code=code, result_string=text))
+    # Built by hand: Powertools' response insists on exactly one task, schema 2.0 allows more.
+    return {
+        "invocationSchemaVersion": batch.invocation_schema_version,
+        "treatMissingKeysAs": "PermanentFailure",
+        "invocationId": batch.invocation_id,
+        "results": [r.asdict() for r in results],
+    }
+
+
+# -- Lambda entry points (functions/<name>/app.py re-export these) -------------------
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def tag_on_write_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    errors = tag_on_write(event)
+
+    def record_handler(record: SQSRecord) -> None:
+        if record.message_id in errors:
+            raise errors[record.message_id]
+
+    return process_partial_response(event, record_handler, BatchProcessor(EventType.SQS), context)
+
+
+def _consent_record(record: DynamoDBRecord) -> None:
+    consent_changed(record.raw_event)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def consent_changed_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event, _consent_record, BatchProcessor(EventType.DynamoDBStreams), context)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def chat_events_handler(event: dict[str, Any], context: LambdaContext) -> None:
+    logger.info("chat event handled", extra={"outcome": chat_event(event)})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def retention_sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    summary = retention_sweep(event)
+    logger.info("sweep started", extra=summary)
+    return summary
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def worker_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event, work, BatchProcessor(EventType.SQS), context)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def backfill_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return backfill(event)

@@ -1,0 +1,274 @@
+"""The local runtime: moto plays AWS, and events reach the handlers as Lambda delivers them.
+
+S3 notifies the write queue (moto cannot invoke Lambda without Docker); the
+runtime reads that queue, the consent table's stream and the work queue, builds
+the Lambda event of each trigger and calls the same handler functions the
+deployed functions run, until nothing is pending. Failed SQS records become
+visible again and, after the queue's maxReceiveCount, moto moves them to the
+dead-letter queue; failed stream records are retried, then set aside as
+Lambda's on-failure destination would.
+
+Example:
+    >>> with LocalRuntime.serve() as runtime:  # doctest: +SKIP
+    ...     runtime.s3.put_object(Bucket=runtime.env["CHAT_BUCKET"], Key="chats/u1/c1.json", Body=b"{}")
+    ...     runtime.settle()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from consentry import handlers, settings
+from consentry.provision import dead_letter_name, provision
+
+STREAM_RETRIES = 3  # tries of a failing stream record before the on-failure destination
+WRITE_BATCH = 100
+WORK_BATCH = 10
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+
+
+@dataclass
+class LambdaContext:
+    """What Powertools reads of a Lambda context."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    invoked_function_arn: str = ""
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+    function_version: str = "$LATEST"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@dataclass
+class Delivered:
+    """What the runtime has delivered so far, by trigger."""
+
+    writes: int = 0
+    stream: int = 0
+    work: int = 0
+    failures: int = 0
+    stream_dead_letters: list[dict[str, Any]] = field(default_factory=list)
+
+
+class LocalRuntime:
+    """Delivers the pending events of one provisioned deployment to the handlers."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = dict(env)
+        os.environ.update(self.env)
+        settings.current.cache_clear()
+        self.s3 = boto3.client("s3")
+        self.dynamodb = boto3.client("dynamodb")
+        self.sqs = boto3.client("sqs")
+        self.streams = boto3.client("dynamodbstreams")
+        self.delivered = Delivered()
+        self._iterators: dict[str, str] = {}
+        self._retries: dict[str, int] = {}
+        self.bucket = self.env["CHAT_BUCKET"]
+
+    @classmethod
+    def provisioned(cls, prefix: str = "consentry") -> LocalRuntime:
+        """Provision in whatever AWS the default clients reach (moto's mock or server) and wrap it."""
+        return cls(provision(prefix))
+
+    @classmethod
+    @contextmanager
+    def serve(cls, prefix: str = "consentry") -> Iterator[LocalRuntime]:
+        """Start moto's threaded server on a free loopback port, provision, yield the runtime."""
+        from moto.server import ThreadedMotoServer
+
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        saved = {k: os.environ.get(k) for k in (*LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL")}
+        os.environ.update(LOCAL_CREDENTIALS, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
+        try:
+            yield cls.provisioned(prefix)
+        finally:
+            server.stop()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            settings.current.cache_clear()
+
+    # -- triggers -------------------------------------------------------------
+
+    def chat_event(self, detail_type: str, detail: Mapping[str, Any], time: datetime) -> None:
+        """Deliver a `chat.app` event as EventBridge invokes Lambda."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": "chat.app",
+            "account": "123456789012",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "resources": [],
+            "detail": dict(detail),
+        }
+        handlers.chat_events_handler(event, LambdaContext("chat_events"))
+
+    def sweep(self, now: datetime) -> dict[str, Any]:
+        """Deliver the nightly Scheduled Event with `time` = now."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/consentry-nightly-sweep"],
+            "detail": {},
+        }
+        result: dict[str, Any] = handlers.retention_sweep_handler(event, LambdaContext("retention_sweep"))
+        return result
+
+    def settle(self, max_rounds: int = 100_000) -> Delivered:
+        """Deliver writes, stream records and work until nothing is pending."""
+        for _ in range(max_rounds):
+            moved = self.deliver_writes() + self.deliver_stream() + self.deliver_work()
+            if not moved:
+                return self.delivered
+        raise RuntimeError("events still pending after max_rounds deliveries")
+
+    def deliver_writes(self) -> int:
+        return self._deliver_sqs(self.env["WRITE_QUEUE_URL"], WRITE_BATCH, handlers.tag_on_write_handler, "writes")
+
+    def deliver_work(self) -> int:
+        return self._deliver_sqs(self.env["WORK_QUEUE_URL"], WORK_BATCH, handlers.worker_handler, "work")
+
+    def dead_letters(self, queue: str = "WORK_QUEUE_URL") -> list[str]:
+        """Bodies waiting in a queue's dead-letter queue (without consuming them)."""
+        name = self.env[queue].rsplit("/", 1)[1]
+        url = self.sqs.get_queue_url(QueueName=dead_letter_name(name))["QueueUrl"]
+        response = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        return [m["Body"] for m in response.get("Messages", [])]
+
+    # -- SQS -> Lambda ---------------------------------------------------------
+
+    def _deliver_sqs(self, url: str, batch: int, handler: Callable[..., Any], label: str) -> int:
+        messages: list[dict[str, Any]] = []
+        while len(messages) < batch:
+            response = self.sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(10, batch - len(messages)),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            )
+            got = response.get("Messages", [])
+            if not got:
+                break
+            messages.extend(got)
+        if not messages:
+            return 0
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        event = {"Records": [sqs_record(m, arn) for m in messages]}
+        try:
+            result = handler(event, LambdaContext(label))
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        except Exception:
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self.sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])],
+            )
+        for m in messages:
+            if m["MessageId"] in failed:  # visible again at once: the next round retries it
+                self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+        setattr(self.delivered, label, getattr(self.delivered, label) + len(messages))
+        self.delivered.failures += len(failed)
+        return len(messages)
+
+    # -- DynamoDB Streams -> Lambda ---------------------------------------------
+
+    def deliver_stream(self) -> int:
+        table = self.dynamodb.describe_table(TableName=self.env["CONSENT_TABLE"])["Table"]
+        arn = table["LatestStreamArn"]
+        records: list[dict[str, Any]] = []
+        for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            iterator = self._iterators.get(shard_id) or self.streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            response = self.streams.get_records(ShardIterator=iterator, Limit=100)
+            self._iterators[shard_id] = response.get("NextShardIterator") or iterator
+            records.extend({**r, "eventSourceARN": arn} for r in response.get("Records", []))
+        pending = records
+        delivered = 0
+        while pending:
+            event = {"Records": [json.loads(json.dumps(r, default=_json_default)) for r in pending]}
+            delivered += len(pending)
+            result = handlers.consent_changed_handler(event, LambdaContext("consent_changed"))
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            retry = []
+            for record in pending:
+                sequence = record["dynamodb"]["SequenceNumber"]
+                if sequence not in failed:
+                    continue
+                self._retries[sequence] = self._retries.get(sequence, 0) + 1
+                if self._retries[sequence] >= STREAM_RETRIES:
+                    self.delivered.stream_dead_letters.append(record)
+                else:
+                    retry.append(record)
+            self.delivered.failures += len(failed)
+            pending = retry
+        self.delivered.stream += len(records)
+        return delivered
+
+
+def sqs_record(message: Mapping[str, Any], arn: str) -> dict[str, Any]:
+    """One received SQS message in the shape of a Lambda SQS event record."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": dict(message.get("MessageAttributes", {})),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": arn.split(":")[3],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, bytes | bytearray):
+        return value.decode()
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+__all__ = ["Delivered", "LambdaContext", "LocalRuntime"]
