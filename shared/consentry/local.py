@@ -20,15 +20,18 @@ import json
 import os
 import socket
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote_plus, urlencode
 
 import boto3
 
 from consentry import handlers, settings
+from consentry.policy import format_instant
 from consentry.provision import dead_letter_name, provision
 
 STREAM_RETRIES = 3  # tries of a failing stream record before the on-failure destination
@@ -83,6 +86,7 @@ class LocalRuntime:
         self.delivered = Delivered()
         self._iterators: dict[str, str] = {}
         self._retries: dict[str, int] = {}
+        self._stamps: dict[str, list[datetime]] = defaultdict(list)
         self.bucket = self.env["CHAT_BUCKET"]
 
     @classmethod
@@ -113,6 +117,28 @@ class LocalRuntime:
             settings.current.cache_clear()
 
     # -- triggers -------------------------------------------------------------
+
+    def put_chat(
+        self,
+        key: str,
+        body: bytes = b"{}",
+        at: datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """Write a chat object; S3 notifies the write queue. Returns the version id.
+
+        `at` simulates when the write happened: the notification is delivered
+        with that `eventTime` (demo and tests move through years this way;
+        S3's own LastModified stays the wall clock).
+        """
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "Metadata": dict(metadata or {})}
+        if tags:
+            kwargs["Tagging"] = urlencode(dict(tags))
+        response = self.s3.put_object(**kwargs)
+        if at is not None:
+            self._stamps[key].append(at)
+        return str(response.get("VersionId", ""))
 
     def chat_event(self, detail_type: str, detail: Mapping[str, Any], time: datetime) -> None:
         """Deliver a `chat.app` event as EventBridge invokes Lambda."""
@@ -156,6 +182,18 @@ class LocalRuntime:
     def deliver_writes(self) -> int:
         return self._deliver_sqs(self.env["WRITE_QUEUE_URL"], WRITE_BATCH, handlers.tag_on_write_handler, "writes")
 
+    def _stamp(self, body: str) -> str:
+        """Give a notification the simulated time of its write, if `put_chat` recorded one."""
+        try:
+            message = json.loads(body)
+            for record in message.get("Records", []):
+                stamps = self._stamps.get(unquote_plus(record["s3"]["object"]["key"]))
+                if stamps:
+                    record["eventTime"] = format_instant(stamps.pop(0))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return body  # not ours to fix: the handler reports it
+        return json.dumps(message)
+
     def deliver_work(self) -> int:
         return self._deliver_sqs(self.env["WORK_QUEUE_URL"], WORK_BATCH, handlers.worker_handler, "work")
 
@@ -185,6 +223,8 @@ class LocalRuntime:
         if not messages:
             return 0
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        if label == "writes":
+            messages = [{**m, "Body": self._stamp(m["Body"])} for m in messages]
         event = {"Records": [sqs_record(m, arn) for m in messages]}
         try:
             result = handler(event, LambdaContext(label))

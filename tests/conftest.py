@@ -1,0 +1,40 @@
+"""Shared fixtures: moto for real (in-process `mock_aws`), provisioned by the package itself."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Before any boto3 client exists: fake credentials, a region, and moto-friendly DynamoDB endpoints.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SECURITY_TOKEN="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
+    POWERTOOLS_SERVICE_NAME="consentry-tests",
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+from moto import mock_aws  # noqa: E402
+
+from consentry import settings  # noqa: E402
+from consentry.local import LocalRuntime  # noqa: E402
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        settings.current.cache_clear()
+        yield
+    settings.current.cache_clear()
+
+
+@pytest.fixture
+def runtime(aws: None) -> LocalRuntime:
+    """A provisioned deployment on moto, with the local runtime to deliver its events."""
+    return LocalRuntime.provisioned("test")

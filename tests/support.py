@@ -1,0 +1,63 @@
+"""Test helpers: seed consent records, read back what S3 and the ledger hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from consentry.ledger import ChatRecord, Ledger, to_item
+from consentry.local import LocalRuntime
+from consentry.policy import format_instant
+
+
+def t(text: str) -> datetime:
+    """An instant from a short ISO form: t("2026-01-02") or t("2026-01-02T03:04:05")."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def set_consent(
+    rt: LocalRuntime,
+    user_id: str,
+    consent: str | None = "granted",
+    at: datetime | None = None,
+    tier: str | None = "pro",
+    version: int = 1,
+    **extra: Any,
+) -> None:
+    """Write the user's consent item as the account service would."""
+    item: dict[str, Any] = {"user_id": user_id, "version": version, **extra}
+    if tier is not None:
+        item["tier"] = tier
+    if consent is not None:
+        item["training_consent"] = consent
+    if at is not None:
+        item["consent_changed_at"] = format_instant(at)
+    rt.dynamodb.put_item(TableName=rt.env["CONSENT_TABLE"], Item=to_item(item))
+
+
+def remove_consent(rt: LocalRuntime, user_id: str) -> None:
+    rt.dynamodb.delete_item(TableName=rt.env["CONSENT_TABLE"], Key=to_item({"user_id": user_id}))
+
+
+def tags(rt: LocalRuntime, key: str) -> dict[str, str]:
+    response = rt.s3.get_object_tagging(Bucket=rt.bucket, Key=key)
+    return {tag["Key"]: tag["Value"] for tag in response["TagSet"]}
+
+
+def record(rt: LocalRuntime, user_id: str, key: str) -> ChatRecord | None:
+    return Ledger(rt.dynamodb, rt.env["LEDGER_TABLE"]).get(user_id, key)
+
+
+def versions(rt: LocalRuntime, key: str) -> list[dict[str, Any]]:
+    """Every version and delete marker of exactly this key."""
+    response = rt.s3.list_object_versions(Bucket=rt.bucket, Prefix=key)
+    return [v for v in response.get("Versions", []) + response.get("DeleteMarkers", []) if v["Key"] == key]
+
+
+def exists(rt: LocalRuntime, key: str) -> bool:
+    return bool(versions(rt, key))
+
+
+def eligible(rt: LocalRuntime, key: str) -> bool:
+    return tags(rt, key).get("training-eligible") == "true"
