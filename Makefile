@@ -44,7 +44,8 @@ infra-tests: dev
 lint: dev
 	$(PY) -m ruff check shared functions tests
 	$(PY) -m ruff format --check shared functions
-	$(PY) -m mypy shared functions
+	$(PY) -m mypy shared
+	for f in functions/*/app.py; do $(PY) -m mypy $$f || exit 1; done
 
 bench: dev
 	$(PY) -m benchmarks

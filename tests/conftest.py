@@ -20,10 +20,10 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from moto import mock_aws  # noqa: E402
+from moto import mock_aws
 
-from consentry import settings  # noqa: E402
-from consentry.local import LocalRuntime  # noqa: E402
+from consentry import settings
+from consentry.local import LocalRuntime
 
 
 @pytest.fixture

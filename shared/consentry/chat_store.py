@@ -72,7 +72,7 @@ def _missing(err: ClientError) -> bool:
     return str(err.response.get("Error", {}).get("Code")) in _MISSING
 
 
-def _version(version_id: str | None) -> dict[str, str]:
+def _version(version_id: str | None) -> dict[str, Any]:
     return {"VersionId": version_id} if version_id else {}
 
 

@@ -214,7 +214,10 @@ class Enforcer:
             record = records.get(outcome.target.key)
             consent = consents[outcome.target.user_id]
             expected = outcome.record.revision if outcome.record else None
-            if (record.revision if record else None) != expected or (consent.exists, consent.version) != outcome.consent:
+            if (record.revision if record else None) != expected or (
+                consent.exists,
+                consent.version,
+            ) != outcome.consent:
                 moved.append((i, outcome.target))
         return moved
 

@@ -20,7 +20,16 @@ from consentry.chat_store import ObjectFacts, ObjectHeld, ObjectVersion
 from consentry.enforcer import Enforcer, Outcome, Target, Update, chat_of, evaluate
 from consentry.ledger import DUE_SHARDS, ChatRecord
 from consentry.observability import count, logger
-from consentry.policy import Chat, ChatKey, ConsentRecord, Policy, chat_key, format_instant, parse_instant, user_prefixes
+from consentry.policy import (
+    Chat,
+    ChatKey,
+    ConsentRecord,
+    Policy,
+    chat_key,
+    format_instant,
+    parse_instant,
+    user_prefixes,
+)
 
 RETAG_PAGE = 500
 SWEEP_PAGE = 100
@@ -46,9 +55,14 @@ def on_write(at: datetime, policy: Policy, state: str = "active") -> Update:
         if current is None or current.deleted_at is not None:
             # New, or written again after a deletion or erasure: the normal rules, from `at`.
             return evaluate(
-                Chat(facts.key, consent.user_id, at, facts.incognito), consent, policy, state=state,
-                held=current.held if current else False, version_id=facts.version_id,
-                revision=current.revision if current else 0, history=current.history if current else (),
+                Chat(facts.key, consent.user_id, at, facts.incognito),
+                consent,
+                policy,
+                state=state,
+                held=current.held if current else False,
+                version_id=facts.version_id,
+                revision=current.revision if current else 0,
+                history=current.history if current else (),
             )
         chat = Chat(facts.key, current.user_id, max(current.last_activity, at), facts.incognito)
         return evaluate(chat, consent, policy, base=current, version_id=facts.version_id)
@@ -209,9 +223,7 @@ def retag_user(enforcer: Enforcer, user_id: str, start: Mapping[str, Any] | None
     if following:
         enforcer.queue.send([{"type": "retag", "user_id": user_id, "start": following}])
     update = on_retag(enforcer.policy)
-    targets = [
-        Target(user_id, r.key, "retag", None, update, check_s3=verify) for r in records if r.state != "removed"
-    ]
+    targets = [Target(user_id, r.key, "retag", None, update, check_s3=verify) for r in records if r.state != "removed"]
     outcomes = enforcer.settle(targets, known={r.key: r for r in records})
     raise_first(outcomes)
     return sum(o.wrote_ledger or o.wrote_s3 for o in outcomes)
@@ -348,9 +360,7 @@ def start_sweep(enforcer: Enforcer, now: datetime) -> dict[str, Any]:
         first, _ = enforcer.ledger.due(f"{shard:02d}", now, limit=1)
         if first and (oldest is None or first[0].expires_at < oldest):
             oldest = first[0].expires_at
-    enforcer.queue.send(
-        [{"type": "sweep", "shard": f"{s:02d}", "now": format_instant(now)} for s in range(DUE_SHARDS)]
-    )
+    enforcer.queue.send([{"type": "sweep", "shard": f"{s:02d}", "now": format_instant(now)} for s in range(DUE_SHARDS)])
     age = int((now - oldest).total_seconds()) if oldest else 0
     return {"now": format_instant(now), "shards": DUE_SHARDS, "oldest_due_age_seconds": age}
 
@@ -375,7 +385,7 @@ def sweep_page(enforcer: Enforcer, message: Mapping[str, Any]) -> dict[str, int]
 
 def due(enforcer: Enforcer, now: datetime) -> list[ChatRecord]:
     """Every record due at `now` (dry runs, reports)."""
-    found = []
+    found: list[ChatRecord] = []
     for shard in range(DUE_SHARDS):
         start: dict[str, Any] | None = None
         while True:

@@ -10,13 +10,14 @@ the very same code.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationResponseRecord
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationResponseRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
@@ -100,9 +101,7 @@ def _dispatch(app: Enforcer, e: events.ChatEvent) -> str:
 
 def retention_sweep(event: dict[str, Any]) -> dict[str, Any]:
     summary = flows.start_sweep(enforcer(), events.scheduled_time(event))
-    metrics.add_metric(
-        name="OldestDueAgeSeconds", unit=MetricUnit.Seconds, value=summary["oldest_due_age_seconds"]
-    )
+    metrics.add_metric(name="OldestDueAgeSeconds", unit=MetricUnit.Seconds, value=summary["oldest_due_age_seconds"])
     return summary
 
 
@@ -122,6 +121,7 @@ def backfill(event: dict[str, Any]) -> dict[str, Any]:
     batch = S3BatchOperationEvent(event)
     app = enforcer()
     results = []
+    code: Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
     for task in batch.tasks:
         try:
             if task.s3_bucket not in (None, app.settings.bucket):
@@ -152,14 +152,16 @@ def backfill(event: dict[str, Any]) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def tag_on_write_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def tag_on_write_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     errors = tag_on_write(event)
 
     def record_handler(record: SQSRecord) -> None:
         if record.message_id in errors:
             raise errors[record.message_id]
 
-    return process_partial_response(event, record_handler, BatchProcessor(EventType.SQS), context)
+    return process_partial_response(
+        event, record_handler, BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False), context
+    )
 
 
 def _consent_record(record: DynamoDBRecord) -> None:
@@ -168,8 +170,10 @@ def _consent_record(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def consent_changed_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event, _consent_record, BatchProcessor(EventType.DynamoDBStreams), context)
+def consent_changed_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event, _consent_record, BatchProcessor(EventType.DynamoDBStreams, raise_on_entire_batch_failure=False), context
+    )
 
 
 @logger.inject_lambda_context
@@ -188,8 +192,10 @@ def retention_sweep_handler(event: dict[str, Any], context: LambdaContext) -> di
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def worker_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event, work, BatchProcessor(EventType.SQS), context)
+def worker_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event, work, BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False), context
+    )
 
 
 @logger.inject_lambda_context

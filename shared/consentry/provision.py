@@ -45,7 +45,9 @@ def provision(prefix: str = "consentry", policy: Policy | None = None) -> dict[s
     region = session.region_name or "us-east-1"
     account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
     n = names(prefix, account, region)
-    s3, dynamodb, sqs = (boto3.client(s, region_name=region) for s in ("s3", "dynamodb", "sqs"))
+    s3 = boto3.client("s3", region_name=region)
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    sqs = boto3.client("sqs", region_name=region)
 
     work_url = _queue(sqs, n["work_queue"])
     write_url = _queue(sqs, n["write_queue"])

@@ -37,7 +37,9 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         missing = [
-            name for name in ("CHAT_BUCKET", "CONSENT_TABLE", "LEDGER_TABLE", "WORK_QUEUE_URL") if not os.environ.get(name)
+            name
+            for name in ("CHAT_BUCKET", "CONSENT_TABLE", "LEDGER_TABLE", "WORK_QUEUE_URL")
+            if not os.environ.get(name)
         ]
         if missing:
             raise SettingsError(f"missing environment variables: {', '.join(missing)}")

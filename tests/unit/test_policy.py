@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import t
 
 from consentry.policy import (
     Chat,
@@ -23,6 +22,7 @@ from consentry.policy import (
     parse_consent,
     parse_instant,
 )
+from support import t
 
 POLICY = load_policy()
 GRANT = t("2025-09-01")
@@ -143,7 +143,9 @@ def test_rule8_incognito_is_never_trained() -> None:
     assert reason(chat(incognito=True), consent()) is Reason.INCOGNITO
 
 
-@pytest.mark.parametrize("value,expected", [("true", True), ("TRUE", True), ("True", True), ("false", False), ("", False)])
+@pytest.mark.parametrize(
+    "value,expected", [("true", True), ("TRUE", True), ("True", True), ("false", False), ("", False)]
+)
 def test_incognito_metadata_any_case(value: str, expected: bool) -> None:
     assert is_incognito({"incognito": value}, POLICY) is expected
     assert is_incognito({"Incognito": value}, POLICY) is expected
@@ -300,7 +302,7 @@ def test_bundled_policy() -> None:
         (('effective_at = "2025-08-28T00:00:00Z"', 'effective_at = "soon"'), "effective_at"),
         (('consumer = ["free", "pro", "max"]', 'consumer = ["free", "team"]'), "both consumer and commercial"),
         (('prefix = "chats/"', 'prefix = "chats"'), "prefix must end"),
-        (('[tags]', '[tagz]'), "[tags]"),
+        (("[tags]", "[tagz]"), "[tags]"),
         (("version = 1", 'version = "1"'), "version"),
         (("[policy]", "[policy"), "not valid TOML"),
     ],
