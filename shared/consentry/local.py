@@ -182,7 +182,7 @@ class LocalRuntime:
     def deliver_writes(self) -> int:
         return self._deliver_sqs(self.env["WRITE_QUEUE_URL"], WRITE_BATCH, handlers.tag_on_write_handler, "writes")
 
-    def _stamp(self, body: str) -> str:
+    def stamp(self, body: str) -> str:
         """Give a notification the simulated time of its write, if `put_chat` recorded one."""
         try:
             message = json.loads(body)
@@ -219,12 +219,12 @@ class LocalRuntime:
             got = response.get("Messages", [])
             if not got:
                 break
-            messages.extend(got)
+            messages.extend(dict(m) for m in got)
         if not messages:
             return 0
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         if label == "writes":
-            messages = [{**m, "Body": self._stamp(m["Body"])} for m in messages]
+            messages = [{**m, "Body": self.stamp(m["Body"])} for m in messages]
         event = {"Records": [sqs_record(m, arn) for m in messages]}
         try:
             result = handler(event, LambdaContext(label))
@@ -235,7 +235,9 @@ class LocalRuntime:
         for start in range(0, len(done), 10):
             self.sqs.delete_message_batch(
                 QueueUrl=url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
             )
         for m in messages:
             if m["MessageId"] in failed:  # visible again at once: the next round retries it
@@ -252,9 +254,12 @@ class LocalRuntime:
         records: list[dict[str, Any]] = []
         for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
             shard_id = shard["ShardId"]
-            iterator = self._iterators.get(shard_id) or self.streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
+            iterator = (
+                self._iterators.get(shard_id)
+                or self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")[
+                    "ShardIterator"
+                ]
+            )
             response = self.streams.get_records(ShardIterator=iterator, Limit=100)
             self._iterators[shard_id] = response.get("NextShardIterator") or iterator
             records.extend({**r, "eventSourceARN": arn} for r in response.get("Records", []))
