@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 S3_TAG_LIMIT = 10  # S3 allows at most 10 tags per object
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+LIST_PAGE = 1000  # ListObjectVersions returns at most 1000 versions per page
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed"}
 
 
@@ -124,7 +125,7 @@ class ChatStore:
     ) -> Iterator[tuple[list[ObjectVersion], tuple[str, str] | None]]:
         """Pages of versions under a prefix, each with the markers of the next page."""
         while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": LIST_PAGE}
             if key_marker:
                 kwargs["KeyMarker"] = key_marker
                 if version_marker:

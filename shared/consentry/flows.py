@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consentry.chat_store import ObjectFacts, ObjectHeld, ObjectVersion
-from consentry.enforcer import Enforcer, Outcome, Target, Update, chat_of, evaluate
-from consentry.ledger import DUE_SHARDS, ChatRecord
+from consentry.enforcer import MAX_ROUNDS, Enforcer, Outcome, Target, Update, chat_of, evaluate
+from consentry.ledger import DUE_SHARDS, ChatRecord, Conflict
 from consentry.observability import count, logger
 from consentry.policy import (
     Chat,
@@ -131,9 +131,17 @@ def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update
     return update
 
 
-def on_removed() -> Update:
+def on_removed(at: datetime) -> Update:
+    """Every version removed by a purge at `at`.
+
+    Only a deleted chat, or one due at `at`: a record written again since the
+    purge listed its versions has a live version and is left alone.
+    """
+
     def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
         if current is None or current.state == "removed":
+            return None
+        if current.deleted_at is None and current.expires_at > at:
             return None
         return replace(current, state="removed", eligible=False)
 
@@ -244,9 +252,30 @@ def purge(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> str:
         logger.warning("legal hold in S3 refused the deletion; waiting for release", extra={"key": key})
         raise_first(enforcer.settle([Target(user_id, key, "hold", at, on_hold(True, enforcer.policy))]))
         return "held"
-    raise_first(enforcer.settle([Target(user_id, key, "removed", at, on_removed())]))
+    record_removed(enforcer, user_id, key, at)
     count("ObjectsRemoved")
     return "removed" if deleted else "gone"
+
+
+def record_removed(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> None:
+    """Mark the chat `removed` in the ledger, conditionally on the revision read.
+
+    Not through `Enforcer.settle`: it compares tags with S3 whenever ours would
+    change (eligible turns false) or never fitted, and S3 has nothing left to
+    compare with, so the removal would never be recorded.
+    """
+    target = Target(user_id, key, "removed", at, on_removed(at))
+    for _ in range(MAX_ROUNDS):
+        current = enforcer.ledger.get(user_id, key)
+        new = target.update(current, ConsentRecord(user_id), None)
+        if new is None:
+            return
+        try:
+            enforcer._write(target, new, current)
+            return
+        except Conflict:
+            continue
+    raise Conflict(f"{key}: still contended after {MAX_ROUNDS} rounds")
 
 
 def delete_chat(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> str:
@@ -270,9 +299,15 @@ def hold(enforcer: Enforcer, user_id: str, key: str, on: bool, at: datetime) -> 
     enforcer.chats.set_legal_hold(key, False)
     raise_first(enforcer.settle([Target(user_id, key, "release", at, on_hold(False, enforcer.policy), "if-unknown")]))
     record = enforcer.ledger.get(user_id, key)
-    if record is not None and record.state == "deleted":
-        return purge(enforcer, user_id, key, at)
-    return "released"
+    if record is None or record.state != "deleted":
+        return "released"
+    result = purge(enforcer, user_id, key, at)
+    if result != "held" and record.deleted_at is not None:
+        # Erasures that counted this chat as held now count it as removed.
+        for erasure in enforcer.ledger.erasures(user_id):
+            if erasure.held > 0 and erasure.requested_at >= record.deleted_at:
+                enforcer.ledger.release_erasure_hold(user_id, erasure.requested_at, key)
+    return result
 
 
 def user_page(
@@ -294,7 +329,10 @@ def user_page(
         if found is not None and found.user_id == user_id:
             by_key[version.key].append(version)
     if following is not None:
-        return by_key, {"prefix": index, "key_marker": following[0], "version_marker": following[1]}
+        # The next page starts after the last key listed, not at a version marker: each key on this page is
+        # handled whole (every version), so its remaining versions need no page, and a marker naming a version
+        # this page deleted is not a position S3 (or moto) lists from reliably.
+        return by_key, {"prefix": index, "key_marker": following[0]}
     if index + 1 < len(prefixes):
         return by_key, {"prefix": index + 1}
     return by_key, None
@@ -332,7 +370,10 @@ def erase_page(enforcer: Enforcer, message: Mapping[str, Any]) -> tuple[int, int
     covered = []
     for key, versions in by_key.items():
         record = records.get(key)
-        if record is not None and record.deleted_at is None:
+        if record is not None and record.deleted_at is not None:
+            covered.append(key)  # deleted already (maybe waiting for a hold): counted, removed if it can be
+            continue
+        if record is not None:
             activity = record.last_activity
         else:
             activity = max((v.last_modified for v in versions if not v.delete_marker), default=at)
@@ -349,7 +390,7 @@ def erase_page(enforcer: Enforcer, message: Mapping[str, Any]) -> tuple[int, int
         enforcer.queue.send([{"type": "erase", "user_id": user_id, "at": message["at"], **following}])
     else:
         # An operational record, not a policy decision: the wall clock is right here.
-        enforcer.ledger.finish_erasure(user_id, at, format_instant(datetime.now(UTC)))
+        enforcer.ledger.finish_erasure(user_id, at, datetime.now(UTC))
     return removed, held
 
 

@@ -168,11 +168,21 @@ class ChatRecord:
 
 @dataclass(frozen=True)
 class ErasureRecord:
+    """One erasure request and what it has done: the proof of a right-to-erasure request.
+
+    `requested_at` is the request's event time; `completed_at` is when its last
+    listing page ran (every covered chat not under a legal hold removed by
+    then; the wall clock, an operational fact). `removed` counts the chats
+    removed (every version and delete marker); `held` the chats covered but
+    kept by a legal hold, each removed, and moved from `held` to `removed`,
+    when its hold is released.
+    """
+
     user_id: str
     requested_at: datetime
     removed: int = 0
     held: int = 0
-    completed_at: str | None = None
+    completed_at: datetime | None = None
 
 
 class Ledger:
@@ -307,12 +317,30 @@ class Ledger:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def finish_erasure(self, user_id: str, requested_at: datetime, completed_at: str) -> None:
+    def release_erasure_hold(self, user_id: str, requested_at: datetime, key: str) -> bool:
+        """Move one held chat of an erasure to `removed`, once per key; False when nothing changed."""
+        token = f"released#{key}"
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item({PK: user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"}),
+                UpdateExpression="ADD removed :one, held :minus, pages :p",
+                ConditionExpression="attribute_exists(pk) AND held > :zero AND NOT contains(pages, :page)",
+                ExpressionAttributeValues=to_item({":one": 1, ":minus": -1, ":zero": 0, ":p": {token}, ":page": token}),
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def finish_erasure(self, user_id: str, requested_at: datetime, completed_at: datetime) -> None:
+        """Set the completion time once (a redelivered last page keeps the first)."""
         self.client.update_item(
             TableName=self.table,
             Key=to_item({PK: user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"}),
             UpdateExpression="SET completed_at = if_not_exists(completed_at, :c)",
-            ExpressionAttributeValues=to_item({":c": completed_at}),
+            ExpressionAttributeValues=to_item({":c": format_instant(completed_at)}),
         )
 
     def erasures(self, user_id: str) -> list[ErasureRecord]:
@@ -331,7 +359,7 @@ class Ledger:
                     requested_at=parse_instant(v["requested_at"]),
                     removed=int(v.get("removed", 0)),
                     held=int(v.get("held", 0)),
-                    completed_at=v.get("completed_at"),
+                    completed_at=parse_instant(v["completed_at"]) if "completed_at" in v else None,
                 )
             )
         return records
