@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import uuid
@@ -88,6 +89,7 @@ class LocalRuntime:
         self._retries: dict[str, int] = {}
         self._stamps: dict[str, list[datetime]] = defaultdict(list)
         self.bucket = self.env["CHAT_BUCKET"]
+        self.endpoint_url: str | None = os.environ.get("AWS_ENDPOINT_URL") or None
 
     @classmethod
     def provisioned(cls, prefix: str = "consentry") -> LocalRuntime:
@@ -96,17 +98,33 @@ class LocalRuntime:
 
     @classmethod
     @contextmanager
-    def serve(cls, prefix: str = "consentry") -> Iterator[LocalRuntime]:
-        """Start moto's threaded server on a free loopback port, provision, yield the runtime."""
+    def serve(
+        cls, prefix: str = "consentry", port: int | None = None, host: str = "127.0.0.1", quiet: bool = True
+    ) -> Iterator[LocalRuntime]:
+        """Start moto's threaded server (on a free loopback port unless `port`), provision, yield the runtime.
+
+        `runtime.endpoint_url` is the server's address. A `port` already in use
+        raises `OSError` at once (moto's own thread would wait forever).
+        `quiet` keeps the server's per-request log lines off stderr.
+        """
         from moto.server import ThreadedMotoServer
 
-        port = free_port()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        if port is None:
+            port = free_port()
+        else:
+            check_port(host, port)
+        if quiet:
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         server.start()
-        saved = {k: os.environ.get(k) for k in (*LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL")}
-        os.environ.update(LOCAL_CREDENTIALS, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
+        endpoint = f"http://{host}:{port}"
+        saved = {k: os.environ.get(k) for k in (*LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE")}
+        os.environ.pop("AWS_PROFILE", None)  # a named profile would take precedence over the local credentials
+        os.environ.update(LOCAL_CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
         try:
-            yield cls.provisioned(prefix)
+            runtime = cls.provisioned(prefix)
+            runtime.endpoint_url = endpoint
+            yield runtime
         finally:
             server.stop()
             for k, v in saved.items():
@@ -299,6 +317,13 @@ def sqs_record(message: Mapping[str, Any], arn: str) -> dict[str, Any]:
         "eventSourceARN": arn,
         "awsRegion": arn.split(":")[3],
     }
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise OSError when `host:port` cannot be bound (in use, or not an address of this machine)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: TIME_WAIT is no conflict
+        s.bind((host, port))
 
 
 def free_port() -> int:
