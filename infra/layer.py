@@ -1,0 +1,104 @@
+"""The Lambda layer holding `consentry` and its runtime dependencies, built without Docker.
+
+Local bundling pip-installs the dependencies as manylinux aarch64 wheels for the functions'
+Python version into `python/`, then copies the package next to them. No Docker image is
+ever pulled: the `image` below only satisfies the BundlingOptions signature.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import cast
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra import ROOT, SHARED
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+PLATFORM = "manylinux2014_aarch64"
+# boto3/botocore ship with the Lambda runtime; bundling them would add ~20 MB for nothing we use.
+PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
+# Where a custom policy file lands: layers are mounted under /opt.
+POLICY_DIR = "policy"
+
+
+def runtime_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """The package's dependencies from pyproject.toml, less those the runtime provides."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    return [r for r in project["dependencies"] if _name(r) not in PROVIDED_BY_RUNTIME]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def layer_policy_path(policy_file: Path) -> str:
+    """Where the functions find a custom policy file (their POLICY_FILE)."""
+    return f"/opt/{POLICY_DIR}/{policy_file.name}"
+
+
+@jsii.implements(ILocalBundling)
+class PipLayerBundling:
+    """Builds the layer directory on this machine (no Docker)."""
+
+    def __init__(self, requirements: list[str], policy_file: Path | None = None) -> None:
+        self.requirements = requirements
+        self.policy_file = policy_file
+
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+        target = Path(output_dir) / "python"
+        version = RUNTIME.name.removeprefix("python")
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--target", str(target),
+            "--platform", PLATFORM, "--implementation", "cp", "--python-version", version,
+            "--only-binary=:all:",
+            "--no-compile",  # .pyc files embed timestamps: the asset hash would change on every build
+            *self.requirements,
+        ]  # fmt: skip
+        subprocess.run(command, check=True)
+        shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts (jp.py): nothing a function runs
+        shutil.copytree(
+            SHARED / "consentry",
+            target / "consentry",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+        if self.policy_file is not None:
+            (Path(output_dir) / POLICY_DIR).mkdir()
+            shutil.copy(self.policy_file, Path(output_dir) / POLICY_DIR / self.policy_file.name)
+        return True
+
+
+class ConsentryLayer(Construct):
+    """One layer shared by the six functions: `consentry`, Powertools, and a custom policy file if any."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, policy_file: Path | None = None) -> None:
+        super().__init__(scope, construct_id)
+        self.bundling = PipLayerBundling(runtime_requirements(), policy_file)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            description="consentry and its runtime dependencies",
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            code=lambda_.Code.from_asset(
+                str(SHARED),
+                exclude=["__pycache__", "*.pyc", "*.egg-info"],
+                # The output hash changes exactly when the bundle does (new dependency versions included).
+                asset_hash_type=AssetHashType.OUTPUT,
+                bundling=BundlingOptions(
+                    image=DockerImage.from_registry("unused-local-bundling"),
+                    # jsii passes BundlingOptions as one argument; mypy knows only the keyword-expanded protocol.
+                    local=cast(ILocalBundling, self.bundling),
+                ),
+            ),
+        )

@@ -1,0 +1,120 @@
+"""Issue 4, item 3: what the bucket policy enforces, in both modes. Tag keys come from the policy file."""
+
+from __future__ import annotations
+
+from consentry.policy import load_policy
+from infra.stack import ENFORCERS
+
+from .synthesis import EXTERNAL_READER, Json, Synth, as_list, flat
+
+POLICY = load_policy()
+ELIGIBLE_TAG = f"s3:ExistingObjectTag/{POLICY.tags.eligible}"
+
+
+def chat_prefix_arns(synth: Synth) -> set[str]:
+    bucket = synth.ref(synth.stack.chats.bucket.bucket_arn)
+    return {f"{bucket}/{pattern.prefix}*" for pattern in POLICY.keys}
+
+
+def enforcer_arns(synth: Synth) -> set[str]:
+    return {synth.ref(synth.stack.functions[spec.name].role.role_arn) for spec in ENFORCERS}
+
+
+def principal_arns(statement: Json, operator: str) -> set[str]:
+    return {flat(arn) for arn in as_list(statement["Condition"][operator]["aws:PrincipalArn"])}
+
+
+def test_training_reader_may_get_only_objects_tagged_eligible(each_mode: Synth) -> None:
+    deny = each_mode.statement("TrainingReaderDeniedIneligibleObjects")
+    assert deny["Effect"] == "Deny"
+    assert deny["Action"] == "s3:GetObject"
+    # StringNotEquals also holds when the tag is missing: an untagged object is not readable.
+    assert deny["Condition"]["StringNotEquals"] == {ELIGIBLE_TAG: "true"}
+    assert each_mode.ref(each_mode.stack.reader.role.role_arn) in principal_arns(deny, "ArnLike")
+    allow = each_mode.statement("TrainingReaderGetsEligibleChats")
+    assert allow["Effect"] == "Allow"
+    assert allow["Condition"] == {"StringEquals": {ELIGIBLE_TAG: "true"}}
+    assert {flat(r) for r in as_list(allow["Resource"])} == chat_prefix_arns(each_mode)
+
+
+def test_training_reader_may_not_read_noncurrent_versions(each_mode: Synth) -> None:
+    deny = each_mode.statement("TrainingReaderDeniedVersions")
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "s3:GetObjectVersion")
+    assert each_mode.ref(each_mode.stack.reader.role.role_arn) in principal_arns(deny, "ArnLike")
+
+
+def test_only_enforcer_roles_put_or_delete_tags(each_mode: Synth) -> None:
+    deny = each_mode.statement("OnlyEnforcerTagsChats")
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == {"AWS": "*"}
+    assert set(deny["Action"]) == {
+        "s3:PutObjectTagging",
+        "s3:PutObjectVersionTagging",
+        "s3:DeleteObjectTagging",
+        "s3:DeleteObjectVersionTagging",
+    }
+    assert principal_arns(deny, "ArnNotLike") == enforcer_arns(each_mode)
+    assert {flat(r) for r in as_list(deny["Resource"])} == chat_prefix_arns(each_mode)
+
+
+def test_writers_may_not_put_objects_carrying_policy_tag_keys(each_mode: Synth) -> None:
+    deny = each_mode.statement("NoWriterSetsPolicyTags")
+    assert (deny["Effect"], deny["Action"], deny["Principal"]) == ("Deny", "s3:PutObject", {"AWS": "*"})
+    keys = deny["Condition"]["ForAnyValue:StringEquals"]["s3:RequestObjectTagKeys"]
+    assert sorted(keys) == sorted(POLICY.tags.all())
+    assert len(keys) == 5
+
+
+def test_only_enforcer_roles_delete_chat_objects(each_mode: Synth) -> None:
+    deny = each_mode.statement("OnlyEnforcerDeletesChats")
+    assert deny["Effect"] == "Deny"
+    assert set(deny["Action"]) == {"s3:DeleteObject", "s3:DeleteObjectVersion"}
+    assert principal_arns(deny, "ArnNotLike") == enforcer_arns(each_mode)
+    assert {flat(r) for r in as_list(deny["Resource"])} == chat_prefix_arns(each_mode)
+
+
+def test_enforcers_are_the_functions_that_tag_or_delete(created: Synth) -> None:
+    assert {spec.name for spec in ENFORCERS} == {"tag_on_write", "chat_events", "worker", "backfill"}
+
+
+def test_bucket_refuses_plain_http(each_mode: Synth) -> None:
+    tls = [
+        s for s in each_mode.chat_bucket_policy() if s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert len(tls) == 1
+    assert (tls[0]["Effect"], tls[0]["Action"]) == ("Deny", "s3:*")
+
+
+def test_external_reader_roles_are_held_to_the_same_rule(attached: Synth) -> None:
+    for sid in ("TrainingReaderDeniedIneligibleObjects", "TrainingReaderDeniedVersions"):
+        assert EXTERNAL_READER in principal_arns(attached.statement(sid), "ArnLike")
+
+
+def test_created_bucket_is_versioned_locked_private_encrypted_and_logged(created: Synth) -> None:
+    bucket = created.resources[created.logical_id(created.stack.chats.bucket.bucket_arn)]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["ObjectLockEnabled"] is True
+    # Legal holds only: a default retention would make the sweep's deletions fail.
+    assert "ObjectLockConfiguration" not in bucket
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert sse == {"SSEAlgorithm": "AES256"}
+    assert "DestinationBucketName" in bucket["LoggingConfiguration"]
+
+
+def test_chat_writes_notify_the_write_queue_for_each_chat_prefix(each_mode: Synth) -> None:
+    (notifications,) = each_mode.of_type("Custom::S3BucketNotifications").values()
+    queue_configs = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    write_queue = each_mode.ref(each_mode.stack.write.queue.queue_arn)
+    filters = set()
+    for config in queue_configs:
+        assert config["Events"] == ["s3:ObjectCreated:*"]
+        assert flat(config["QueueArn"]) == write_queue
+        rules = {r["Name"]: r["Value"] for r in config["Filter"]["Key"]["FilterRules"]}
+        filters.add((rules["prefix"], rules["suffix"]))
+    assert filters == {(p.prefix, p.suffix) for p in POLICY.keys}

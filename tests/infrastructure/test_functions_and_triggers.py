@@ -1,0 +1,183 @@
+"""Issue 4, item 1: the six functions of CONTRACT.md and what triggers each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.functions import SPECS
+from infra.stack import WRITE_BATCH_SIZE
+
+from .synthesis import Synth, flat
+
+NAMES = ("tag_on_write", "consent_changed", "chat_events", "retention_sweep", "worker", "backfill")
+DETAIL_TYPES = {
+    "Chat Reopened",
+    "Chat Archived",
+    "Chat Deleted",
+    "Erasure Requested",
+    "Legal Hold Placed",
+    "Legal Hold Released",
+}
+
+
+def function(synth: Synth, name: str) -> dict[str, Any]:
+    props: dict[str, Any] = synth.resources[synth.logical_id(synth.stack.functions[name].function.function_arn)][
+        "Properties"
+    ]
+    return props
+
+
+def mapping(synth: Synth, name: str) -> dict[str, Any]:
+    target = synth.logical_id(synth.stack.functions[name].function.function_arn)
+    found: dict[str, Any]
+    (found,) = [
+        m["Properties"]
+        for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": target}
+    ]
+    return found
+
+
+def test_the_six_functions_of_the_contract(created: Synth) -> None:
+    assert tuple(spec.name for spec in SPECS) == NAMES
+    assert set(created.stack.functions) == set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_function_runs_its_handler_on_python_arm64_with_the_layer(each_mode: Synth, name: str) -> None:
+    props = function(each_mode, name)
+    assert props["Handler"] == "app.handler"
+    assert props["Runtime"] in {"python3.12", "python3.13"}
+    assert props["Architectures"] == ["arm64"]
+    assert [flat(layer) for layer in props["Layers"]] == [each_mode.ref(each_mode.stack.layer.layer.layer_version_arn)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_function_environment_names_the_contract_variables(each_mode: Synth, name: str) -> None:
+    env = function(each_mode, name)["Environment"]["Variables"]
+    stack = each_mode.stack
+    assert flat(env["CHAT_BUCKET"]) == each_mode.ref(stack.chats.bucket.bucket_name)
+    assert flat(env["CONSENT_TABLE"]) == each_mode.ref(stack.consent.table.table_name)
+    assert flat(env["LEDGER_TABLE"]) == each_mode.ref(stack.ledger.table.table_name)
+    assert flat(env["WORK_QUEUE_URL"]) == each_mode.ref(stack.work.queue.queue_url)
+    assert env["POWERTOOLS_SERVICE_NAME"] == "consentry"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "consentry"
+
+
+def test_policy_file_defaults_to_the_bundled_one(created: Synth) -> None:
+    assert all("POLICY_FILE" not in function(created, n)["Environment"]["Variables"] for n in NAMES)
+
+
+def test_custom_policy_file_ships_in_the_layer(attached: Synth) -> None:
+    for name in NAMES:
+        env = function(attached, name)["Environment"]["Variables"]
+        assert env["POLICY_FILE"] == "/opt/policy/consumer-terms-2025.toml"
+
+
+def test_logs_are_kept_for_the_configured_days(created: Synth, attached: Synth) -> None:
+    for synth, days in ((created, 90), (attached, 30)):
+        groups = synth.of_type("AWS::Logs::LogGroup").values()
+        assert [g["Properties"]["RetentionInDays"] for g in groups] == [days] * len(NAMES)
+
+
+def test_one_layer_for_python_on_arm64(created: Synth) -> None:
+    (layer,) = created.of_type("AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Properties"]["CompatibleRuntimes"] == [function(created, "worker")["Runtime"]]
+
+
+def test_tag_on_write_takes_batches_of_100_from_the_write_queue(created: Synth) -> None:
+    esm = mapping(created, "tag_on_write")
+    assert flat(esm["EventSourceArn"]) == created.ref(created.stack.write.queue.queue_arn)
+    assert esm["BatchSize"] == WRITE_BATCH_SIZE == 100
+    assert esm["MaximumBatchingWindowInSeconds"] > 0
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_worker_consumes_the_work_queue_reporting_failures(created: Synth) -> None:
+    esm = mapping(created, "worker")
+    assert flat(esm["EventSourceArn"]) == created.ref(created.stack.work.queue.queue_arn)
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_consent_changed_reads_the_stream_with_bisect_bounded_retries_and_dlq(each_mode: Synth) -> None:
+    esm = mapping(each_mode, "consent_changed")
+    assert flat(esm["EventSourceArn"]) == each_mode.ref(each_mode.stack.consent.stream_arn)
+    assert esm["StartingPosition"] == "TRIM_HORIZON"
+    assert esm["BisectBatchOnFunctionError"] is True
+    assert 0 < esm["MaximumRetryAttempts"] <= 10
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    destination = esm["DestinationConfig"]["OnFailure"]["Destination"]
+    assert flat(destination) == each_mode.ref(each_mode.stack.consent_dlq.queue_arn)
+
+
+@pytest.mark.parametrize(("queue", "consumer"), [("write", "tag_on_write"), ("work", "worker")])
+def test_visibility_timeout_is_at_least_six_times_the_consumer_timeout(
+    created: Synth, queue: str, consumer: str
+) -> None:
+    pair = getattr(created.stack, queue)
+    props = created.resources[created.logical_id(pair.queue.queue_arn)]["Properties"]
+    assert props["VisibilityTimeout"] >= 6 * function(created, consumer)["Timeout"]
+
+
+@pytest.mark.parametrize("queue", ["write", "work"])
+def test_failed_messages_move_to_a_dlq_after_about_five_receives(created: Synth, queue: str) -> None:
+    pair = getattr(created.stack, queue)
+    redrive = created.resources[created.logical_id(pair.queue.queue_arn)]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == 5
+    assert flat(redrive["deadLetterTargetArn"]) == created.ref(pair.dlq.queue_arn)
+
+
+def rule_for(synth: Synth, name: str) -> dict[str, Any]:
+    target = synth.ref(synth.stack.functions[name].function.function_arn)
+    rule: dict[str, Any]
+    (rule,) = [
+        r["Properties"]
+        for r in synth.of_type("AWS::Events::Rule").values()
+        if any(flat(t["Arn"]) == target for t in r["Properties"]["Targets"])
+    ]
+    return rule
+
+
+def test_chat_app_events_reach_chat_events_with_dlq_and_retries(each_mode: Synth) -> None:
+    rule = rule_for(each_mode, "chat_events")
+    assert rule["EventPattern"]["source"] == ["chat.app"]
+    assert set(rule["EventPattern"]["detail-type"]) == DETAIL_TYPES
+    (bus,) = each_mode.of_type("AWS::Events::EventBus")
+    assert rule["EventBusName"] == {"Ref": bus}
+    (target,) = rule["Targets"]
+    assert flat(target["DeadLetterConfig"]["Arn"]) == each_mode.ref(each_mode.stack.events_dlq.queue_arn)
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 3600
+
+
+def test_sweep_runs_nightly(created: Synth, attached: Synth) -> None:
+    assert rule_for(created, "retention_sweep")["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    rule = rule_for(attached, "retention_sweep")
+    assert rule["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    (target,) = rule["Targets"]
+    assert flat(target["DeadLetterConfig"]["Arn"]) == attached.ref(attached.stack.events_dlq.queue_arn)
+
+
+@pytest.mark.parametrize("name", ["chat_events", "retention_sweep"])
+def test_async_invocations_that_keep_failing_land_in_the_dlq(created: Synth, name: str) -> None:
+    target = created.logical_id(created.stack.functions[name].function.function_arn)
+    (config,) = [
+        c["Properties"]
+        for c in created.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": target}
+    ]
+    destination = config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert flat(destination) == created.ref(created.stack.events_dlq.queue_arn)
+
+
+def test_s3_batch_operations_may_invoke_backfill(created: Synth) -> None:
+    role_arn = created.stack.batch.role.role_arn
+    trust = created.resources[created.logical_id(role_arn)]["Properties"]["AssumeRolePolicyDocument"]
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": "batchoperations.s3.amazonaws.com"}
+    backfill = created.ref(created.stack.functions["backfill"].function.function_arn)
+    invokes = {r for a, r in created.grants(role_arn) if a == "lambda:InvokeFunction"}
+    assert invokes == {backfill}

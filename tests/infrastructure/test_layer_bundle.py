@@ -1,0 +1,66 @@
+"""The layer's local bundling, run for real once (pip downloads aarch64 wheels from PyPI), and bundle sizes."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+from infra.functions import FUNCTIONS_DIR, SPECS
+from infra.layer import PipLayerBundling, runtime_requirements
+
+from .synthesis import ROOT, SUMMARY
+
+# Lambda's limit is 250 MB unzipped for a function and its layers; this one should stay tiny.
+LAYER_LIMIT_BYTES = 30 * 1024 * 1024
+
+
+def zip_size(directory: Path, archive: Path) -> int:
+    return Path(shutil.make_archive(str(archive), "zip", directory)).stat().st_size
+
+
+def tree_size(directory: Path) -> int:
+    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+
+
+def test_runtime_dependencies_come_from_pyproject_without_boto3() -> None:
+    requirements = runtime_requirements()
+    assert any(r.startswith("aws-lambda-powertools") for r in requirements)
+    assert not any(r.startswith(("boto3", "botocore")) for r in requirements)
+
+
+def test_local_bundling_builds_a_layer_with_consentry_and_powertools(tmp_path: Path) -> None:
+    out = tmp_path / "layer"
+    out.mkdir()
+    policy_file = ROOT / "shared/consentry/policies/consumer-terms-2025.toml"
+    assert PipLayerBundling(runtime_requirements(), policy_file).try_bundle(str(out), None)  # type: ignore[arg-type]
+
+    python = out / "python"
+    assert (python / "consentry" / "policy.py").is_file()
+    assert (python / "consentry" / "policies" / "consumer-terms-2025.toml").is_file()
+    assert (python / "aws_lambda_powertools" / "__init__.py").is_file()
+    assert (out / "policy" / "consumer-terms-2025.toml").is_file()
+    assert not list(python.rglob("__pycache__")), "bytecode would make the asset hash change every build"
+    assert not (python / "boto3").exists()
+    # Only wheels for Linux on arm64 (or pure Python): no x86 or macOS binaries slipped in.
+    binaries = [p.name for p in python.rglob("*.so")]
+    assert all("aarch64" in name or "abi3" in name for name in binaries), binaries
+
+    unzipped = tree_size(out)
+    zipped = zip_size(out, tmp_path / "layer")
+    assert unzipped < LAYER_LIMIT_BYTES
+    with zipfile.ZipFile(tmp_path / "layer.zip") as archive:
+        assert "python/consentry/__init__.py" in archive.namelist()
+    SUMMARY["layer bundle"] = f"{zipped / 1e6:.2f} MB zipped, {unzipped / 1e6:.2f} MB unzipped"
+
+
+def test_function_code_is_only_the_thin_handlers(tmp_path: Path) -> None:
+    sizes = {}
+    for spec in SPECS:
+        directory = FUNCTIONS_DIR / spec.name
+        assert (directory / "app.py").is_file()
+        staged = tmp_path / spec.name
+        shutil.copytree(directory, staged, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        sizes[spec.name] = zip_size(staged, tmp_path / f"{spec.name}-code")
+    assert all(size < 100_000 for size in sizes.values()), sizes
+    SUMMARY["function code (zipped)"] = ", ".join(f"{name} {size} B" for name, size in sizes.items())

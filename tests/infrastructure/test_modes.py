@@ -1,0 +1,105 @@
+"""Issue 4, item 2: create mode makes the bucket and consent table; attach mode uses existing ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.settings import Settings, SettingsError
+
+from .synthesis import STREAM_ARN, Synth
+
+
+def test_create_mode_makes_the_chat_bucket_and_the_consent_table(created: Synth) -> None:
+    # chat bucket, access logs, batch operations manifests/reports
+    assert len(created.of_type("AWS::S3::Bucket")) == 3
+    tables = created.of_type("AWS::DynamoDB::Table").values()
+    keys = sorted(tuple(k["AttributeName"] for k in t["Properties"]["KeySchema"]) for t in tables)
+    assert keys == [("pk", "sk"), ("user_id",)]
+
+
+def test_created_consent_table_streams_new_and_old_images(created: Synth) -> None:
+    created.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
+            "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+        },
+    )
+
+
+def test_ledger_is_on_demand_with_pitr_and_the_due_index(each_mode: Synth) -> None:
+    each_mode.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "due",
+                    "KeySchema": [
+                        {"AttributeName": "due_shard", "KeyType": "HASH"},
+                        {"AttributeName": "expires_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+    )
+
+
+def test_attach_mode_creates_neither_bucket_nor_consent_table(attached: Synth) -> None:
+    assert len(attached.of_type("AWS::S3::Bucket")) == 2  # access logs, batch operations
+    (ledger,) = attached.of_type("AWS::DynamoDB::Table").values()
+    assert ledger["Properties"]["KeySchema"][0]["AttributeName"] == "pk"
+
+
+def test_attach_mode_puts_the_enforcement_policy_on_the_existing_bucket(attached: Synth) -> None:
+    sids = {s.get("Sid") for s in attached.chat_bucket_policy()}
+    assert {"TlsOnly", "OnlyEnforcerTagsChats", "NoWriterSetsPolicyTags", "OnlyEnforcerDeletesChats"} <= sids
+
+
+def test_attach_mode_adds_notifications_without_replacing_existing_ones(attached: Synth) -> None:
+    (notifications,) = attached.of_type("Custom::S3BucketNotifications").values()
+    assert notifications["Properties"]["BucketName"] == "existing-chats"
+    assert notifications["Properties"]["Managed"] is False
+
+
+def test_attach_mode_reads_the_given_consent_stream(attached: Synth) -> None:
+    assert attached.stack.consent.stream_arn == STREAM_ARN
+    arns = [m["Properties"]["EventSourceArn"] for m in attached.of_type("AWS::Lambda::EventSourceMapping").values()]
+    assert STREAM_ARN in arns
+
+
+def context(**values: object) -> Settings:
+    return Settings.from_context(values.get)
+
+
+def test_a_consent_table_needs_its_stream_arn() -> None:
+    with pytest.raises(SettingsError, match="consentTableStreamArn"):
+        context(consentTableName="accounts-consent")
+
+
+def test_log_retention_must_be_one_cloudwatch_accepts() -> None:
+    with pytest.raises(SettingsError, match="logRetentionDays"):
+        context(logRetentionDays="42")
+
+
+def test_settings_take_strings_from_the_command_line() -> None:
+    settings = context(sweepHourUtc="23", trainingReaderRoleArns="arn:a, arn:b", noncurrentVersionDays="7")
+    assert (settings.sweep_hour_utc, settings.reader_role_arns, settings.noncurrent_version_days) == (
+        23,
+        ("arn:a", "arn:b"),
+        7,
+    )
+    with pytest.raises(SettingsError, match="sweepHourUtc"):
+        context(sweepHourUtc="24")
+
+
+def test_retention_defaults_come_from_the_policy_file() -> None:
+    settings = context()
+    assert settings.noncurrent_version_days == settings.policy.default_days
+    assert not settings.attach_bucket and not settings.attach_consent_table
