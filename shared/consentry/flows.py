@@ -46,14 +46,19 @@ def _stale_after_deletion(current: ChatRecord | None, at: datetime) -> bool:
     return current is not None and current.deleted_at is not None and at <= current.deleted_at
 
 
+def _ended(current: ChatRecord) -> bool:
+    """No live chat behind the record: deleted, erased or swept."""
+    return current.deleted_at is not None or current.state == "removed"
+
+
 def on_write(at: datetime, policy: Policy, state: str = "active") -> Update:
     """S3 ObjectCreated (or backfill, with LastModified): last activity = `at`."""
 
     def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
         if facts is None or _stale_after_deletion(current, at):
             return None
-        if current is None or current.deleted_at is not None:
-            # New, or written again after a deletion or erasure: the normal rules, from `at`.
+        if current is None or _ended(current):
+            # New, or written again after a deletion, erasure or sweep: the normal rules, from `at`.
             return evaluate(
                 Chat(facts.key, consent.user_id, at, facts.incognito),
                 consent,
@@ -75,7 +80,7 @@ def on_reopen(at: datetime, policy: Policy) -> Update:
     write = on_write(at, policy)
 
     def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
-        if current is None or current.deleted_at is not None:
+        if current is None or _ended(current):
             return write(current, consent, facts)
         chat = replace(chat_of(current), last_activity=max(current.last_activity, at))
         return evaluate(chat, consent, policy, base=current, state="active")

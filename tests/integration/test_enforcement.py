@@ -370,3 +370,18 @@ def test_provision_is_idempotent(runtime: LocalRuntime) -> None:
 
     assert provision("test") == runtime.env
     assert Reason.CONSENT_GRANTED.value == "consent-granted"
+
+
+def test_chat_written_again_after_the_sweep_removed_it_starts_a_new_life(runtime: LocalRuntime) -> None:
+    set_consent(runtime, "u1", "granted", GRANT, version=1)
+    set_consent(runtime, "u1", "denied", t("2025-09-15"), version=2)
+    write(runtime, CHAT, "2025-10-01")
+    runtime.sweep(t("2025-11-01"))
+    runtime.settle()
+    assert not exists(runtime, CHAT)
+    set_consent(runtime, "u1", "granted", t("2026-01-01"), version=3)
+    runtime.settle()
+    write(runtime, CHAT, "2026-02-01")
+    stored = record(runtime, "u1", CHAT)
+    assert stored is not None and stored.state == "active" and stored.last_activity == t("2026-02-01")
+    assert eligible(runtime, CHAT)
