@@ -233,18 +233,13 @@ class Ledger:
         self, user_id: str, start: Mapping[str, Any] | None = None, limit: int = 500
     ) -> tuple[list[ChatRecord], dict[str, Any] | None]:
         """One page of a user's chat records, and where the next page starts."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :chat)",
-            "ExpressionAttributeValues": to_item({":pk": user_pk(user_id), ":chat": "chat#"}),
-            "ConsistentRead": True,
-            "Limit": limit,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = self.client.query(**kwargs)
-        records = [ChatRecord.from_ledger(item) for item in response.get("Items", [])]
-        return records, response.get("LastEvaluatedKey")
+        return self._page(
+            start,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :chat)",
+            ExpressionAttributeValues=to_item({":pk": user_pk(user_id), ":chat": "chat#"}),
+            ConsistentRead=True,
+            Limit=limit,
+        )
 
     def all_user_chats(self, user_id: str) -> Iterator[ChatRecord]:
         start: dict[str, Any] | None = None
@@ -258,18 +253,19 @@ class Ledger:
         self, shard: str, now: datetime, start: Mapping[str, Any] | None = None, limit: int = 100
     ) -> tuple[list[ChatRecord], dict[str, Any] | None]:
         """One page of records in `shard` whose expiry is at or before `now`."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": DUE_INDEX,
-            "KeyConditionExpression": f"{DUE_SHARD} = :s AND {EXPIRES_AT} <= :now",
-            "ExpressionAttributeValues": to_item({":s": shard, ":now": format_instant(now)}),
-            "Limit": limit,
-        }
+        return self._page(
+            start,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression=f"{DUE_SHARD} = :s AND {EXPIRES_AT} <= :now",
+            ExpressionAttributeValues=to_item({":s": shard, ":now": format_instant(now)}),
+            Limit=limit,
+        )
+
+    def _page(self, start: Mapping[str, Any] | None, **query: Any) -> tuple[list[ChatRecord], dict[str, Any] | None]:
         if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = self.client.query(**kwargs)
-        records = [ChatRecord.from_ledger(item) for item in response.get("Items", [])]
-        return records, response.get("LastEvaluatedKey")
+            query["ExclusiveStartKey"] = start
+        response = self.client.query(TableName=self.table, **query)
+        return [ChatRecord.from_ledger(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
 
     def scan(self) -> Iterator[ChatRecord]:
         """Every chat record (reports and tests; not used by the handlers)."""
