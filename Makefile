@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: help dev demo test unit integration infra-tests lint bench synth clean
+.PHONY: help dev demo test unit integration infra-tests lint bench synth deploy diff clean
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
 help:
 	@echo "make demo         install what the demo needs and run it (embedded moto server)"
@@ -13,6 +14,7 @@ help:
 	@echo "make lint         ruff and mypy --strict on shared/ and functions/"
 	@echo "make bench        the cost benchmarks (counts and ratios)"
 	@echo "make synth        synthesize the CDK app (no Docker, no credentials)"
+	@echo "make deploy|diff  the CDK app against the current AWS account (CDK_ARGS='-c key=value ...')"
 
 $(VENV)/.local: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,16 +44,23 @@ infra-tests: dev
 	$(PY) -m pytest tests/infrastructure
 
 lint: dev
-	$(PY) -m ruff check shared functions tests
-	$(PY) -m ruff format --check shared functions
+	$(PY) -m ruff check shared functions infra tests
+	$(PY) -m ruff format --check shared functions infra tests/infrastructure
 	$(PY) -m mypy shared
 	for f in functions/*/app.py; do $(PY) -m mypy $$f || exit 1; done
+	MYPYPATH=shared $(PY) -m mypy --strict infra tests/infrastructure
 
 bench: dev
 	$(PY) -m benchmarks
 
 synth: dev
 	$(PY) infra/app.py
+
+deploy: dev
+	npx aws-cdk@2 deploy --app "$(PY) infra/app.py" $(CDK_ARGS)
+
+diff: dev
+	npx aws-cdk@2 diff --app "$(PY) infra/app.py" $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
