@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from consentry.ledger import BATCH_GET_LIMIT, batch_get, from_item, to_item
+from consentry.observability import count, logger
 from consentry.policy import ConsentRecord, Policy, parse_consent
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ class ConsentStore:
     def get(self, user_id: str) -> ConsentRecord:
         response = self.client.get_item(TableName=self.table, Key=to_item({"user_id": user_id}), ConsistentRead=True)
         item = response.get("Item")
-        return parse_consent(from_item(item) if item else None, self.policy, user_id)
+        return self._checked(parse_consent(from_item(item) if item else None, self.policy, user_id))
 
     def get_many(self, user_ids: Iterable[str]) -> dict[str, ConsentRecord]:
         """One BatchGetItem per 100 users; users without a record come back pending."""
@@ -31,5 +32,16 @@ class ConsentStore:
             keys = [to_item({"user_id": uid}) for uid in unique[start : start + BATCH_GET_LIMIT]]
             for item in batch_get(self.client, self.table, keys):
                 values = from_item(item)
-                records[values["user_id"]] = parse_consent(values, self.policy, values["user_id"])
+                records[values["user_id"]] = self._checked(parse_consent(values, self.policy, values["user_id"]))
         return records
+
+    @staticmethod
+    def _checked(record: ConsentRecord) -> ConsentRecord:
+        """Say so when a record fails closed for being invalid: the account service has a bug to fix."""
+        if record.exists and record.problem:
+            logger.warning(
+                "invalid consent record: its chats fail closed",
+                extra={"user_id": record.user_id, "problem": record.problem},
+            )
+            count("InvalidConsentRecords")
+        return record
