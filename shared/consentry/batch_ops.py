@@ -24,16 +24,17 @@ import csv
 import hashlib
 import io
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from urllib.parse import quote, unquote
 
 from consentry.policy import Policy, chat_key, load_policy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3control import S3ControlClient
+    from mypy_boto3_s3control.literals import JobManifestFieldNameType
 
-MANIFEST_FORMAT = "S3BatchOperations_CSV_20180820"
-REPORT_FORMAT = "Report_CSV_20180820"
+MANIFEST_FORMAT: Final = "S3BatchOperations_CSV_20180820"
+REPORT_FORMAT: Final = "Report_CSV_20180820"
 INVOCATION_SCHEMA = "2.0"
 JOB_PRIORITY = 10
 
@@ -74,7 +75,7 @@ def create_job(
     report_bucket: str,
     report_prefix: str,
     *,
-    manifest_fields: Sequence[str] = ("Bucket", "Key"),
+    manifest_fields: Sequence[JobManifestFieldNameType] = ("Bucket", "Key"),
     priority: int = JOB_PRIORITY,
     description: str = "consentry backfill: tag every chat object",
 ) -> str:
@@ -104,7 +105,7 @@ def create_job(
         },
         ClientRequestToken=token,
         Manifest={
-            "Spec": {"Format": MANIFEST_FORMAT, "Fields": list(manifest_fields)},  # type: ignore[typeddict-item]
+            "Spec": {"Format": MANIFEST_FORMAT, "Fields": list(manifest_fields)},
             "Location": {"ObjectArn": f"arn:aws:s3:::{manifest_bucket}/{manifest_key}", "ETag": etag},
         },
         Description=description,
