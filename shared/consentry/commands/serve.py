@@ -1,0 +1,112 @@
+"""`consentry serve`: the embedded server and the local runtime, in the foreground, until Ctrl-C.
+
+The other commands find it at http://127.0.0.1:5000 (or CONSENTRY_SERVE_URL)
+and work on what it holds; boto3, the AWS CLI or a browser
+(`/moto-api/`) can use it too. Writes to the bucket, changes of the consent
+table and work-queue messages are delivered to the handlers every half
+second, as Lambda would deliver them.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any, TextIO
+
+from consentry.commands.output import Style
+from consentry.commands.target import LOCAL_CREDENTIALS, CommandError, moto_answers
+
+POLL_SECONDS = 0.5
+
+
+def _delivered(runtime: Any) -> tuple[int, int, int, int]:
+    d = runtime.delivered
+    return d.writes, d.stream, d.work, d.failures
+
+
+def pump(runtime: Any, say: Callable[[str], None]) -> bool:
+    """Deliver everything pending once; say what was delivered. False when nothing was."""
+    before = _delivered(runtime)
+    runtime.settle()
+    after = _delivered(runtime)
+    writes, stream, work, failures = (a - b for a, b in zip(after, before, strict=True))
+    if not (writes or stream or work):
+        return False
+    stamp = datetime.now(UTC).strftime("%H:%M:%S")
+    say(
+        f"[{stamp}] delivered {writes} S3 notification(s), {stream} consent change(s), {work} work message(s)"
+        + (f", {failures} failed (retried, then dead-lettered)" if failures else "")
+    )
+    return True
+
+
+def serve(
+    out: TextIO,
+    port: int = 5000,
+    host: str = "127.0.0.1",
+    prefix: str = "consentry",
+    seed: bool = False,
+    stop: threading.Event | None = None,
+) -> int:
+    from consentry import demo
+    from consentry.local import LocalRuntime
+
+    url = f"http://{host}:{port}"
+    if moto_answers(url):
+        raise CommandError(f"a server already answers at {url} (another `consentry serve`?): use it, or pass --port")
+    style = Style(out)
+
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    try:
+        context = LocalRuntime.serve(prefix, port=port, host=host)
+        runtime = context.__enter__()
+    except OSError as err:
+        raise CommandError(f"cannot listen on {host}:{port} ({err.strerror}): pass another --port") from None
+    stop = stop or threading.Event()
+    restore = _on_signals(stop)
+    try:
+        env = runtime.env
+        say(style.bold(f"consentry serve: embedded AWS (moto) at {url}, prefix {prefix!r}"))
+        say(f"  bucket {env['CHAT_BUCKET']}, consent table {env['CONSENT_TABLE']}, ledger {env['LEDGER_TABLE']}")
+        if seed:
+            say("  seeding the demo story up to its erasure step (2025-11-22); the sweep a year later is yours:")
+            outcome = demo.play(runtime, through=demo.SWEEP_STEP - 1)
+            stored = sum(r.state != "removed" for r in outcome.records.values())
+            say(
+                f"  seeded {len(outcome.records)} chat objects of {len(demo.CAST) + 1} users, {stored} stored; "
+                "try `consentry sweep --dry-run --now 2026-11-20`"
+            )
+        say("  other commands use this server while it runs: consentry report, consentry explain --user ava, ...")
+        exports = " ".join(f"{k}={v}" for k, v in LOCAL_CREDENTIALS.items() if k != "AWS_ACCOUNT_ID_ENDPOINT_MODE")
+        say(f"  for boto3 / the AWS CLI: export AWS_ENDPOINT_URL={url} {exports}")
+        say(f"ready: delivering events to the handlers every {POLL_SECONDS}s (Ctrl-C to stop)")
+        while not stop.is_set():
+            pump(runtime, say)
+            stop.wait(POLL_SECONDS)
+        say("stopped; the embedded server's data is gone")
+    finally:
+        restore()
+        context.__exit__(None, None, None)
+    return 0
+
+
+def _on_signals(stop: threading.Event) -> Callable[[], None]:
+    """Ctrl-C and SIGTERM end the loop cleanly (only the main thread may set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
+
+    return restore

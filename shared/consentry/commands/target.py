@@ -1,0 +1,307 @@
+"""Which deployment a command talks to, and the checks that turn AWS errors into advice.
+
+The order, first match wins:
+
+1. `--real` or `--endpoint-url ''`: the real AWS account of the default
+   credential chain (AWS_PROFILE, environment, SSO, instance role...).
+2. `--endpoint-url URL`: that endpoint (a moto server, `consentry serve`).
+3. `AWS_ENDPOINT_URL` in the environment: that endpoint.
+4. A `consentry serve` answering at CONSENTRY_SERVE_URL (default
+   http://127.0.0.1:5000): that server, with everything it holds.
+5. Otherwise a fresh embedded moto server that lives as long as the command
+   (empty: the command says so in one line).
+
+Resource names: from `--prefix` when given (the names `provision` gives
+them); else from CONTRACT.md's variables (CHAT_BUCKET, CONSENT_TABLE,
+LEDGER_TABLE, WORK_QUEUE_URL) when CHAT_BUCKET is set; else prefix `consentry`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from consentry import settings as settings_module
+from consentry.commands.output import note
+from consentry.enforcer import Enforcer
+from consentry.policy import Policy, load_policy
+from consentry.provision import names
+from consentry.settings import BOTO_CONFIG, Clients, Settings
+
+DEFAULT_SERVE_URL = "http://127.0.0.1:5000"
+DEFAULT_PREFIX = "consentry"
+CONTRACT_VARIABLES = ("CHAT_BUCKET", "CONSENT_TABLE", "LEDGER_TABLE")
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+# Checks fail fast: one try, short timeouts (the adaptive retries of BOTO_CONFIG are for the handlers).
+CHECK_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=3, read_timeout=10)
+
+
+class CommandError(Exception):
+    """Something the user can fix; the message says what and how, in one line."""
+
+
+@dataclass
+class Target:
+    """One deployment: its settings, clients and a phrase saying where it is."""
+
+    where: str
+    endpoint_url: str | None
+    real: bool
+    settings: Settings
+    clients: Clients
+    embedded: bool = False
+    prefix: str = DEFAULT_PREFIX
+    prefix_given: bool = False
+
+    def enforcer(self) -> Enforcer:
+        return Enforcer(self.settings, self.clients)
+
+    @property
+    def policy(self) -> Policy:
+        return self.settings.policy
+
+    def require(self, *resources: str) -> None:
+        """Check that the named resources (`bucket`, `ledger`, `consent`) exist, or raise CommandError."""
+        s3, dynamodb = self.clients.s3, self.clients.dynamodb  # the endpoint answered: no long retries to fear
+        fix = self.naming_hint()
+        try:
+            if "bucket" in resources:
+                try:
+                    s3.head_bucket(Bucket=self.settings.bucket)
+                except ClientError as err:
+                    code = str(err.response.get("Error", {}).get("Code"))
+                    if code in ("404", "NoSuchBucket", "NotFound"):
+                        bucket = self.settings.bucket
+                        raise CommandError(f"bucket {bucket!r} does not exist {self.where}: {fix}") from None
+                    raise
+            for resource, table in (("ledger", self.settings.ledger_table), ("consent", self.settings.consent_table)):
+                if resource not in resources:
+                    continue
+                try:
+                    dynamodb.describe_table(TableName=table)
+                except ClientError as err:
+                    if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                        raise CommandError(f"{resource} table {table!r} does not exist {self.where}: {fix}") from None
+                    raise
+        except EndpointConnectionError:
+            raise CommandError(
+                f"cannot reach {self.endpoint_url}: start `consentry serve` there, or pass another --endpoint-url"
+            ) from None
+
+    def naming_hint(self) -> str:
+        if self.embedded:
+            return "this is an empty embedded server; run `consentry serve --seed` and retry"
+        if os.environ.get("CHAT_BUCKET") and not self.prefix_given:
+            return "check CHAT_BUCKET, CONSENT_TABLE and LEDGER_TABLE (or unset them and pass --prefix)"
+        hint = f"check --prefix (now {self.prefix!r})"
+        if self.real:
+            return hint + ", the region (AWS_REGION / --region) and the account of your credentials"
+        return hint + "; `consentry serve` provisions a local deployment"
+
+
+def is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def serve_url() -> str:
+    return os.environ.get("CONSENTRY_SERVE_URL") or DEFAULT_SERVE_URL
+
+
+def moto_answers(url: str, timeout: float = 0.5) -> bool:
+    """True when a moto server (as `consentry serve` runs) answers at `url`."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/moto-api/config", timeout=timeout) as response:
+            return isinstance(json.loads(response.read() or b"null"), dict)
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
+def choose(endpoint_url: str | None, real: bool) -> tuple[str, str | None]:
+    """("real", None), ("endpoint", url) or ("embedded", None), by the order of this module's docstring."""
+    if real or endpoint_url == "":
+        return "real", None
+    if endpoint_url:
+        return "endpoint", endpoint_url
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return "endpoint", os.environ["AWS_ENDPOINT_URL"]
+    url = serve_url()
+    if moto_answers(url):
+        return "endpoint", url
+    return "embedded", None
+
+
+def _use_local_credentials(endpoint: str, region: str | None) -> None:
+    """A moto endpoint takes any credentials; a named profile or a token would only get in the way."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(LOCAL_CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
+    if region:
+        os.environ["AWS_DEFAULT_REGION"] = region
+    settings_module.current.cache_clear()
+
+
+def _policy(path: str | None) -> Policy:
+    return load_policy(path or os.environ.get("POLICY_FILE") or None)
+
+
+def _clients(endpoint_url: str | None, region: str) -> Clients:
+    return Clients(
+        s3=boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=BOTO_CONFIG),
+        dynamodb=boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region, config=BOTO_CONFIG),
+        sqs=boto3.client("sqs", endpoint_url=endpoint_url, region_name=region, config=BOTO_CONFIG),
+    )
+
+
+def _account(endpoint_url: str | None, region: str) -> str:
+    """The account the credentials belong to; one quick call that also proves the endpoint answers."""
+    sts = boto3.client("sts", endpoint_url=endpoint_url, region_name=region, config=CHECK_CONFIG)
+    try:
+        return str(sts.get_caller_identity()["Account"])
+    except EndpointConnectionError:
+        raise CommandError(
+            f"cannot reach {endpoint_url}: start `consentry serve` there, or pass another --endpoint-url"
+        ) from None
+
+
+def _settings(prefix: str | None, account: str, region: str, policy: Policy, clients: Clients) -> Settings:
+    if prefix is None and os.environ.get("CHAT_BUCKET"):
+        missing = [name for name in CONTRACT_VARIABLES if not os.environ.get(name)]
+        if missing:
+            raise CommandError(
+                f"CHAT_BUCKET is set but {', '.join(missing)} is not: set all of {', '.join(CONTRACT_VARIABLES)}, "
+                "or unset CHAT_BUCKET and pass --prefix"
+            )
+        return Settings(
+            bucket=os.environ["CHAT_BUCKET"],
+            consent_table=os.environ["CONSENT_TABLE"],
+            ledger_table=os.environ["LEDGER_TABLE"],
+            work_queue_url=os.environ.get("WORK_QUEUE_URL") or "unset: WORK_QUEUE_URL",
+            policy=policy,
+        )
+    n = names(prefix or DEFAULT_PREFIX, account, region)
+    try:
+        work_url = clients.sqs.get_queue_url(QueueName=n["work_queue"])["QueueUrl"]
+    except ClientError:
+        work_url = f"unresolved: {n['work_queue']}"  # no command of the CLI sends work; the checks name what is missing
+    return Settings(
+        bucket=n["bucket"],
+        consent_table=n["consent_table"],
+        ledger_table=n["ledger_table"],
+        work_queue_url=work_url,
+        policy=policy,
+    )
+
+
+@contextmanager
+def connect(
+    *,
+    endpoint_url: str | None = None,
+    real: bool = False,
+    prefix: str | None = None,
+    region: str | None = None,
+    policy_file: str | None = None,
+    require: Sequence[str] = (),
+    quiet: bool = False,
+) -> Iterator[Target]:
+    """The deployment a command works on (see the module docstring), checked for `require`d resources."""
+    policy = _policy(policy_file)
+    mode, url = choose(endpoint_url, real)
+    if mode == "embedded":
+        from consentry.local import LocalRuntime
+
+        if not quiet:
+            note(
+                f"no `consentry serve` answers at {serve_url()}: using a fresh, empty embedded server "
+                "(start `consentry serve --seed` in another terminal to explore data; --real for your AWS account)"
+            )
+        with LocalRuntime.serve(prefix or DEFAULT_PREFIX) as runtime:
+            region_name = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+            env = runtime.env
+            target = Target(
+                where=f"on the embedded server {runtime.endpoint_url}",
+                endpoint_url=runtime.endpoint_url,
+                real=False,
+                settings=Settings(
+                    bucket=env["CHAT_BUCKET"],
+                    consent_table=env["CONSENT_TABLE"],
+                    ledger_table=env["LEDGER_TABLE"],
+                    work_queue_url=env["WORK_QUEUE_URL"],
+                    policy=policy,
+                ),
+                clients=_clients(runtime.endpoint_url, region_name),
+                embedded=True,
+                prefix=prefix or DEFAULT_PREFIX,
+                prefix_given=prefix is not None,
+            )
+            target.require(*require)
+            yield target
+        return
+    if mode == "endpoint":
+        assert url is not None
+        if is_loopback(url):
+            _use_local_credentials(url, region)
+        region_name = region or boto3.session.Session().region_name or "us-east-1"
+        where = f"on {url}"
+    else:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        settings_module.current.cache_clear()
+        session = boto3.session.Session()
+        try:
+            credentials = session.get_credentials()
+        except BotoCoreError as err:  # a provider of the chain failed (SSO expired, metadata refused)
+            raise CommandError(
+                f"could not get AWS credentials ({err}): refresh them (`aws sso login`, AWS_PROFILE), "
+                "or drop --real to use the local server"
+            ) from None
+        if credentials is None:
+            raise CommandError(
+                "no AWS credentials found: run `aws configure` or `aws sso login`, or set AWS_PROFILE "
+                "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); drop --real to use the local server"
+            )
+        region_name = region or session.region_name or "us-east-1"
+        where = "in AWS"
+    account = _account(url, region_name)
+    if mode == "real":
+        where = f"in AWS account {account} ({region_name})"
+    clients = _clients(url, region_name)
+    target = Target(
+        where=where,
+        endpoint_url=url,
+        real=mode == "real",
+        settings=_settings(prefix, account, region_name, policy, clients),
+        clients=clients,
+        prefix=prefix or DEFAULT_PREFIX,
+        prefix_given=prefix is not None,
+    )
+    target.require(*require)
+    yield target
+
+
+def describe(target: Target) -> dict[str, Any]:
+    """The target as `--json` outputs show it."""
+    return {
+        "where": target.where,
+        "endpoint_url": target.endpoint_url,
+        "real": target.real,
+        "bucket": target.settings.bucket,
+        "consent_table": target.settings.consent_table,
+        "ledger_table": target.settings.ledger_table,
+        "policy": target.policy.label,
+    }

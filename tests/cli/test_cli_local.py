@@ -1,0 +1,94 @@
+"""Where commands run: a fresh embedded server when nothing serves, the serve loop, the local runtime's port."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from clirun import Result
+
+from consentry.commands.serve import pump, serve
+from consentry.commands.target import CommandError, choose
+from consentry.local import LocalRuntime, check_port, free_port
+from support import eligible, t
+
+
+def test_without_a_server_commands_use_a_fresh_embedded_one_and_say_so(cli: Callable[..., Result]) -> None:
+    result = cli("report", "--json")
+
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["objects"] == 0
+    [note] = result.err.splitlines()
+    assert "no `consentry serve` answers at http://127.0.0.1:" in note
+    assert "fresh, empty embedded server" in note and "consentry serve --seed" in note
+
+
+def test_where_a_command_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert choose("", False) == ("real", None)
+    assert choose(None, True) == ("real", None)
+    assert choose("http://localhost:4566", False) == ("endpoint", "http://localhost:4566")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    assert choose(None, False) == ("endpoint", "http://127.0.0.1:9")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert choose(None, False) == ("embedded", None)  # CONSENTRY_SERVE_URL points at a free port
+
+
+def test_pump_delivers_writes_as_the_serve_loop_does(runtime: LocalRuntime) -> None:
+    from support import set_consent
+
+    set_consent(runtime, "u1", "granted", t("2025-09-01"))
+    runtime.put_chat("chats/u1/c1.json", at=t("2025-10-01"))
+    said: list[str] = []
+
+    assert pump(runtime, said.append) is True
+    assert eligible(runtime, "chats/u1/c1.json")
+    assert "S3 notification(s)" in said[0] and "consent change(s)" in said[0]
+    assert pump(runtime, said.append) is False
+
+
+@pytest.fixture
+def stop() -> Iterator[threading.Event]:
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def test_serve_runs_until_stopped_and_refuses_a_busy_port(
+    stop: threading.Event, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    lines: list[str] = []
+
+    class Out:
+        def write(self, text: str) -> None:
+            lines.append(text)
+            if text.startswith("ready"):
+                with pytest.raises(CommandError, match="already answers"):
+                    serve(Out(), port=port)  # type: ignore[arg-type]
+                stop.set()
+
+        def flush(self) -> None:
+            pass
+
+    thread = threading.Thread(target=lambda: serve(Out(), port=port, stop=stop))  # type: ignore[arg-type]
+    thread.start()
+    thread.join(timeout=60)
+
+    text = "".join(lines)
+    assert f"embedded AWS (moto) at http://127.0.0.1:{port}" in text
+    assert "ready: delivering events" in text
+    assert text.rstrip().endswith("stopped; the embedded server's data is gone")
+
+
+def test_local_runtime_refuses_a_port_in_use_at_once() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(OSError):
+            check_port("127.0.0.1", port)
+        with pytest.raises(OSError), LocalRuntime.serve(port=port):
+            pass

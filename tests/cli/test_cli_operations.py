@@ -1,0 +1,188 @@
+"""Commands that change things (sweep, backfill), on a deployment of their own.
+
+The `runtime` fixture (tests/conftest.py) provisions prefix `test` under
+moto's in-process mock: to the CLI that is an AWS account reached through the
+default credential chain, so these tests run it with `--real --prefix test`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import Result
+
+from consentry import flows
+from consentry.local import LocalRuntime
+from support import eligible, exists, record, set_consent, t
+
+REAL = ("--real", "--prefix", "test")
+
+
+@pytest.fixture
+def story(runtime: LocalRuntime) -> LocalRuntime:
+    """u1 opted out long ago, u2 opted in; one of u1's chats is under legal hold."""
+    set_consent(runtime, "u1", "denied", t("2025-09-01"), tier="free")
+    set_consent(runtime, "u2", "granted", t("2025-09-01"), tier="pro")
+    runtime.put_chat("chats/u1/a.json", at=t("2025-09-10"))
+    runtime.put_chat("chats/u1/b.json", at=t("2025-10-10"))
+    runtime.put_chat("code-sessions/u1/held.jsonl", at=t("2025-09-12"))
+    runtime.put_chat("chats/u2/c.json", at=t("2025-10-01"))
+    runtime.settle()
+    runtime.chat_event("Legal Hold Placed", {"user_id": "u1", "key": "code-sessions/u1/held.jsonl"}, t("2025-09-20"))
+    runtime.settle()
+    return runtime
+
+
+def test_sweep_dry_run_then_sweep_deletes_due_chats_every_version(
+    story: LocalRuntime, cli: Callable[..., Result]
+) -> None:
+    dry = json.loads(cli(*REAL, "sweep", "--dry-run", "--now", "2025-11-01", "--json").out)
+    assert [r["key"] for r in dry["due"]] == ["chats/u1/a.json"]
+    assert exists(story, "chats/u1/a.json")
+
+    result = cli(*REAL, "sweep", "--now", "2025-11-01", "--yes")
+
+    assert result.code == 0, result.err
+    assert "chats/u1/a.json" in result.out and "removed" in result.out
+    assert "1 removed, 0 already gone, 0 kept under legal hold, 0 skipped" in result.out
+    assert not exists(story, "chats/u1/a.json")
+    rec = record(story, "u1", "chats/u1/a.json")
+    assert rec is not None and rec.state == "removed"
+    assert exists(story, "code-sessions/u1/held.jsonl")  # due, but held: the sweep skips it
+    assert exists(story, "chats/u1/b.json") and exists(story, "chats/u2/c.json")
+    again = json.loads(cli(*REAL, "sweep", "--now", "2025-11-01", "--yes", "--json").out)
+    assert again["results"] == []
+
+
+def test_sweep_uses_the_worker_code_and_reports_each_key(story: LocalRuntime, cli: Callable[..., Result]) -> None:
+    data = json.loads(cli(*REAL, "sweep", "--now", "2026-01-01", "--yes", "--json").out)
+
+    results = {r["key"]: r["result"] for r in data["results"]}
+    assert results == {"chats/u1/a.json": "removed", "chats/u1/b.json": "removed"}
+    assert data["summary"] == {"removed": 2, "gone": 0, "held": 0, "skipped": 0}
+
+
+def test_sweep_on_a_real_account_needs_yes(story: LocalRuntime, cli: Callable[..., Result]) -> None:
+    result = cli(*REAL, "sweep", "--now", "2026-01-01")
+
+    assert result.code == 1
+    assert "add --yes" in result.err
+    assert exists(story, "chats/u1/a.json")
+
+
+def untracked(rt: LocalRuntime, keys: list[str]) -> None:
+    """Objects no event announced: written before deployment (the write queue is drained unread)."""
+    for key in keys:
+        rt.s3.put_object(Bucket=rt.bucket, Key=key, Body=b"{}")
+    while rt.sqs.receive_message(QueueUrl=rt.env["WRITE_QUEUE_URL"], MaxNumberOfMessages=10).get("Messages"):
+        rt.sqs.purge_queue(QueueUrl=rt.env["WRITE_QUEUE_URL"])
+
+
+KEYS = [f"chats/u1/c{i}.json" for i in range(1, 6)]
+
+
+@pytest.fixture
+def old_bucket(runtime: LocalRuntime) -> LocalRuntime:
+    set_consent(runtime, "u1", "granted", t("2025-09-01"), tier="pro")
+    untracked(runtime, [*KEYS, "chats/u1/notes.txt", "exports/u1/dump.json"])
+    return runtime
+
+
+def test_backfill_dry_run_counts_untagged_objects_and_writes_nothing(
+    old_bucket: LocalRuntime, cli: Callable[..., Result]
+) -> None:
+    data = json.loads(cli(*REAL, "backfill", "--dry-run", "--json").out)
+
+    assert (data["objects"], data["tracked"], data["untracked"], data["not_ours"]) == (5, 0, 5, 1)
+    assert [u["key"] for u in data["untracked_keys"]] == KEYS
+    assert record(old_bucket, "u1", KEYS[0]) is None
+    assert not eligible(old_bucket, KEYS[0])
+
+
+def test_backfill_tags_every_chat_in_chunks_with_progress(
+    old_bucket: LocalRuntime, cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "backfill.ckpt"
+    result = cli(*REAL, "backfill", "--chunk", "2", "--checkpoint", str(checkpoint))
+
+    assert result.code == 0, result.err
+    assert all(eligible(old_bucket, key) for key in KEYS)
+    assert "backfilled 5 chat object(s)" in result.out and "5 tagged or corrected" in result.out
+    progress = [line for line in result.err.splitlines() if line.startswith("backfill [")]
+    assert progress[-1].startswith("backfill [############################] 100% 5/5")
+    assert len(progress) == 3  # a line per chunk of 2 (not a terminal: no redrawing)
+    assert not checkpoint.exists()  # done: nothing to resume
+    again = json.loads(cli(*REAL, "backfill", "--json").out)
+    assert (again["tagged"], again["unchanged"]) == (0, 5)
+
+
+def test_backfill_resumes_after_a_key_or_from_its_checkpoint(
+    old_bucket: LocalRuntime, cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    after = json.loads(cli(*REAL, "backfill", "--start-after", KEYS[2], "--json").out)
+    assert after["objects"] == 2
+    assert [eligible(old_bucket, key) for key in KEYS] == [False, False, False, True, True]
+
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.write_text(KEYS[0] + "\n")
+    resumed = cli(*REAL, "backfill", "--checkpoint", str(checkpoint), "--json")
+    assert f"resuming after {KEYS[0]}" in resumed.err
+    assert json.loads(resumed.out)["objects"] == 4
+    assert [eligible(old_bucket, key) for key in KEYS] == [False, True, True, True, True]
+
+
+def test_backfill_interrupted_says_how_to_resume(
+    old_bucket: LocalRuntime, cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_backfill = flows.backfill
+    calls: list[int] = []
+
+    def interrupted(enforcer: Any, keys: Any) -> Any:
+        calls.append(len(keys))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_backfill(enforcer, keys)
+
+    monkeypatch.setattr(flows, "backfill", interrupted)
+    checkpoint = tmp_path / "ckpt"
+    result = cli(*REAL, "backfill", "--chunk", "2", "--checkpoint", str(checkpoint))
+
+    assert result.code == 130
+    assert f"resume with: consentry backfill --start-after '{KEYS[1]}'" in result.err
+    assert checkpoint.read_text().strip() == KEYS[1]
+    assert "Traceback" not in result.err
+
+
+def test_backfill_manifest_is_s3_batch_operations_csv(runtime: LocalRuntime, cli: Callable[..., Result]) -> None:
+    untracked(runtime, ["chats/u 1/c+1.json", "code-sessions/u2/s1.jsonl", "chats/u2/readme.md"])
+
+    result = cli(*REAL, "backfill", "--manifest")
+
+    rows = list(csv.reader(io.StringIO(result.out)))
+    assert rows == [[runtime.bucket, "chats/u%201/c%2B1.json"], [runtime.bucket, "code-sessions/u2/s1.jsonl"]]
+    assert result.out.endswith("\r\n")
+    assert record(runtime, "u2", "code-sessions/u2/s1.jsonl") is None  # a manifest tags nothing
+
+
+def test_explain_untracked_object_points_at_backfill(old_bucket: LocalRuntime, cli: Callable[..., Result]) -> None:
+    result = cli(*REAL, "explain", KEYS[0])
+
+    assert result.code == 0
+    assert "NOT ELIGIBLE  (no record in the ledger)" in result.out
+    assert "`consentry backfill` tags it" in result.out
+
+
+def test_explain_sees_a_retag_that_has_not_run(story: LocalRuntime, cli: Callable[..., Result]) -> None:
+    set_consent(story, "u2", "denied", t("2025-10-15"), tier="pro", version=2)  # not settled: no retag yet
+
+    out = cli(*REAL, "explain", "chats/u2/c.json").out
+
+    assert "ELIGIBLE  consent-granted" in out
+    assert "re-decided now  not eligible, consent-denied" in out
+    assert "a retag is pending" in out

@@ -1,0 +1,116 @@
+"""`consentry policy validate`: clear errors that point at the line of the problem."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from clirun import Result
+
+BUNDLED = (Path(__file__).parents[2] / "shared/consentry/policies/consumer-terms-2025.toml").read_text()
+
+
+def policy_file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if fragment in line)
+
+
+def test_bundled_policy_is_valid(cli: Callable[..., Result]) -> None:
+    result = cli("policy", "validate")
+
+    assert result.code == 0
+    assert result.out.startswith("bundled consumer-terms-2025.toml: ok: consumer-terms-2025@1, effective 2025-08-28")
+
+
+def test_valid_copy_lists_its_differences_from_the_bundled_policy(cli: Callable[..., Result], tmp_path: Path) -> None:
+    path = policy_file(tmp_path, BUNDLED.replace("eligible_days = 1825", "eligible_days = 730"))
+
+    result = cli("policy", "validate", path)
+
+    assert result.code == 0
+    assert f"{path}: ok: consumer-terms-2025@1" in result.out
+    assert "retention.eligible_days: 1825 -> 730" in result.out
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment", "message"),
+    [
+        (("eligible_days = 1825", "eligible_days = 0"), "eligible_days = 0", "eligible_days must be from 1 to 36500"),
+        (
+            ('effective_at = "2025-08-28T00:00:00Z"', 'effective_at = "2025-08-28"'),
+            "effective_at",
+            "without a time zone",
+        ),
+        (('commercial = ["team"', 'commercial = ["pro", "team"'), "commercial =", "both consumer and commercial"),
+        (("version = 1", 'version = "one"'), 'version = "one"', "[policy] version must be a int"),
+    ],
+)
+def test_semantic_error_points_at_the_offending_key(
+    cli: Callable[..., Result], tmp_path: Path, change: tuple[str, str], fragment: str, message: str
+) -> None:
+    text = BUNDLED.replace(*change)
+    path = policy_file(tmp_path, text)
+
+    result = cli("policy", "validate", path)
+
+    assert result.code == 1
+    first = result.err.splitlines()[0]
+    assert first.startswith(f"{path}:{line_of(text, fragment)}:")
+    assert f": error: {message}" in first or message in first
+    assert fragment in result.err.splitlines()[1]  # the source line, then a caret under the value
+    assert result.err.splitlines()[2].strip().endswith("^")
+
+
+def test_keys_table_error_points_at_its_header(cli: Callable[..., Result], tmp_path: Path) -> None:
+    text = BUNDLED.replace('prefix = "code-sessions/"', 'prefix = "code-sessions"')
+    path = policy_file(tmp_path, text)
+
+    first = cli("policy", "validate", path).err.splitlines()[0]
+
+    second_keys_header = [i for i, line in enumerate(text.splitlines(), start=1) if line.strip() == "[[keys]]"][1]
+    assert first.startswith(f"{path}:{second_keys_header}:1: error: [[keys]] #2: prefix must end with '/'")
+
+
+def test_toml_syntax_error_has_line_and_column(cli: Callable[..., Result], tmp_path: Path) -> None:
+    text = BUNDLED.replace("default_days = 30", "default_days = 30 days")
+    path = policy_file(tmp_path, text)
+
+    result = cli("policy", "validate", path)
+
+    assert result.code == 1
+    assert result.err.splitlines()[0].startswith(f"{path}:{line_of(text, 'default_days')}:19: error: not valid TOML")
+
+
+def test_misspelt_key_is_an_error_with_a_suggestion(cli: Callable[..., Result], tmp_path: Path) -> None:
+    text = BUNDLED.replace("eligible_days = 1825", "eligble_days = 1825")
+    path = policy_file(tmp_path, text)
+
+    err = cli("policy", "validate", path).err
+
+    assert "error: [retention] eligible_days must be a int, got None" in err
+    assert f"{path}:{line_of(text, 'eligble_days')}:16: warning: unknown key 'eligble_days' in [retention]" in err
+    assert "(did you mean eligible_days?)" in err
+
+
+def test_unreadable_file(cli: Callable[..., Result], tmp_path: Path) -> None:
+    result = cli("policy", "validate", str(tmp_path / "missing.toml"))
+
+    assert result.code == 1
+    assert "cannot read the file" in result.err
+
+
+def test_validate_json(cli: Callable[..., Result], tmp_path: Path) -> None:
+    path = policy_file(tmp_path, BUNDLED.replace("default_days = 30", "default_days = 0"))
+
+    data = json.loads(cli("policy", "validate", path, "--json").out)
+
+    assert data["valid"] is False
+    [error] = data["errors"]
+    assert error["line"] == line_of(BUNDLED, "default_days") and "default_days" in error["message"]
