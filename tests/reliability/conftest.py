@@ -1,0 +1,100 @@
+"""Fixtures and hypothesis profiles of the reliability suite.
+
+Profiles: `ci` (the default; about a thousand generated histories in all) and
+`nightly` (HYPOTHESIS_PROFILE=nightly: twenty times as many, longer histories).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, settings
+from moto import mock_aws
+
+from consentry import settings as consentry_settings
+from consentry.local import LocalRuntime
+
+from .figures import FIGURES
+from .harness import Deployment, FakeS3Clock, Faults, LogCapture, VirtualTime, WriteCounter, consentry_logger
+
+_COMMON = dict(
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile("ci", derandomize=True, **_COMMON)  # type: ignore[arg-type]
+settings.register_profile("nightly", derandomize=False, **_COMMON)  # type: ignore[arg-type]
+settings.register_profile("dev", derandomize=False, **_COMMON)  # type: ignore[arg-type]
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+SCALE = {"ci": 1, "dev": 1, "nightly": 20}.get(PROFILE, 1)
+
+
+def budget(ci_examples: int) -> int:
+    """Examples for one property: `ci_examples` in CI, many more nightly."""
+    return ci_examples * SCALE
+
+
+@pytest.fixture
+def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    """A provisioned deployment on moto (mock_aws), with S3's clock under the model's control."""
+    monkeypatch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")  # reset purges between histories
+    clock = FakeS3Clock()
+    import moto.s3.models
+
+    monkeypatch.setattr(moto.s3.models, "utcnow", clock)
+    with mock_aws():
+        consentry_settings.current.cache_clear()
+        rt = LocalRuntime.provisioned("rel")
+        yield Deployment(rt, clock)
+    consentry_settings.current.cache_clear()
+
+
+@pytest.fixture
+def logs() -> Iterator[LogCapture]:
+    capture = LogCapture()
+    logger = consentry_logger()
+    logger.addHandler(capture)
+    yield capture
+    logger.removeHandler(capture)
+
+
+@pytest.fixture
+def virtual_time(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
+    """Backoff sleeps (botocore's and ours) are recorded, not waited."""
+    import time
+
+    clock = VirtualTime()
+    monkeypatch.setattr(time, "sleep", clock.sleep)
+    return clock
+
+
+@pytest.fixture
+def faults(deployment: Deployment, virtual_time: VirtualTime) -> Iterator[Faults]:
+    from .harness import handler_clients
+
+    injector = Faults()
+    injector.install(handler_clients())
+    yield injector
+    FIGURES.faults += sum(injector.injected.values())
+    injector.uninstall()
+
+
+@pytest.fixture
+def writes(deployment: Deployment) -> Iterator[WriteCounter]:
+    from .harness import handler_clients
+
+    counter = WriteCounter()
+    counter.install(handler_clients())
+    yield counter
+    counter.uninstall()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES.touched:
+        terminalreporter.write_sep("-", "reliability figures")
+        for line in FIGURES.lines():
+            terminalreporter.write_line(line)
