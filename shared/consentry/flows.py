@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from consentry.chat_store import ObjectFacts, ObjectHeld, ObjectVersion
+from consentry.chat_store import ObjectFacts, ObjectVersion
 from consentry.enforcer import MAX_ROUNDS, Enforcer, Outcome, Target, Update, chat_of, evaluate
 from consentry.ledger import DUE_SHARDS, ChatRecord, Conflict
 from consentry.observability import count, logger
@@ -90,11 +90,11 @@ def on_reopen(at: datetime, policy: Policy) -> Update:
 
 def on_archive(at: datetime, policy: Policy) -> Update:
     """`Chat Archived`: recorded; tags unchanged."""
-    write = on_write(at, policy, state="archived")
 
     def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
         if current is None:
-            return write(current, consent, facts)
+            # Archiving is not activity: a chat first seen through its archive event dates from its write.
+            return None if facts is None else on_write(facts.last_modified, policy, "archived")(current, consent, facts)
         if current.deleted_at is not None:
             return None
         return replace(current, state="archived")
@@ -249,29 +249,51 @@ def request_retag(enforcer: Enforcer, user_ids: Iterable[str]) -> None:
 def purge(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> str:
     """Remove every version and delete marker of a chat unless held: `removed`, `held` or `gone`."""
     record = enforcer.ledger.get(user_id, key)
-    if record is not None and record.held:
-        return "held"
-    try:
-        deleted = enforcer.chats.delete_all_versions(key)
-    except ObjectHeld:
-        logger.warning("legal hold in S3 refused the deletion; waiting for release", extra={"key": key})
-        raise_first(enforcer.settle([Target(user_id, key, "hold", at, on_hold(True, enforcer.policy))]))
-        return "held"
-    record_removed(enforcer, user_id, key, at)
-    count("ObjectsRemoved")
-    return "removed" if deleted else "gone"
+    return remove_chats(enforcer, user_id, {key: record}, {key: enforcer.chats.versions(key)}, at)[key]
 
 
-def record_removed(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> None:
-    """Mark the chat `removed` in the ledger, conditionally on the revision read.
+def remove_chats(
+    enforcer: Enforcer,
+    user_id: str,
+    records: Mapping[str, ChatRecord | None],
+    versions: Mapping[str, Sequence[ObjectVersion]],
+    at: datetime,
+) -> dict[str, str]:
+    """Remove the listed versions of each chat not under a legal hold, in as few calls as S3 allows.
+
+    `records` are the chats' ledger records as just read or written, `versions`
+    every version and delete marker of each. Returns `removed`, `held` or
+    `gone` (nothing was left) by key.
+    """
+    results = {key: "held" for key, record in records.items() if record is not None and record.held}
+    doomed = [v for key in records if key not in results for v in versions.get(key, ())]
+    locked = enforcer.chats.remove_versions(doomed)
+    if locked:
+        logger.warning("legal hold in S3 refused the deletion; waiting for release", extra={"keys": sorted(locked)})
+        hold_on = on_hold(True, enforcer.policy)
+        raise_first(enforcer.settle([Target(user_id, key, "hold", at, hold_on) for key in sorted(locked)]))
+    for key, record in records.items():
+        if key in results or key in locked:
+            results[key] = "held"
+            continue
+        record_removed(enforcer, user_id, key, at, record)
+        count("ObjectsRemoved")
+        results[key] = "removed" if versions.get(key) else "gone"
+    return results
+
+
+def record_removed(
+    enforcer: Enforcer, user_id: str, key: str, at: datetime, known: ChatRecord | None = None
+) -> None:
+    """Mark the chat `removed` in the ledger, conditionally on the revision read (`known`: just read).
 
     Not through `Enforcer.settle`: it compares tags with S3 whenever ours would
     change (eligible turns false) or never fitted, and S3 has nothing left to
     compare with, so the removal would never be recorded.
     """
     target = Target(user_id, key, "removed", at, on_removed(at))
-    for _ in range(MAX_ROUNDS):
-        current = enforcer.ledger.get(user_id, key)
+    for round_ in range(MAX_ROUNDS):
+        current = known if round_ == 0 and known is not None else enforcer.ledger.get(user_id, key)
         new = target.update(current, ConsentRecord(user_id), None)
         if new is None:
             return
@@ -386,8 +408,12 @@ def erase_page(enforcer: Enforcer, message: Mapping[str, Any]) -> tuple[int, int
             covered.append(key)
     update = on_delete(at, enforcer.policy, covers_after=False)
     targets = [Target(user_id, k, "erase", at, update, facts="if-unknown") for k in covered]
-    raise_first(enforcer.settle(targets))
-    results = [purge(enforcer, user_id, key, at) for key in covered]
+    outcomes = enforcer.settle(targets, known={k: records[k] for k in covered if k in records})
+    raise_first(outcomes)
+    if following is not None and following["key_marker"] in by_key:
+        # The page may end inside this key's versions and the next one starts after it: list it whole.
+        by_key[following["key_marker"]] = enforcer.chats.versions(following["key_marker"])
+    results = list(remove_chats(enforcer, user_id, {o.target.key: o.record for o in outcomes}, by_key, at).values())
     removed, held = results.count("removed") + results.count("gone"), results.count("held")
     page_id = f"{message.get('prefix', 0)}:{message.get('key_marker', '')}:{message.get('version_marker', '')}"
     enforcer.ledger.count_erasure(user_id, at, removed, held, page_id)
