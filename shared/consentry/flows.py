@@ -410,7 +410,7 @@ def erase_page(enforcer: Enforcer, message: Mapping[str, Any]) -> tuple[int, int
     targets = [Target(user_id, k, "erase", at, update, facts="if-unknown") for k in covered]
     outcomes = enforcer.settle(targets, known={k: records[k] for k in covered if k in records})
     raise_first(outcomes)
-    if following is not None and following["key_marker"] in by_key:
+    if following is not None and following.get("key_marker") in by_key:
         # The page may end inside this key's versions and the next one starts after it: list it whole.
         by_key[following["key_marker"]] = enforcer.chats.versions(following["key_marker"])
     results = list(remove_chats(enforcer, user_id, {o.target.key: o.record for o in outcomes}, by_key, at).values())

@@ -186,3 +186,20 @@ def test_explain_sees_a_retag_that_has_not_run(story: LocalRuntime, cli: Callabl
     assert "ELIGIBLE  consent-granted" in out
     assert "re-decided now  not eligible, consent-denied" in out
     assert "a retag is pending" in out
+
+
+def test_explain_user_after_erasure_across_both_key_patterns(runtime: LocalRuntime, cli: Callable[..., Result]) -> None:
+    """A user with chats and coding sessions: the erasure lists `chats/` then `code-sessions/` and removes both."""
+    set_consent(runtime, "u1", "granted", t("2025-09-01"), tier="free")
+    runtime.put_chat("chats/u1/a.json", at=t("2025-09-10"))
+    runtime.put_chat("code-sessions/u1/s.jsonl", at=t("2025-10-10"))
+    runtime.settle()
+    runtime.chat_event("Erasure Requested", {"user_id": "u1"}, t("2025-11-01"))
+    runtime.settle()
+
+    data = json.loads(cli(*REAL, "explain", "--user", "u1", "--json").out)
+
+    assert data["counts"]["removed"] == 2
+    [erasure] = data["erasures"]
+    assert (erasure["removed"], erasure["held"]) == (2, 0) and erasure["completed_at"] is not None
+    assert not exists(runtime, "chats/u1/a.json") and not exists(runtime, "code-sessions/u1/s.jsonl")
