@@ -57,6 +57,7 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     """`consentry ARGS...` in-process: Result(code, out, err)."""
 
     def call(*argv: str) -> Result:
+        capsys.readouterr()  # only what this command prints (not the handlers' logs of a settle before it)
         code = main(list(argv))
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
