@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
@@ -54,7 +55,7 @@ policy: --policy FILE, else POLICY_FILE, else the bundled consumer-terms-2025 po
 
 EXAMPLES = """\
 examples:
-  consentry demo                                   the whole story in ~15 s, nothing to set up
+  consentry demo                                   the whole story in about 10 s, nothing to set up
   consentry serve --seed                           keep the demo's data on :5000 (another terminal:)
   consentry explain chats/chen/2025-09-20-novel-outline.json
   consentry explain --user ava --json
@@ -109,8 +110,11 @@ def _target_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="consentry",
-        description="Enforces 'may we train on this chat log?' on the storage itself: S3 tags, retention and "
-        "deletion driven by consent.",
+        description=textwrap.fill(
+            "Enforces 'may we train on this chat log?' on the storage itself: S3 tags, retention and deletion "
+            "driven by consent. Start with `consentry demo`.",
+            width=100,
+        ),
         epilog=TARGETS + "\n" + EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -127,12 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
             description=description or help_text,
             epilog=epilog,
             parents=[common],
-            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
     command(
         "demo",
-        "play the whole policy story on an embedded server (no setup, ~15 s)",
+        "play the whole policy story on an embedded server (no setup, about 10 s)",
         "Starts an embedded moto server, provisions, seeds 14 users across every tier and consent state with "
         "chats and coding sessions over nine months, then plays: writes, a new user opted in by default, "
         "opt-out, opt-in, reopen of an archived chat, deletion, legal hold, erasure, the sweep a year later. "
@@ -223,8 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot = command(
         "snapshot",
         "write the training snapshot at an instant, or verify one",
-        "consentry snapshot --at T [--out FILE]: the objects eligible at T, for a training run.\n"
-        "consentry snapshot verify FILE: which entries of a snapshot must be revoked now (exit status 3 if any).",
+        "`consentry snapshot --at T [--out FILE]` writes the manifest of the object versions eligible at T, for "
+        "a training run. `consentry snapshot verify FILE` lists the entries a training run must not read any "
+        "more (exit status 3 if any).",
     )
     snapshot.add_argument("--at", metavar="T", default="now", help="instant of the snapshot (default: now)")
     snapshot.add_argument("--out", metavar="FILE", help="file to write (default: stdout)")

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import quote
 
 from consentry import flows
+from consentry.batch_ops import encode_key
 from consentry.commands.output import Progress, note, table
 from consentry.commands.target import Target
 from consentry.policy import chat_key
@@ -51,11 +51,6 @@ def list_chats(target: Target, start_after: str | None = None) -> Listing:
                     listing.chats.append((obj["Key"], obj["LastModified"]))
     listing.chats.sort()
     return listing
-
-
-def encode_key(key: str) -> str:
-    """A key as S3 Batch Operations CSV manifests want it: URL-encoded, `/` kept."""
-    return quote(key, safe="/")
 
 
 def write_manifest(bucket: str, keys: Iterator[str] | list[str], stream: TextIO) -> int:

@@ -201,7 +201,7 @@ def _tags_text(tags: dict[str, str] | None) -> str:
         return "(object not found)"
     if not tags:
         return "(none: not eligible)"
-    return " ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+    return " ".join(f"{k}={v}" for k, v in tags.items())
 
 
 def explain_user(target: Target, user_id: str, now: datetime) -> dict[str, Any]:

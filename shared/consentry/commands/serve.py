@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from consentry.commands.output import Style
-from consentry.commands.target import LOCAL_CREDENTIALS, CommandError, moto_answers
+from consentry.commands.target import LOCAL_CREDENTIALS, CommandError, moto_answers, serve_url
 
 POLL_SECONDS = 0.5
 
@@ -81,7 +81,10 @@ def serve(
                 f"  seeded {len(outcome.records)} chat objects of {len(demo.CAST) + 1} users, {stored} stored; "
                 "try `consentry sweep --dry-run --now 2026-11-20`"
             )
-        say("  other commands use this server while it runs: consentry report, consentry explain --user ava, ...")
+        if url == serve_url():
+            say("  other commands use this server while it runs: consentry report, consentry explain --user ava, ...")
+        else:
+            say(f"  other commands use it with --endpoint-url {url} (or export CONSENTRY_SERVE_URL={url})")
         exports = " ".join(f"{k}={v}" for k, v in LOCAL_CREDENTIALS.items() if k != "AWS_ACCOUNT_ID_ENDPOINT_MODE")
         say(f"  for boto3 / the AWS CLI: export AWS_ENDPOINT_URL={url} {exports}")
         say(f"ready: delivering events to the handlers every {POLL_SECONDS}s (Ctrl-C to stop)")
