@@ -62,9 +62,17 @@ def tag_on_write(event: dict[str, Any]) -> dict[str, Exception]:
 
 def consent_changed(record: dict[str, Any]) -> None:
     """One DynamoDB Streams record of the consent table: queue a retag of its user."""
-    user_id = events.consent_change(record)
-    if user_id is not None:
-        flows.request_retag(enforcer(), [user_id])
+    try:
+        user_id = events.consent_change(record)
+        if user_id is not None:
+            flows.request_retag(enforcer(), [user_id])
+    except Exception:
+        logger.exception(
+            "consent stream record failed; Lambda retries it, then sends it to the on-failure queue",
+            extra={"sequence_number": record.get("dynamodb", {}).get("SequenceNumber")},
+        )
+        count("StreamFailures")
+        raise
 
 
 def chat_event(event: dict[str, Any]) -> str:
@@ -106,14 +114,23 @@ def retention_sweep(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def work(record: SQSRecord) -> None:
-    """One work-queue message; a failure raises so the batch reports it."""
+    """One work-queue message; a failure is logged with its message and raised so the batch reports it."""
     try:
         message = json.loads(record.body)
     except json.JSONDecodeError as err:
+        logger.error("work message is not JSON", extra={"message_id": record.message_id})
         count("BadEvents")
         raise events.BadEvent(f"work message {record.message_id} is not JSON") from err
     receive_count = int(record.attributes.approximate_receive_count or 1)
-    flows.run_work(enforcer(), message, receive_count)
+    try:
+        flows.run_work(enforcer(), message, receive_count)
+    except Exception:
+        logger.exception(
+            "work message failed; SQS retries it, then dead-letters it",
+            extra={"message_id": record.message_id, "work": message, "receive_count": receive_count},
+        )
+        count("WorkFailures")
+        raise
 
 
 def backfill(event: dict[str, Any]) -> dict[str, Any]:

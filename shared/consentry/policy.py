@@ -195,7 +195,7 @@ def policy_from_mapping(raw: Mapping[str, Any], source: str = "policy") -> Polic
             raise PolicyError(f"{source}: missing table [{section}]")
         value = table.get(name)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise PolicyError(f"{source}: [{section}] {name} must be a {kind.__name__}, got {value!r}")
+            raise PolicyError(f"{source}: [{section}] {name} must be of type {kind.__name__}, got {value!r}")
         return value
 
     def tiers(name: str) -> frozenset[str]:

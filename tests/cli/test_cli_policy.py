@@ -49,7 +49,7 @@ def test_valid_copy_lists_its_differences_from_the_bundled_policy(cli: Callable[
             "without a time zone",
         ),
         (('commercial = ["team"', 'commercial = ["pro", "team"'), "commercial =", "both consumer and commercial"),
-        (("version = 1", 'version = "one"'), 'version = "one"', "[policy] version must be a int"),
+        (("version = 1", 'version = "one"'), 'version = "one"', "[policy] version must be of type int"),
     ],
 )
 def test_semantic_error_points_at_the_offending_key(
@@ -94,7 +94,7 @@ def test_misspelt_key_is_an_error_with_a_suggestion(cli: Callable[..., Result], 
 
     err = cli("policy", "validate", path).err
 
-    assert "error: [retention] eligible_days must be a int, got None" in err
+    assert "error: [retention] eligible_days must be of type int, got None" in err
     assert f"{path}:{line_of(text, 'eligble_days')}:16: warning: unknown key 'eligble_days' in [retention]" in err
     assert "(did you mean eligible_days?)" in err
 
