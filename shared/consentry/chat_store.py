@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 S3_TAG_LIMIT = 10  # S3 allows at most 10 tags per object
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 LIST_PAGE = 1000  # ListObjectVersions returns at most 1000 versions per page
+LOCK_REFUSALS = ("AccessDenied", "InvalidRequest")  # how DeleteObjects reports a version an Object Lock protects
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed"}
 
 
@@ -148,7 +149,20 @@ class ChatStore:
 
     def delete_versions(self, versions: Sequence[ObjectVersion]) -> int:
         """Delete exactly these versions; raise ObjectHeld if a lock refuses any."""
-        deleted = 0
+        locked = self.remove_versions(versions)
+        if locked:
+            raise ObjectHeld(", ".join(sorted(locked)))
+        return len(versions)
+
+    def remove_versions(self, versions: Sequence[ObjectVersion]) -> set[str]:
+        """Delete exactly these versions, 1000 per call; the keys of which an Object Lock kept a version.
+
+        S3 refuses a locked version with `AccessDenied`, the code of a missing
+        permission too: each refusal is confirmed on the version's legal hold
+        and retention, and any other failure raises (retried, then the DLQ),
+        so that a broken role is never mistaken for a legal hold.
+        """
+        locked: set[str] = set()
         for start in range(0, len(versions), DELETE_BATCH):
             chunk = versions[start : start + DELETE_BATCH]
             response = self.client.delete_objects(
@@ -156,12 +170,35 @@ class ChatStore:
                 Delete={"Objects": [{"Key": v.key, "VersionId": v.version_id} for v in chunk], "Quiet": True},
             )
             errors = response.get("Errors", [])
-            deleted += len(chunk) - len(errors)
-            if any(e.get("Code") in ("AccessDenied", "InvalidRequest") for e in errors):
-                raise ObjectHeld(", ".join(f"{e.get('Key')}: {e.get('Message')}" for e in errors))
-            if errors:
-                raise RuntimeError(f"DeleteObjects failed: {errors}")
-        return deleted
+            unexplained = [e for e in errors if not self._refused_by_lock(e, chunk)]
+            if unexplained:
+                raise RuntimeError(f"DeleteObjects failed: {unexplained}")
+            locked.update(str(e.get("Key")) for e in errors)
+        return locked
+
+    def _refused_by_lock(self, error: Mapping[str, Any], chunk: Sequence[ObjectVersion]) -> bool:
+        if error.get("Code") not in LOCK_REFUSALS:
+            return False
+        key = str(error.get("Key"))
+        # S3 names the version; moto does not: then any version of the key asked for may be the locked one.
+        named = error.get("VersionId")
+        candidates = [named] if named else [v.version_id for v in chunk if v.key == key and not v.delete_marker]
+        return any(self.locked(key, version_id) for version_id in candidates)
+
+    def locked(self, key: str, version_id: str | None) -> bool:
+        """True when an Object Lock legal hold or an unexpired retention protects this version."""
+        try:
+            hold = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key, **_version(version_id))
+            if hold.get("LegalHold", {}).get("Status") == "ON":
+                return True
+        except ClientError:
+            pass  # never held: S3 answers with an error rather than OFF
+        try:
+            retention = self.client.get_object_retention(Bucket=self.bucket, Key=key, **_version(version_id))
+        except ClientError:
+            return False
+        until = retention.get("Retention", {}).get("RetainUntilDate")
+        return until is not None and until > datetime.now(UTC)
 
     def delete_all_versions(self, key: str) -> int:
         return self.delete_versions(self.versions(key))

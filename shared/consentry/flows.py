@@ -282,9 +282,7 @@ def remove_chats(
     return results
 
 
-def record_removed(
-    enforcer: Enforcer, user_id: str, key: str, at: datetime, known: ChatRecord | None = None
-) -> None:
+def record_removed(enforcer: Enforcer, user_id: str, key: str, at: datetime, known: ChatRecord | None = None) -> None:
     """Mark the chat `removed` in the ledger, conditionally on the revision read (`known`: just read).
 
     Not through `Enforcer.settle`: it compares tags with S3 whenever ours would
