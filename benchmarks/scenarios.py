@@ -1,0 +1,324 @@
+"""The measured stretches: each drives the handlers on a seeded deployment and returns its counts.
+
+Every scenario checks the outcome too (tags in S3, objects gone), so that a
+figure always belongs to a run that did its job.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import quote_plus
+
+from benchmarks import seed
+from benchmarks.calls import Tally
+from benchmarks.deploy import Deployment, MessageRun
+from consentry.enforcer import evaluate
+from consentry.flows import RETAG_PAGE
+from consentry.ledger import chat_sk, user_pk
+from consentry.policy import Chat, Policy, decision_tags, format_instant, load_policy, parse_consent, parse_instant
+
+GRANT = "2025-09-01T00:00:00Z"
+WRITE_AT = "2025-10-01T12:00:00Z"
+OPT_OUT = "2025-11-01T00:00:00Z"
+SWEEP_NOW = "2026-06-01T00:00:00Z"
+BATCH_LIMIT = 100  # BatchGetItem keys per call
+
+
+def policy() -> Policy:
+    return load_policy()
+
+
+def record_template(
+    consent: str, at: str = WRITE_AT, version: int = 1, tier: str = "pro", changed: str | None = GRANT
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A ledger item (typed) and the S3 tags of a chat written at `at` and settled under that consent."""
+    p = policy()
+    values: dict[str, Any] = {"user_id": "template", "tier": tier, "training_consent": consent, "version": version}
+    if changed:
+        values["consent_changed_at"] = changed
+    record_consent = parse_consent(values, p, "template")
+    chat = Chat(key="chats/template/c.json", user_id="template", last_activity=parse_instant(at))
+    record = evaluate(chat, record_consent, p, state="active", held=False, version_id=None, revision=1)
+    entry = {
+        "event": "write",
+        "at": format_instant(parse_instant(at)),
+        "eligible": record.eligible,
+        "reason": record.reason.value,
+        "consent_version": version,
+        "expires_on": record.expires_on,
+        "state": "active",
+    }
+    record = replace(record, history=(entry,))
+    return record.to_ledger(), decision_tags(record.decision, p)
+
+
+def s3_notification(bucket: str, key: str, at: str, version_id: str | None = None) -> str:
+    """One S3 ObjectCreated notification as S3 sends it to SQS (one record per message)."""
+    obj: dict[str, Any] = {"key": quote_plus(key), "size": 16, "eTag": "0" * 32, "sequencer": "0055AED6DCD90281E5"}
+    if version_id:
+        obj["versionId"] = version_id
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "awsRegion": "us-east-1",
+                    "eventTime": at,
+                    "eventName": "ObjectCreated:Put",
+                    "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+                    "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+                    "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+                    "s3": {
+                        "s3SchemaVersion": "1.0",
+                        "configurationId": "consentry-chat",
+                        "bucket": {
+                            "name": bucket,
+                            "ownerIdentity": {"principalId": "EXAMPLE"},
+                            "arn": f"arn:aws:s3:::{bucket}",
+                        },
+                        "object": obj,
+                    },
+                }
+            ]
+        }
+    )
+
+
+def tags_of(dep: Deployment, key: str) -> dict[str, str]:
+    response = dep.runtime.s3.get_object_tagging(Bucket=dep.bucket, Key=key)
+    return {t["Key"]: t["Value"] for t in response["TagSet"]}
+
+
+# -- tagging a batch of new objects, and its redelivery ---------------------------------
+
+
+@dataclass
+class Tagging:
+    objects: int
+    users: int
+    first: Tally
+    again: Tally
+    consent_table: str
+    ledger_table: str
+
+    @property
+    def consent_read_calls(self) -> int:
+        return self.first.dynamodb_reads(self.consent_table)
+
+    @property
+    def consent_batches(self) -> int:
+        return math.ceil(self.users / BATCH_LIMIT)
+
+    @property
+    def consent_get_item(self) -> int:
+        return self.first.count("dynamodb", "GetItem", self.consent_table)
+
+
+def tagging(dep: Deployment, objects: int = 100, users: int = 100, incognito_every: int = 10) -> Tagging:
+    """A batch of `objects` new chats of `users` users in one SQS event, then the same event again."""
+    from consentry import handlers
+    from consentry.local import LambdaContext
+
+    per_user = math.ceil(objects / users)
+    dep.seed_consents([dep.consent_item(f"t{u:04d}", "granted", GRANT) for u in range(users)])
+    groups = []
+    for n in range(objects):
+        user, i = f"t{n // per_user:04d}", n % per_user
+        meta = {"incognito": "true"} if incognito_every and n % incognito_every == 0 else {}
+        groups.append(seed.group(user, i, 1, s3=[[i, i + 1]], metadata=meta))
+    dep.seed({"op": "chats", "bucket": dep.bucket, "groups": groups})
+    keys = list(seed.keys(groups))
+    url = dep.runtime.env["WRITE_QUEUE_URL"]
+    arn = dep.runtime.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    event = dep.sqs_event([s3_notification(dep.bucket, k, WRITE_AT) for k in keys], arn)
+
+    with dep.counter.measure() as first:
+        result = handlers.tag_on_write_handler(event, LambdaContext("tag_on_write"))
+    assert not result["batchItemFailures"], result
+    redelivered = dep.sqs_event([s3_notification(dep.bucket, k, WRITE_AT) for k in keys], arn, receive_count=2)
+    with dep.counter.measure() as again:
+        result = handlers.tag_on_write_handler(redelivered, LambdaContext("tag_on_write"))
+    assert not result["batchItemFailures"], result
+
+    assert tags_of(dep, keys[1])["training-eligible"] == "true"
+    assert tags_of(dep, keys[0])["training-reason"] == "incognito"
+    return Tagging(objects, users, first, again, dep.consent_table, dep.ledger_table)
+
+
+# -- retag of a user after an opt-out ----------------------------------------------------------
+
+
+@dataclass
+class Retag:
+    chats: int
+    full: bool
+    runs: list[MessageRun]  # the work messages delivered (all of them, or the sampled pages)
+    stream: Tally  # the consent_changed handler
+    changed: int  # chats whose tags changed in the delivered messages
+    unchanged_runs: list[MessageRun] = field(default_factory=list)  # a later retag with nothing to change
+    unchanged_chats: int = 0
+
+    @property
+    def work(self) -> Tally:
+        return sum((r.calls for r in self.runs), Tally())
+
+    @property
+    def unchanged(self) -> Tally:
+        return sum((r.calls for r in self.unchanged_runs), Tally())
+
+    @property
+    def peak_bytes(self) -> int:
+        return max((r.peak_bytes or 0) for r in self.runs)
+
+    @property
+    def full_page(self) -> MessageRun:
+        """A message that processed a full page and enqueued its successor (the fan-out profile)."""
+        return next(r for r in self.runs if r.enqueue_at is not None)
+
+    @property
+    def query_calls(self) -> int:
+        return self.work.count("dynamodb", "Query")
+
+    @property
+    def max_page(self) -> int:
+        return max((c.keys for c in self.work.calls if c.op == "Query"), default=0)
+
+
+HEAVY = "heavy"
+
+
+def _retag_key(i: int) -> str:
+    return seed.chat_key("chats/{user}/c{i:07d}.json", HEAVY, i)
+
+
+def warm_up(dep: Deployment) -> None:
+    """One small retag first: loads botocore models and caches before memory is measured."""
+    ledger, tags = record_template("granted")
+    dep.seed_consents([dep.consent_item("warm", "granted", GRANT)])
+    dep.seed(
+        {
+            "op": "chats",
+            "table": dep.ledger_table,
+            "bucket": dep.bucket,
+            "template": ledger,
+            "tags": tags,
+            "groups": [seed.group("warm", 0, 3, s3=[[0, 3]])],
+        }
+    )
+    dep.change_consent(dep.consent_item("warm", "denied", OPT_OUT, version=2))
+    dep.deliver_stream()
+    dep.drain_work(memory=lambda i: True)
+
+
+def retag(
+    dep: Deployment,
+    chats: int,
+    sample_pages: Sequence[int] | None = None,
+    memory_pages: Sequence[int] = (0,),
+    then_unchanged: bool = False,
+) -> Retag:
+    """Opt-out of a user with `chats` eligible chats; every page, or only `sample_pages`, delivered.
+
+    With `sample_pages`, the whole ledger is seeded but S3 objects only for the
+    sampled pages; page k is delivered as the work message that page k-1 would
+    have enqueued (ExclusiveStartKey = the last key of page k-1). Memory
+    (tracemalloc peak) is measured on the delivered pages in `memory_pages`
+    (all sampled pages when sampling).
+    """
+    warm_up(dep)
+    ledger, tags = record_template("granted")
+    pages = math.ceil(chats / RETAG_PAGE)
+    sampled = list(range(pages)) if sample_pages is None else sorted({p % pages for p in sample_pages})
+    ranges = [[p * RETAG_PAGE, min(chats, (p + 1) * RETAG_PAGE)] for p in sampled]
+    dep.seed_consents([dep.consent_item(HEAVY, "granted", GRANT)])
+    dep.seed(
+        {
+            "op": "chats",
+            "table": dep.ledger_table,
+            "bucket": dep.bucket,
+            "template": ledger,
+            "tags": tags,
+            "groups": [seed.group(HEAVY, 0, chats, s3=ranges)],
+        }
+    )
+
+    dep.change_consent(dep.consent_item(HEAVY, "denied", OPT_OUT, version=2))
+    with dep.counter.measure() as stream:
+        dep.deliver_stream()
+    if sample_pages is None:
+        runs = dep.drain_work(memory=lambda i: i in memory_pages)
+        changed = chats
+    else:
+        first = dep.receive_work()
+        assert len(first) == 1 and first[0]["type"] == "retag", first
+        runs = []
+        for p in sampled:
+            body = dict(first[0])
+            if p > 0:
+                body["start"] = {"pk": {"S": user_pk(HEAVY)}, "sk": {"S": chat_sk(_retag_key(p * RETAG_PAGE - 1))}}
+            runs.append(dep.work_message(body, memory=True))
+            dep.receive_work()  # the successor it enqueued: not delivered
+        changed = sum(hi - lo for lo, hi in ranges)
+    assert not any(r.failed for r in runs)
+    probe = _retag_key(ranges[-1][1] - 1)
+    assert tags_of(dep, probe)["training-reason"] == "consent-denied", tags_of(dep, probe)
+    result = Retag(chats, sample_pages is None, runs, stream, changed)
+
+    if then_unchanged:
+        # A tier change between consumer tiers while opted out: every chat is already right.
+        dep.change_consent(dep.consent_item(HEAVY, "denied", OPT_OUT, tier="max", version=3))
+        dep.deliver_stream()
+        result.unchanged_runs = dep.drain_work()
+        result.unchanged_chats = chats
+    return result
+
+
+# -- the retention sweep -----------------------------------------------------------------------
+
+
+@dataclass
+class Sweep:
+    total: int
+    due: int
+    calls: Tally
+    removed: int
+
+
+def sweep(dep: Deployment, total: int, due: int, per_user: int = 100) -> Sweep:
+    """`due` due chats (with S3 objects) in a ledger of `total` records; one nightly sweep."""
+    due_ledger, due_tags = record_template("denied", changed=None)  # 30 days: due long before SWEEP_NOW
+    live_ledger, _ = record_template("granted")  # 1825 days: not due
+    due_groups = [seed.group(f"d{u:04d}", 0, min(10, due - u * 10), s3=[[0, 10]]) for u in range(math.ceil(due / 10))]
+    dep.seed(
+        {
+            "op": "chats",
+            "table": dep.ledger_table,
+            "bucket": dep.bucket,
+            "template": due_ledger,
+            "tags": due_tags,
+            "groups": due_groups,
+        }
+    )
+    rest = total - due
+    live_groups = [
+        seed.group(f"f{u:05d}", 0, min(per_user, rest - u * per_user)) for u in range(math.ceil(rest / per_user))
+    ]
+    dep.seed(
+        {"op": "chats", "table": dep.ledger_table, "bucket": dep.bucket, "template": live_ledger, "groups": live_groups}
+    )
+
+    with dep.counter.measure() as calls:
+        dep.runtime.sweep(parse_instant(SWEEP_NOW))
+        runs = dep.drain_work()
+    removed = 0
+    for g in due_groups:
+        listed = dep.runtime.s3.list_object_versions(Bucket=dep.bucket, Prefix=f"chats/{g['user']}/")
+        assert not listed.get("Versions") and not listed.get("DeleteMarkers"), g["user"]
+        removed += g["count"]
+    assert runs, "the sweep queued no work"
+    return Sweep(total, due, calls, removed)
