@@ -95,7 +95,7 @@ def on_archive(at: datetime, policy: Policy) -> Update:
         if current is None:
             # Archiving is not activity: a chat first seen through its archive event dates from its write.
             return None if facts is None else on_write(facts.last_modified, policy, "archived")(current, consent, facts)
-        if current.deleted_at is not None:
+        if current.deleted_at is not None or current.state == "removed":
             return None
         return replace(current, state="archived")
 

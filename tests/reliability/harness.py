@@ -178,14 +178,19 @@ class Deployment:
 
     def _delete_versions(self, versions: list[dict[str, Any]]) -> None:
         errors = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": versions, "Quiet": True}).get("Errors", [])
-        for error in errors:  # under a legal hold: release it, then delete
-            self.s3.put_object_legal_hold(
-                Bucket=self.bucket, Key=error["Key"], VersionId=error["VersionId"], LegalHold={"Status": "OFF"}
-            )
-        if errors:
-            retry = [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in errors]
-            left = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": retry, "Quiet": True}).get("Errors")
-            assert not left, left
+        held = {e["Key"] for e in errors}  # moto names the key a lock refused, not the version
+        if not held:
+            return
+        retry = [v for v in versions if v["Key"] in held]
+        for v in retry:  # a legal hold: release it, then delete
+            try:
+                self.s3.put_object_legal_hold(
+                    Bucket=self.bucket, Key=v["Key"], VersionId=v["VersionId"], LegalHold={"Status": "OFF"}
+                )
+            except self.s3.exceptions.ClientError:
+                pass  # a delete marker cannot be held
+        left = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": retry, "Quiet": True}).get("Errors")
+        assert not left, left
 
     # -- the outside world: writers, the account service, the chat app ---------------------
 
