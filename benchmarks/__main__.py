@@ -248,6 +248,7 @@ def rows_and_notes(m: dict[str, Any]) -> tuple[list[Row], list[str]]:
         section("Naive nightly full pass vs consentry, per day (1M objects, 1% = 10,000 changed per day)", day["lines"])
     )
     notes.append(section("Cost model (us-east-1 list prices; docs/cost.md)", cost_lines(m)))
+    notes.append(section("At 1B objects (assumptions stated; docs/cost.md)", scale_lines(m)))
     notes.append(section("Measured calls by operation", op_lines(m)))
     notes.append(
         section(
@@ -389,6 +390,75 @@ def cost_lines(m: dict[str, Any]) -> list[str]:
         f"a retag that changes no tag (tier change, N={r1.chats}): {unchanged.s3} S3 calls, "
         f"{unchanged.dynamodb_writes()} ledger writes ({unchanged.wru / max(1, r1.chats):.1f} WRU per chat: "
         f"consent version and tier recorded on every record)"
+    )
+    units = unit_bills(m)
+    lines.append("per million events: " + ", ".join(f"{k} {money(b.total)}" for k, b in units.items()))
+    return lines
+
+
+def unit_bills(m: dict[str, Any]) -> dict[str, costs.Bill]:
+    """Dollars per million events of each kind, from the measured tallies."""
+    tag: scenarios.Tagging = m["tag"]
+    r1: scenarios.Retag = m["retag"][m["sizes"][0]]
+    sweep: scenarios.Sweep = m["sweep"][min(m["sweep"])]
+    page = r1.runs[0].calls
+    return {
+        "write": costs.bill(
+            tag.first, MILLION / tag.objects, notifications=MILLION, consumed=MILLION, invocations=MILLION / tag.objects
+        ),
+        "retagged chat": costs.bill(
+            page, MILLION / RETAG_PAGE, consumed=MILLION / RETAG_PAGE, invocations=MILLION / RETAG_PAGE, memory_mb=1024
+        ),
+        "swept object": costs.bill(
+            sweep.calls, MILLION / sweep.due, consumed=MILLION / 100, invocations=MILLION / 100, memory_mb=1024
+        ),
+    }
+
+
+def scale_lines(m: dict[str, Any]) -> list[str]:
+    tag: scenarios.Tagging = m["tag"]
+    units = unit_bills(m)
+    objects, writes, swept, retagged = 10**9, 10**7, 10**7, 10**6
+    day = {"write": writes, "swept object": swept, "retagged chat": retagged}
+    lines = ["assumed day: 1B objects stored, 10M chat writes (1%), 10M objects expiring, 1M chats retagged"]
+    total = 0.0
+    for kind, count in day.items():
+        dollars = units[kind].total * count / MILLION
+        total += dollars
+        lines.append(
+            f"  {kind:<14} {money(units[kind].total)} per million x {count / MILLION:,.0f}M = {money(dollars)}/day "
+            f"(S3 {money(units[kind].s3)}, DynamoDB {money(units[kind].dynamodb)}, "
+            f"SQS {money(units[kind].sqs)}, Lambda {money(units[kind].lambda_)} per million)"
+        )
+    lines.append(f"  requests total {money(total)}/day, {money(total * 30)}/month")
+    template, _ = scenarios.record_template("granted")
+    small, full = item_size(template) + 100, item_size(template) + 100 + 19 * 110
+    for label, size in (("one history entry", small), ("20 history entries", full)):
+        gb = objects * size * 2 / 1e9  # base table + `due` index (projection ALL)
+        lines.append(
+            f"  ledger storage, {label} (~{size} B/item, table + due index): {gb:,.0f} GB = "
+            f"{money(gb * costs.DYNAMODB_STORAGE_GB_MONTH)}/month"
+        )
+    rate = writes / 86_400
+    lines.append(
+        f"  S3 request rate from tagging: {rate:,.0f} writes/s on average -> {rate:,.0f} PUT + {2 * rate:,.0f} "
+        f"GET/HEAD per second over all user prefixes (S3: 3,500 PUT and 5,500 GET per second per prefix)"
+    )
+    gsi_per_object = tag.first.gsi_wru / tag.objects
+    backfill = costs.bill(tag.first, objects / tag.objects, invocations=objects, memory_mb=512)
+    batch_ops = costs.S3_BATCH_OPERATIONS_JOB + costs.S3_BATCH_OPERATIONS_PER_MILLION * objects / MILLION
+    inventory = costs.S3_INVENTORY_PER_MILLION * objects / MILLION
+    hours = objects * gsi_per_object / (16 * 1000) / 3600
+    lines.append(
+        f"  backfill of 1B objects (S3 Batch Operations, one object per Lambda task): requests "
+        f"{money(backfill.total)} + Batch Operations {money(batch_ops)} + inventory manifest {money(inventory)}"
+        f" = {money(backfill.total + batch_ops + inventory)}; at least {hours:.0f} h: the due index takes "
+        f"{gsi_per_object:.0f} WRU per object on 16 shard keys of 1,000 WCU/s each"
+    )
+    naive_night = m["naive"].calls.total / m["naive"].objects * objects
+    lines.append(
+        f"  naive at 1B: {naive_night / 1e9:.1f}B requests per night "
+        f"({naive_night / 8 / 3600:,.0f} per second over an 8-hour window)"
     )
     return lines
 

@@ -153,7 +153,12 @@ class Tally:
 
     @property
     def wru(self) -> float:
+        """Write units, base table and `due` index."""
         return sum(c.wru + c.gsi_wru for c in self.calls)
+
+    @property
+    def gsi_wru(self) -> float:
+        return sum(c.gsi_wru for c in self.calls)
 
     @property
     def total(self) -> int:
