@@ -335,44 +335,73 @@ def hold(enforcer: Enforcer, user_id: str, key: str, on: bool, at: datetime) -> 
     return result
 
 
-def user_page(
-    enforcer: Enforcer, user_id: str, message: Mapping[str, Any]
-) -> tuple[dict[str, list[ObjectVersion]], dict[str, Any] | None]:
-    """One page of a user's object versions (all key patterns in turn), by key.
+@dataclass(frozen=True)
+class UserPage:
+    """One listing page of a user's objects under one key pattern."""
 
-    Returns the versions of the user's chat keys on this page and the message
-    fields of the next page (None after the last).
+    versions: dict[str, list[ObjectVersion]]  # our chat keys of the user on this page, every version listed
+    listed: list[str]  # every key listed (ours or not), sorted
+    truncated: bool
+    following: tuple[str, str] | None  # S3's markers after this page
+
+
+def user_page(enforcer: Enforcer, user_id: str, message: Mapping[str, Any]) -> UserPage:
+    """The page of a user's object versions that a fan-out message names (`prefix`, `key_marker`).
+
+    Versions of keys at or before `key_marker` are dropped: S3 starts after
+    the marker key, moto lists the rest of its versions (and skips one).
     """
     prefixes = user_prefixes(user_id, enforcer.policy)
-    index = int(message.get("prefix", 0))
-    versions, following = next(
-        enforcer.chats.version_pages(prefixes[index], message.get("key_marker"), message.get("version_marker"))
+    marker = message.get("key_marker")
+    found, following = next(
+        enforcer.chats.version_pages(prefixes[int(message.get("prefix", 0))], marker, message.get("version_marker"))
     )
-    by_key: dict[str, list[ObjectVersion]] = defaultdict(list)
-    for version in versions:
-        found = chat_key(version.key, enforcer.policy)
-        if found is not None and found.user_id == user_id:
-            by_key[version.key].append(version)
-    if following is not None:
-        # The next page starts after the last key listed, not at a version marker: each key on this page is
-        # handled whole (every version), so its remaining versions need no page, and a marker naming a version
-        # this page deleted is not a position S3 (or moto) lists from reliably.
-        return by_key, {"prefix": index, "key_marker": following[0]}
-    if index + 1 < len(prefixes):
-        return by_key, {"prefix": index + 1}
-    return by_key, None
+    versions: dict[str, list[ObjectVersion]] = defaultdict(list)
+    listed = set()
+    for version in found:
+        if marker and version.key <= marker and not message.get("version_marker"):
+            continue
+        listed.add(version.key)
+        chat = chat_key(version.key, enforcer.policy)
+        if chat is not None and chat.user_id == user_id:
+            versions[version.key].append(version)
+    return UserPage(dict(versions), sorted(listed), following is not None, following)
+
+
+def next_page(
+    enforcer: Enforcer, user_id: str, message: Mapping[str, Any], page: UserPage, gone: set[str]
+) -> dict[str, Any] | None:
+    """The message fields of the page after `page` (None after the last), `gone` the keys it removed.
+
+    The next page starts after the last key of this page that still exists:
+    each key on a page is handled whole (every version), and a marker naming
+    a key or version that is gone is not a position S3 and moto agree on.
+    """
+    index = int(message.get("prefix", 0))
+    if page.truncated:
+        if not page.listed and page.following is not None:
+            # Only versions of the marker key (more than a page of them): step through them by version.
+            return {"prefix": index, "key_marker": page.following[0], "version_marker": page.following[1]}
+        marker = max((k for k in page.listed if k not in gone), default=message.get("key_marker"))
+        return {"prefix": index, **({"key_marker": marker} if marker else {})}
+    if index + 1 < len(user_prefixes(user_id, enforcer.policy)):
+        return {"prefix": index + 1}
+    return None
 
 
 def hold_user_page(enforcer: Enforcer, message: Mapping[str, Any]) -> int:
-    """A legal hold on (or off) every chat of a user, one listing page per message."""
+    """A legal hold on (or off) every chat of a user, one listing page per message, one after another."""
     user_id, on, at = message["user_id"], bool(message["on"]), parse_instant(message["at"])
-    by_key, following = user_page(enforcer, user_id, message)
+    page = user_page(enforcer, user_id, message)
+    gone = set()
+    for key, versions in page.versions.items():
+        # A release removes a deleted chat: its key is gone for the next page's marker.
+        if any(not v.delete_marker for v in versions) and hold(enforcer, user_id, key, on, at) in ("removed", "gone"):
+            gone.add(key)
+    following = next_page(enforcer, user_id, message, page, gone)
     if following is not None:
         enforcer.queue.send([{"type": "hold", "user_id": user_id, "on": on, "at": message["at"], **following}])
-    for key in by_key:
-        if any(not v.delete_marker for v in by_key[key]):
-            hold(enforcer, user_id, key, on, at)
-    return len(by_key)
+    return len(page.versions)
 
 
 def start_erasure(enforcer: Enforcer, user_id: str, at: datetime) -> bool:
@@ -386,14 +415,16 @@ def start_erasure(enforcer: Enforcer, user_id: str, at: datetime) -> bool:
 def erase_page(enforcer: Enforcer, message: Mapping[str, Any]) -> tuple[int, int]:
     """Remove one listing page of a user's chats whose last activity is at or before the request.
 
-    Pages run one after another so that the last one can close the request
-    with its completion time. Returns (removed, held).
+    Pages run one after another; the last one closes the request with its
+    completion time and its counts, taken from the ledger (so that a
+    redelivered or duplicated page cannot count a chat twice or miss one).
+    Returns this page's (removed, held).
     """
     user_id, at = message["user_id"], parse_instant(message["at"])
-    by_key, following = user_page(enforcer, user_id, message)
-    records = enforcer.ledger.get_many([(user_id, k) for k in by_key])
+    page = user_page(enforcer, user_id, message)
+    records = enforcer.ledger.get_many([(user_id, k) for k in page.versions])
     covered = []
-    for key, versions in by_key.items():
+    for key, versions in page.versions.items():
         record = records.get(key)
         if record is not None and record.deleted_at is not None:
             covered.append(key)  # deleted already (maybe waiting for a hold): counted, removed if it can be
@@ -408,18 +439,36 @@ def erase_page(enforcer: Enforcer, message: Mapping[str, Any]) -> tuple[int, int
     targets = [Target(user_id, k, "erase", at, update, facts="if-unknown") for k in covered]
     outcomes = enforcer.settle(targets, known={k: records[k] for k in covered if k in records})
     raise_first(outcomes)
-    if following is not None and following.get("key_marker") in by_key:
-        # The page may end inside this key's versions and the next one starts after it: list it whole.
-        by_key[following["key_marker"]] = enforcer.chats.versions(following["key_marker"])
-    results = list(remove_chats(enforcer, user_id, {o.target.key: o.record for o in outcomes}, by_key, at).values())
-    removed, held = results.count("removed") + results.count("gone"), results.count("held")
-    page_id = f"{message.get('prefix', 0)}:{message.get('key_marker', '')}:{message.get('version_marker', '')}"
-    enforcer.ledger.count_erasure(user_id, at, removed, held, page_id)
+    whole = dict(page.versions)
+    if page.truncated and page.listed and page.listed[-1] in whole:
+        # The page may end inside this key's versions: list it whole.
+        whole[page.listed[-1]] = enforcer.chats.versions(page.listed[-1])
+    results = remove_chats(enforcer, user_id, {o.target.key: o.record for o in outcomes}, whole, at)
+    following = next_page(enforcer, user_id, message, page, {k for k, r in results.items() if r != "held"})
     if following is not None:
         enforcer.queue.send([{"type": "erase", "user_id": user_id, "at": message["at"], **following}])
     else:
+        removed, held = erasure_counts(enforcer, user_id, at)
         # An operational record, not a policy decision: the wall clock is right here.
-        enforcer.ledger.finish_erasure(user_id, at, datetime.now(UTC))
+        enforcer.ledger.finish_erasure(user_id, at, datetime.now(UTC), removed, held)
+    outcome = list(results.values())
+    return outcome.count("removed") + outcome.count("gone"), outcome.count("held")
+
+
+def erasure_counts(enforcer: Enforcer, user_id: str, at: datetime) -> tuple[int, int]:
+    """(removed, held) of the erasure requested at `at`, from the user's ledger records.
+
+    Removed: the chats this request deleted and removed. Held: every deleted
+    chat of the user (by this request or before it) that a legal hold keeps.
+    """
+    removed = held = 0
+    for record in enforcer.ledger.all_user_chats(user_id):
+        if record.deleted_at is None or record.deleted_at > at:
+            continue
+        if record.deleted_at == at and record.state == "removed":
+            removed += 1
+        elif record.state == "deleted" and record.held:
+            held += 1
     return removed, held
 
 

@@ -330,13 +330,15 @@ class Ledger:
             raise
         return True
 
-    def finish_erasure(self, user_id: str, requested_at: datetime, completed_at: datetime) -> None:
-        """Set the completion time once (a redelivered last page keeps the first)."""
+    def finish_erasure(
+        self, user_id: str, requested_at: datetime, completed_at: datetime, removed: int, held: int
+    ) -> None:
+        """Set the counts, and the completion time once (a redelivered last page keeps the first)."""
         self.client.update_item(
             TableName=self.table,
             Key=to_item({PK: user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"}),
-            UpdateExpression="SET completed_at = if_not_exists(completed_at, :c)",
-            ExpressionAttributeValues=to_item({":c": format_instant(completed_at)}),
+            UpdateExpression="SET completed_at = if_not_exists(completed_at, :c), removed = :r, held = :h",
+            ExpressionAttributeValues=to_item({":c": format_instant(completed_at), ":r": removed, ":h": held}),
         )
 
     def erasures(self, user_id: str) -> list[ErasureRecord]:

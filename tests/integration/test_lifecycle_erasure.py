@@ -156,3 +156,31 @@ def test_erasure_page_delivered_twice_counts_once(runtime: LocalRuntime) -> None
     [done] = erasures(runtime, "u1")
     assert (done.removed, done.held) == (2, 0)
     assert not exists(runtime, "chats/u1/c1.json")
+
+
+def test_erasure_pages_step_over_chats_it_keeps_and_count_every_chat_once(
+    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chat_store, "LIST_PAGE", 3)
+    set_consent(runtime, "u1", "granted", GRANT)
+    keys = [f"chats/u1/c{n:02d}.json" for n in range(9)]
+    chats(runtime, keys, writes=2)
+    chats(runtime, ["chats/u1/c04b.json", "chats/u1/c09.json"], at="2025-11-20")  # active after the request
+    runtime.s3.put_object(Bucket=runtime.bucket, Key="chats/u1/c05/attachment.json", Body=b"{}")  # not ours
+    for key in ("chats/u1/c02.json", "chats/u1/c07.json"):
+        runtime.chat_event("Legal Hold Placed", {"user_id": "u1", "key": key}, t("2025-10-15"))
+    erase(runtime, "u1", t("2025-11-01"))
+
+    held = {"chats/u1/c02.json", "chats/u1/c07.json"}
+    assert {k for k in keys if exists(runtime, k)} == held
+    assert exists(runtime, "chats/u1/c04b.json") and exists(runtime, "chats/u1/c09.json")
+    assert exists(runtime, "chats/u1/c05/attachment.json")
+    [done] = erasures(runtime, "u1")
+    assert (done.removed, done.held) == (7, 2)
+
+    runtime.chat_event("Legal Hold Released", {"user_id": "u1"}, t("2026-01-01"))  # all of the user's chats
+    runtime.settle()
+    assert not any(exists(runtime, k) for k in keys)
+    assert exists(runtime, "chats/u1/c04b.json") and exists(runtime, "chats/u1/c09.json")
+    [after] = erasures(runtime, "u1")
+    assert (after.removed, after.held) == (9, 0)
