@@ -462,12 +462,10 @@ def erasure_counts(enforcer: Enforcer, user_id: str, at: datetime) -> tuple[int,
     chat of the user (by this request or before it) that a legal hold keeps.
     """
     removed = held = 0
-    for record in enforcer.ledger.all_user_chats(user_id):
-        if record.deleted_at is None or record.deleted_at > at:
-            continue
-        if record.deleted_at == at and record.state == "removed":
+    for deleted_at, state, held_now in enforcer.ledger.deletions(user_id):
+        if deleted_at == at and state == "removed":
             removed += 1
-        elif record.state == "deleted" and record.held:
+        elif deleted_at <= at and state == "deleted" and held_now:
             held += 1
     return removed, held
 

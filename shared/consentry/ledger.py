@@ -249,6 +249,23 @@ class Ledger:
             if not start:
                 return
 
+    def deletions(self, user_id: str) -> Iterator[tuple[datetime, str, bool]]:
+        """(deleted_at, state, held) of each deleted chat of a user: only those attributes are read."""
+        paginator = self.client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :chat)",
+            FilterExpression="attribute_exists(deleted_at)",
+            ProjectionExpression="deleted_at, #state, held",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item({":pk": user_pk(user_id), ":chat": "chat#"}),
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                v = from_item(item)
+                yield parse_instant(v["deleted_at"]), v.get("state", "active"), bool(v.get("held", False))
+
     def due(
         self, shard: str, now: datetime, start: Mapping[str, Any] | None = None, limit: int = 100
     ) -> tuple[list[ChatRecord], dict[str, Any] | None]:
