@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 # Adaptive retries back off on throttling (S3 503 SlowDown, DynamoDB
-# ProvisionedThroughputExceeded) well within a Lambda timeout.
-BOTO_CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=20)
+# ProvisionedThroughputExceeded) well within a Lambda timeout: a call whose every
+# attempt times out gives up after 4 x 8 s plus at most 7 s of backoff, under the
+# shortest function timeout (60 s); the record is then retried by its event source.
+BOTO_CONFIG = Config(retries={"max_attempts": 3, "mode": "adaptive"}, connect_timeout=2, read_timeout=8)
 
 
 class SettingsError(RuntimeError):

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import moto.s3.models
 from botocore.awsrequest import AWSResponse
@@ -44,6 +44,7 @@ from consentry.ledger import ChatRecord, Ledger, to_item
 from consentry.local import LambdaContext, LocalRuntime, sqs_record
 from consentry.policy import format_instant
 from consentry.provision import MAX_RECEIVES, dead_letter_name
+from consentry.settings import BOTO_CONFIG
 
 EVENT_TRIES = 3  # EventBridge -> Lambda asynchronous invocation: 1 try + 2 retries, then the DLQ
 STREAM_TRIES = 3  # the stream event source's retry_attempts, then the on-failure destination
@@ -314,8 +315,8 @@ class Deployment:
         try:
             result = handler(event, LambdaContext("writes" if url == self.write_url else "work"))
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-        except Exception:
-            failed = {m.id for m in chosen}  # the invocation failed: every record comes back
+        except (Exception, LambdaDied):
+            failed = {m.id for m in chosen}  # the invocation failed or died: every record comes back
         done = [m for m in chosen if m.id not in failed]
         lost = [m for m in done if rng is not None and rng.random() < lose_delete]
         self.log.lost_deletes += len(lost)
@@ -392,8 +393,11 @@ class Deployment:
             return 0
         self.log.invocations += 1
         self.log.records += len(batch)
-        result = handlers.consent_changed_handler({"Records": batch}, LambdaContext("consent_changed"))
-        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        try:
+            result = handlers.consent_changed_handler({"Records": batch}, LambdaContext("consent_changed"))
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except (Exception, LambdaDied):
+            failed = {r["dynamodb"]["SequenceNumber"] for r in batch}
         self.log.failures += len(failed)
         for record in batch:
             sequence = record["dynamodb"]["SequenceNumber"]
@@ -435,7 +439,7 @@ class Deployment:
                 handlers.retention_sweep_handler(event, LambdaContext("retention_sweep"))
             else:
                 handlers.chat_events_handler(event, LambdaContext("chat_events"))
-        except Exception:
+        except (Exception, LambdaDied):
             self.log.failures += 1
             self.event_tries[event["id"]] += 1
             if self.event_tries[event["id"]] >= EVENT_TRIES:
@@ -584,16 +588,27 @@ _ERRORS = {
 }
 
 
+class LambdaDied(BaseException):
+    """The function's process ends mid-invocation (timeout, out of memory): no response at all."""
+
+
 @dataclass
 class Fault:
     service: str  # s3, dynamodb, sqs
     operation: str  # botocore operation name, or "*"
-    kind: str  # throttle, 5xx, timeout, connect, lost-response
+    kind: str  # throttle, 5xx, timeout, connect, lost-response, die
     times: int = 1  # how many calls fail (each SDK retry attempt is a call)
     skip: int = 0  # let this many matching calls through first
+    match: str | None = None  # only requests whose URL or body holds this text (a key, a user)
 
-    def matches(self, service: str, operation: str) -> bool:
-        return self.service == service and self.operation in ("*", operation)
+    def matches(self, service: str, operation: str, request: Any) -> bool:
+        if self.service != service or self.operation not in ("*", operation):
+            return False
+        if self.match is None:
+            return True
+        body = request.body or b""
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        return self.match in request.url or self.match in text or quote(self.match) in request.url
 
 
 class Faults:
@@ -612,6 +627,7 @@ class Faults:
         self.plan: list[Fault] = []
         self.injected: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
+        self.waited = 0.0  # seconds the client would have waited on injected timeouts
         self._clients: list[Any] = []
 
     def install(self, clients: Sequence[Any]) -> None:
@@ -634,10 +650,10 @@ class Faults:
     def clear(self) -> None:
         self.plan.clear()
 
-    def _take(self, event_name: str, when: str) -> Fault | None:
+    def _take(self, event_name: str, when: str, request: Any) -> Fault | None:
         _, service, operation = event_name.split(".", 2)
         for fault in self.plan:
-            if (fault.kind == "lost-response") != (when == "after") or not fault.matches(service, operation):
+            if (fault.kind == "lost-response") != (when == "after") or not fault.matches(service, operation, request):
                 continue
             if fault.skip:
                 fault.skip -= 1
@@ -652,12 +668,16 @@ class Faults:
     def _before(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         _, service, operation = event_name.split(".", 2)
         self.calls[f"{service}.{operation}"] += 1
-        fault = self._take(event_name, "before")
+        fault = self._take(event_name, "before", request)
         if fault is None:
             return None
+        if fault.kind == "die":
+            raise LambdaDied(f"{service}.{operation}")
         if fault.kind == "timeout":
+            self.waited += BOTO_CONFIG.read_timeout  # the client waited this long for an answer
             raise ReadTimeoutError(endpoint_url=request.url)
         if fault.kind == "connect":
+            self.waited += BOTO_CONFIG.connect_timeout
             raise ConnectTimeoutError(endpoint_url=request.url)
         status, code = _ERRORS[service][fault.kind]
         url = request.url
@@ -666,7 +686,8 @@ class Faults:
         return error_response(service, url, status, code)
 
     def _after(self, request: Any, event_name: str, **_: Any) -> None:
-        if self._take(event_name, "after") is not None:
+        if self._take(event_name, "after", request) is not None:
+            self.waited += BOTO_CONFIG.read_timeout
             raise ReadTimeoutError(endpoint_url=request.url)
 
 
