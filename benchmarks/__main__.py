@@ -375,20 +375,10 @@ def cost_lines(m: dict[str, Any]) -> list[str]:
         f"({page.wru / RETAG_PAGE:.1f} WRU + {page.rru / RETAG_PAGE:.2f} RRU per chat), "
         f"SQS {money(optout.sqs)}, Lambda {money(optout.lambda_)} = {money(optout.total)}"
     )
-    template, _ = scenarios.record_template("granted")
-    key = "chats/0123456789abcdef0123/01234567-89ab-cdef-0123-456789abcdef.json"
-    sized = {
-        **template,
-        "pk": {"S": "user#0123456789abcdef0123"},
-        "sk": {"S": f"chat#{key}"},
-        "key": {"S": key},
-        "user_id": {"S": "0123456789abcdef0123"},
-        "version_id": {"S": "x" * 32},
-        "due_shard": {"S": "00"},
-    }
+    sized = realistic_item()
     lines.append(
         f"ledger item of a chat (one history entry, 20-char user id, UUID chat id): {item_size(sized)} bytes; "
-        f"the history keeps up to 20 entries (~100 bytes each)"
+        f"the history keeps up to 20 entries (~130 bytes each)"
     )
     unchanged = r1.unchanged
     lines.append(
@@ -399,6 +389,23 @@ def cost_lines(m: dict[str, Any]) -> list[str]:
     units = unit_bills(m)
     lines.append("per million events: " + ", ".join(f"{k} {money(b.total)}" for k, b in units.items()))
     return lines
+
+
+def realistic_item(entries: int = 1) -> dict[str, Any]:
+    """A ledger item with a 20-character user id, a UUID chat id, a version id and `entries` history entries."""
+    template, _ = scenarios.record_template("granted")
+    user = "0123456789abcdef0123"
+    key = f"chats/{user}/01234567-89ab-cdef-0123-456789abcdef.json"
+    return {
+        **template,
+        "pk": {"S": f"user#{user}"},
+        "sk": {"S": f"chat#{key}"},
+        "key": {"S": key},
+        "user_id": {"S": user},
+        "version_id": {"S": "x" * 32},
+        "due_shard": {"S": "00"},
+        "history": {"L": template["history"]["L"] * entries},
+    }
 
 
 def unit_bills(m: dict[str, Any]) -> dict[str, costs.Bill]:
@@ -436,9 +443,8 @@ def scale_lines(m: dict[str, Any]) -> list[str]:
             f"SQS {money(units[kind].sqs)}, Lambda {money(units[kind].lambda_)} per million)"
         )
     lines.append(f"  requests total {money(total)}/day, {money(total * 30)}/month")
-    template, _ = scenarios.record_template("granted")
-    small, full = item_size(template) + 100, item_size(template) + 100 + 19 * 110
-    for label, size in (("one history entry", small), ("20 history entries", full)):
+    for label, entries in (("one history entry", 1), ("20 history entries", 20)):
+        size = item_size(realistic_item(entries))
         gb = objects * size * 2 / 1e9  # base table + `due` index (projection ALL)
         lines.append(
             f"  ledger storage, {label} (~{size} B/item, table + due index): {gb:,.0f} GB = "
