@@ -63,7 +63,7 @@ def s3_writes(body: str, bucket: str, token: str = "") -> list[Write]:
                 continue
             key = unquote_plus(s3["object"]["key"])
             at = parse_instant(record["eventTime"])
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError) as err:  # AttributeError: a key that is not a string
             raise BadEvent(f"malformed S3 record: {err!r}") from err
         writes.append(Write(key=key, at=at, token=token))
     return writes

@@ -108,7 +108,15 @@ def _dispatch(app: Enforcer, e: events.ChatEvent) -> str:
 
 
 def retention_sweep(event: dict[str, Any]) -> dict[str, Any]:
-    summary = flows.start_sweep(enforcer(), events.scheduled_time(event))
+    try:
+        now = events.scheduled_time(event)
+    except events.BadEvent as err:  # raised on: Lambda retries, then the rule's DLQ
+        logger.error(
+            "scheduled event without a valid time; no sweep", extra={"event_id": event.get("id"), "error": str(err)}
+        )
+        count("BadEvents")
+        raise
+    summary = flows.start_sweep(enforcer(), now)
     metrics.add_metric(name="OldestDueAgeSeconds", unit=MetricUnit.Seconds, value=summary["oldest_due_age_seconds"])
     return summary
 

@@ -21,6 +21,7 @@ handlers use (`consentry.settings.current()`), never by replacing boto3.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -43,7 +44,7 @@ from consentry import handlers, settings
 from consentry.ledger import ChatRecord, Ledger, to_item
 from consentry.local import LambdaContext, LocalRuntime, sqs_record
 from consentry.policy import format_instant
-from consentry.provision import MAX_RECEIVES, dead_letter_name
+from consentry.provision import dead_letter_name
 from consentry.settings import BOTO_CONFIG
 
 EVENT_TRIES = 3  # EventBridge -> Lambda asynchronous invocation: 1 try + 2 retries, then the DLQ
@@ -178,18 +179,18 @@ class Deployment:
         return found
 
     def _delete_versions(self, versions: list[dict[str, Any]]) -> None:
-        errors = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": versions, "Quiet": True}).get("Errors", [])
+        errors = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": versions, "Quiet": True}).get(
+            "Errors", []
+        )
         held = {e["Key"] for e in errors}  # moto names the key a lock refused, not the version
         if not held:
             return
         retry = [v for v in versions if v["Key"] in held]
         for v in retry:  # a legal hold: release it, then delete
-            try:
+            with contextlib.suppress(self.s3.exceptions.ClientError):  # a delete marker cannot be held
                 self.s3.put_object_legal_hold(
                     Bucket=self.bucket, Key=v["Key"], VersionId=v["VersionId"], LegalHold={"Status": "OFF"}
                 )
-            except self.s3.exceptions.ClientError:
-                pass  # a delete marker cannot be held
         left = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": retry, "Quiet": True}).get("Errors")
         assert not left, left
 
@@ -305,7 +306,9 @@ class Deployment:
             bodies = {m.id: m.body for m in chosen}
         event = {
             "Records": [
-                sqs_record({**m.raw, "Body": bodies[m.id], "Attributes": {**m.raw.get("Attributes", {})}}, self.arns[url])
+                sqs_record(
+                    {**m.raw, "Body": bodies[m.id], "Attributes": {**m.raw.get("Attributes", {})}}, self.arns[url]
+                )
                 for m in chosen
             ]
         }
@@ -325,7 +328,9 @@ class Deployment:
             self.processed_work += [json.loads(m.body) for m in done if is_json(m.body)]
         for start in range(0, len(done), 10):
             entries = [
-                {"Id": str(i), "ReceiptHandle": m.receipt} for i, m in enumerate(done[start : start + 10]) if m not in lost
+                {"Id": str(i), "ReceiptHandle": m.receipt}
+                for i, m in enumerate(done[start : start + 10])
+                if m not in lost
             ]
             if entries:
                 self.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
@@ -361,13 +366,17 @@ class Deployment:
     def _read_stream(self) -> int:
         if not self._shards:
             self._shards = [
-                s["ShardId"] for s in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+                s["ShardId"]
+                for s in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
             ]
         found = 0
         for sid in self._shards:
-            iterator = self._iterators.get(sid) or self.streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
+            iterator = (
+                self._iterators.get(sid)
+                or self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            )
             response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
             self._iterators[sid] = response.get("NextShardIterator") or iterator
             records = [lambda_stream_record(r, self.stream_arn) for r in response.get("Records", [])]
@@ -417,10 +426,7 @@ class Deployment:
         """Invoke chat_events / retention_sweep for pending events, in order or (per key) interleaved."""
         if not self.pending_events:
             return 0
-        if rng is None:
-            batch = list(self.pending_events)
-        else:
-            batch = pick_per_key(self.pending_events, rng, limit)
+        batch = list(self.pending_events) if rng is None else pick_per_key(self.pending_events, rng, limit)
         delivered = 0
         for event in batch:
             self.pending_events.remove(event)
@@ -512,7 +518,9 @@ class Observed:
 # -- event shapes ------------------------------------------------------------------------------
 
 
-def eventbridge_event(detail_type: str, detail: dict[str, Any], at: datetime, source: str = "chat.app") -> dict[str, Any]:
+def eventbridge_event(
+    detail_type: str, detail: dict[str, Any], at: datetime, source: str = "chat.app"
+) -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),

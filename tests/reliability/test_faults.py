@@ -19,7 +19,7 @@ from urllib.parse import unquote_plus
 import pytest
 
 from .figures import FIGURES
-from .harness import handler_clients, Deployment, Fault, Faults, LogCapture, VirtualTime, WriteCounter, emf_metrics
+from .harness import Deployment, Fault, Faults, LogCapture, VirtualTime, WriteCounter, emf_metrics, handler_clients
 from .oracle import verdict
 
 U = "u1"

@@ -30,7 +30,13 @@ def test_archive_seen_before_the_write_does_not_count_as_activity(deployment: De
     d = deployment
     d.put_chat(KEY, at("2025-09-01T10:00:00"))  # written while the user is pending
     d.put_consent(
-        {"user_id": U, "tier": "pro", "training_consent": "granted", "consent_changed_at": "2025-09-02T00:00:00Z", "version": 1}
+        {
+            "user_id": U,
+            "tier": "pro",
+            "training_consent": "granted",
+            "consent_changed_at": "2025-09-02T00:00:00Z",
+            "version": 1,
+        }
     )
     d.chat_event("Chat Archived", {"user_id": U, "key": KEY}, at("2025-09-03T00:00:00"))
     d.deliver_events()  # EventBridge is faster than the S3 -> SQS batch window

@@ -37,7 +37,9 @@ def tags(d: Deployment, key: str) -> dict[str, str]:
 
 
 @contextmanager
-def in_the_middle(service: str, operation: str, run: Callable[[], None], *, after: bool = False, nth: int = 1) -> Iterator[list[int]]:
+def in_the_middle(
+    service: str, operation: str, run: Callable[[], None], *, after: bool = False, nth: int = 1
+) -> Iterator[list[int]]:
     """Run `run` once, at the `nth` call of `operation` by the handlers' clients (before it, or after it)."""
     client = {"s3": 0, "dynamodb": 1, "sqs": 2}[service]
     events = handler_clients()[client].meta.events
@@ -163,7 +165,9 @@ def test_two_workers_retagging_the_same_user_end_on_the_latest_version(
 
 
 @pytest.mark.parametrize("point", RETAG_PATH, ids=lambda p: f"{'after' if p[2] else 'before'}-{p[1]}")
-def test_two_deliveries_of_one_retag_racing_each_other_agree(deployment: Deployment, point: tuple[str, str, bool]) -> None:
+def test_two_deliveries_of_one_retag_racing_each_other_agree(
+    deployment: Deployment, point: tuple[str, str, bool]
+) -> None:
     """SQS delivers the same retag twice to two workers at once (at-least-once)."""
     d = deployment
     d.put_consent(GRANTED)
@@ -175,7 +179,9 @@ def test_two_deliveries_of_one_retag_racing_each_other_agree(deployment: Deploym
     [message] = d.receive(d.work_url, 1)
     d.sqs.change_message_visibility(QueueUrl=d.work_url, ReceiptHandle=message.receipt, VisibilityTimeout=0)
     service, operation, after_call = point
-    with in_the_middle(service, operation, lambda: d.deliver_sqs(d.work_url, lose_delete=0.0), after=after_call) as fired:
+    with in_the_middle(
+        service, operation, lambda: d.deliver_sqs(d.work_url, lose_delete=0.0), after=after_call
+    ) as fired:
         from consentry import handlers
         from consentry.local import LambdaContext, sqs_record
 
