@@ -206,11 +206,22 @@ class ChatStore:
     def set_legal_hold(self, key: str, on: bool) -> int:
         """Legal hold on or off on every version (delete markers cannot be held)."""
         versions = [v for v in self.versions(key) if not v.delete_marker]
+        status = "ON" if on else "OFF"
         for v in versions:
+            if self.legal_hold(key, v.version_id) == status:
+                continue  # a redelivered hold event writes nothing
             self.client.put_object_legal_hold(
-                Bucket=self.bucket, Key=key, VersionId=v.version_id, LegalHold={"Status": "ON" if on else "OFF"}
+                Bucket=self.bucket, Key=key, VersionId=v.version_id, LegalHold={"Status": status}
             )
         return len(versions)
+
+    def legal_hold(self, key: str, version_id: str) -> str:
+        """`ON` or `OFF` (a version never held has no legal hold configuration)."""
+        try:
+            response = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key, VersionId=version_id)
+        except ClientError:
+            return "OFF"
+        return str(response.get("LegalHold", {}).get("Status", "OFF"))
 
     def objects(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         """Current objects under a prefix with their LastModified (backfill)."""

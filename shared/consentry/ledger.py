@@ -350,13 +350,21 @@ class Ledger:
     def finish_erasure(
         self, user_id: str, requested_at: datetime, completed_at: datetime, removed: int, held: int
     ) -> None:
-        """Set the counts, and the completion time once (a redelivered last page keeps the first)."""
-        self.client.update_item(
-            TableName=self.table,
-            Key=to_item({PK: user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"}),
-            UpdateExpression="SET completed_at = if_not_exists(completed_at, :c), removed = :r, held = :h",
-            ExpressionAttributeValues=to_item({":c": format_instant(completed_at), ":r": removed, ":h": held}),
-        )
+        """Set the counts, and the completion time once (a redelivered last page keeps the first).
+
+        Conditional, so that a redelivered last page with the same counts writes nothing.
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item({PK: user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"}),
+                UpdateExpression="SET completed_at = if_not_exists(completed_at, :c), removed = :r, held = :h",
+                ConditionExpression="attribute_not_exists(completed_at) OR removed <> :r OR held <> :h",
+                ExpressionAttributeValues=to_item({":c": format_instant(completed_at), ":r": removed, ":h": held}),
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def erasures(self, user_id: str) -> list[ErasureRecord]:
         response = self.client.query(

@@ -740,26 +740,28 @@ class VirtualTime:
 
 
 class WriteCounter:
-    """Counts the state-changing calls the handlers make (botocore `before-call`), by operation."""
+    """Counts the state changes the handlers make: successful calls of WRITE_OPERATIONS (botocore `after-call`).
+
+    A conditional write the service refused changed nothing and is not counted.
+    """
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
-        self.enabled = True
         self._clients: list[Any] = []
 
     def install(self, clients: Sequence[Any]) -> None:
         for client in clients:
             if client not in self._clients:
-                client.meta.events.register("before-call", self._count)
+                client.meta.events.register("after-call", self._count)
                 self._clients.append(client)
 
     def uninstall(self) -> None:
         for client in self._clients:
-            client.meta.events.unregister("before-call", self._count)
+            client.meta.events.unregister("after-call", self._count)
         self._clients.clear()
 
-    def _count(self, model: Any, **_: Any) -> None:
-        if self.enabled and model.name in WRITE_OPERATIONS:
+    def _count(self, model: Any, http_response: Any, **_: Any) -> None:
+        if model.name in WRITE_OPERATIONS and http_response is not None and http_response.status_code < 300:
             self.counts[model.name] += 1
 
     @contextmanager

@@ -227,7 +227,7 @@ def test_a_handler_dying_half_way_through_a_batch_loses_nothing_and_redoes_nothi
     faults.add(Fault("s3", "PutObjectTagging", "die", times=1, skip=2))  # dies on the third chat
     with writes.measure() as first:
         batch = d.deliver_sqs(d.write_url)  # the three notifications (and S3's test event)
-    assert first["PutObjectTagging"] == 3, "two went through, the third call died in flight"
+    assert first["PutObjectTagging"] == 2, "two went through, the third call died in flight"
     assert batch >= 3 and d.log.failures == batch, "the whole batch comes back: Lambda never answered"
     with writes.measure() as again:
         d.settle()
