@@ -186,19 +186,26 @@ def rows_and_notes(m: dict[str, Any]) -> tuple[list[Row], list[str]]:
     name, worst_ratio = imp.worst
     rows.append(
         Row(
-            "handler cold import vs `import boto3` (worst handler)",
+            "handler import vs `import boto3`: installed package, .pyc cached (worst handler)",
             f"<= {B.IMPORT_VS_BOTO3}x",
-            f"{worst_ratio:.2f}x ({name}; median of {len(imp.boto3)} paired runs; "
+            f"{worst_ratio:.2f}x ({name}; median of {len(imp.boto3)} paired runs, CPU time; "
             f"fastest/fastest {imp.min_ratio(name):.2f}x)",
             worst_ratio <= B.IMPORT_VS_BOTO3,
         )
     )
-
     rows.append(
         Row(
-            "  same, as the layer ships it (sources, no .pyc: compiled on every cold start)",
-            "report",
+            "  cold start as the layer ships today (sources only: compiled on every cold start)",
+            f"<= {B.IMPORT_VS_BOTO3}x",
             f"{imp.as_shipped_ratio:.2f}x (tag_on_write)",
+            imp.as_shipped_ratio <= B.IMPORT_VS_BOTO3,
+        )
+    )
+    rows.append(
+        Row(
+            "  same layer with .pyc compiled at build (proposed infra/layer.py change)",
+            "report",
+            f"{imp.compiled_ratio:.2f}x (tag_on_write)",
             None,
         )
     )

@@ -223,11 +223,10 @@ def in_process() -> Iterator[Deployment]:
     from moto import mock_aws
 
     from benchmarks import seed
-    from benchmarks.motofast import speed_up_moto
+    from benchmarks.motofast import faster_moto
     from consentry import settings
 
-    speed_up_moto()
-    with mock_aws():
+    with faster_moto(), mock_aws():
         settings.current.cache_clear()
         try:
             yield _attach("in-process", seed.apply)

@@ -35,9 +35,15 @@ def handler_dirs() -> list[Path]:
 LAYER_PACKAGES = ("consentry", "aws_lambda_powertools", "jmespath", "typing_extensions")
 
 
-def layer_as_shipped() -> Path:
-    """The layer's packages as sources without .pyc, under .bench/layer (Lambda's /opt is read-only)."""
-    target = ROOT / ".bench" / "layer"
+def layer_as_shipped(compiled: bool = False) -> Path:
+    """The layer's packages as sources without .pyc, under .bench/layer (Lambda's /opt is read-only).
+
+    `compiled`: with bytecode compiled at build time, as `python -m compileall
+    --invalidation-mode unchecked-hash` would in the layer's bundling (no
+    timestamps in the .pyc, so the asset hash stays stable; it must run on the
+    runtime's Python version, or the .pyc files are ignored).
+    """
+    target = ROOT / ".bench" / ("layer-compiled" if compiled else "layer")
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for name in LAYER_PACKAGES:
@@ -48,6 +54,12 @@ def layer_as_shipped() -> Path:
             shutil.copytree(origin.parent, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy(origin, target / origin.name)
+    if compiled:
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(target)],
+            check=True,
+            capture_output=True,
+        )
     return target
 
 
@@ -72,10 +84,18 @@ class ImportCost:
     boto3: list[float]
     handlers: dict[str, list[float]]
     as_shipped: list[float] = field(default_factory=list)  # tag_on_write with the layer's sources uncompiled
+    compiled: list[float] = field(default_factory=list)  # tag_on_write with the layer's bytecode compiled
+
+    def _paired(self, times: list[float]) -> float:
+        return statistics.median(h / b for h, b in zip(times, self.boto3, strict=True))
 
     @property
     def as_shipped_ratio(self) -> float:
-        return statistics.median(h / b for h, b in zip(self.as_shipped, self.boto3, strict=True))
+        return self._paired(self.as_shipped)
+
+    @property
+    def compiled_ratio(self) -> float:
+        return self._paired(self.compiled)
 
     def ratio(self, name: str) -> float:
         """Median over rounds of handler / boto3 in the same round (slow drifts of load cancel out)."""
@@ -95,8 +115,9 @@ def measure(rounds: int = 7) -> ImportCost:
     dirs = handler_dirs()
     boto3: list[float] = []
     handlers: dict[str, list[float]] = {d.name: [] for d in dirs}
-    layer = layer_as_shipped()
+    layer, compiled_layer = layer_as_shipped(), layer_as_shipped(compiled=True)
     as_shipped: list[float] = []
+    compiled: list[float] = []
     for d in dirs:  # unmeasured: compiles what changed since the last run, warms the file cache
         _time_import("app", d)
     for _ in range(rounds):
@@ -104,7 +125,8 @@ def measure(rounds: int = 7) -> ImportCost:
         for d in dirs:
             handlers[d.name].append(_time_import("app", d))
         as_shipped.append(_time_import("app", ROOT / "functions" / "tag_on_write", layer))
-    return ImportCost(boto3, handlers, as_shipped)
+        compiled.append(_time_import("app", ROOT / "functions" / "tag_on_write", compiled_layer))
+    return ImportCost(boto3, handlers, as_shipped, compiled)
 
 
 POWERTOOLS_BASE = "from aws_lambda_powertools import Logger, Metrics"
