@@ -163,7 +163,9 @@ class Enforcer:
             and decision_tags(current.decision, self.policy) == ours
         )
         if tags_kept and not target.check_s3:
-            return Outcome(target, self._write(target, new, current), wrote_ledger=True, consent=consent_id)
+            return Outcome(
+                target, self.write_record(target.event, target.at, new, current), wrote_ledger=True, consent=consent_id
+            )
         s3_tags = self.chats.tags(target.key, new.version_id)
         if s3_tags is None:
             logger.info("object gone before tagging", extra={"key": target.key, "event": target.event})
@@ -181,17 +183,18 @@ class Enforcer:
             new = replace(new, eligible=False, tag_error="tag-limit")
         outcome = Outcome(target, current, consent=consent_id)
         if not new.same_state(current):
-            outcome.record = self._write(target, new, current)
+            outcome.record = self.write_record(target.event, target.at, new, current)
             outcome.wrote_ledger = True
         if plan.tags != s3_tags:
             self.chats.put_tags(target.key, plan.tags, new.version_id)
             outcome.wrote_s3 = True
         return outcome
 
-    def _write(self, target: Target, new: ChatRecord, current: ChatRecord | None) -> ChatRecord:
+    def write_record(self, event: str, at: datetime | None, new: ChatRecord, current: ChatRecord | None) -> ChatRecord:
+        """Write `new` over `current` (Conflict if it moved), with a history entry for `event` at `at`."""
         entry = {
-            "event": target.event,
-            "at": format_instant(target.at) if target.at else None,
+            "event": event,
+            "at": format_instant(at) if at else None,
             "eligible": new.eligible,
             "reason": new.reason.value,
             "consent_version": new.consent_version,

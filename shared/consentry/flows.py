@@ -70,7 +70,9 @@ def on_write(at: datetime, policy: Policy, state: str = "active") -> Update:
                 history=current.history if current else (),
             )
         chat = Chat(facts.key, current.user_id, max(current.last_activity, at), facts.incognito)
-        return evaluate(chat, consent, policy, base=current, version_id=facts.version_id)
+        # A write lands before the sweep's deletion of the chat it renews: the sweep sees it and stops.
+        live = "active" if current.state == "removing" else current.state
+        return evaluate(chat, consent, policy, base=current, version_id=facts.version_id, state=live)
 
     return update
 
@@ -95,8 +97,8 @@ def on_archive(at: datetime, policy: Policy) -> Update:
         if current is None:
             # Archiving is not activity: a chat first seen through its archive event dates from its write.
             return None if facts is None else on_write(facts.last_modified, policy, "archived")(current, consent, facts)
-        if current.deleted_at is not None or current.state == "removed":
-            return None
+        if _ended(current) or current.state == "removing":
+            return None  # archiving is not activity: it does not save a chat the sweep is removing
         return replace(current, state="archived")
 
     return update
@@ -106,7 +108,7 @@ def on_retag(policy: Policy) -> Update:
     """Consent or tier changed: decide again on the facts the ledger holds."""
 
     def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
-        if current is None or current.state == "removed":
+        if current is None or current.state in ("removed", "removing"):
             return None
         return evaluate(chat_of(current), consent, policy, base=current)
 
@@ -289,14 +291,14 @@ def record_removed(enforcer: Enforcer, user_id: str, key: str, at: datetime, kno
     change (eligible turns false) or never fitted, and S3 has nothing left to
     compare with, so the removal would never be recorded.
     """
-    target = Target(user_id, key, "removed", at, on_removed(at))
+    update = on_removed(at)
     for round_ in range(MAX_ROUNDS):
         current = known if round_ == 0 and known is not None else enforcer.ledger.get(user_id, key)
-        new = target.update(current, ConsentRecord(user_id), None)
+        new = update(current, ConsentRecord(user_id), None)
         if new is None:
             return
         try:
-            enforcer._write(target, new, current)
+            enforcer.write_record("removed", at, new, current)
             return
         except Conflict:
             continue
@@ -490,14 +492,37 @@ def sweep_page(enforcer: Enforcer, message: Mapping[str, Any]) -> dict[str, int]
         enforcer.queue.send([{**message, "start": following}])
     summary = {"removed": 0, "held": 0, "skipped": 0}
     for candidate in records:
-        # The index is eventually consistent: decide on a fresh read of the record.
+        result = sweep_record(enforcer, candidate, now)
+        summary["held" if result == "held" else "skipped" if result == "skipped" else "removed"] += 1
+    return summary
+
+
+def sweep_record(enforcer: Enforcer, candidate: ChatRecord, now: datetime) -> str:
+    """Remove one chat the due index named: `removed`, `gone`, `held` or `skipped` (not due any more).
+
+    The index is eventually consistent, so the decision is taken on a fresh
+    read, and the chat is claimed (`state = removing`, conditional on that
+    read) before S3 is touched. A reopen, write, hold or deletion recorded
+    meanwhile bumps the record's revision; the sweep re-reads it after listing
+    the versions and, if it moved, decides again (the chat, no longer due, is
+    kept). A claim left by a failed try stays in the due index, so the retry
+    finishes it.
+    """
+    for _ in range(MAX_ROUNDS):
         record = enforcer.ledger.get(candidate.user_id, candidate.key)
         if record is None or not record.in_due_index or not record.decision.is_due(now):
-            summary["skipped"] += 1
-            continue
-        result = purge(enforcer, record.user_id, record.key, now)
-        summary["held" if result == "held" else "removed"] += 1
-    return summary
+            return "skipped"
+        if record.state != "removing":
+            try:
+                record = enforcer.write_record("sweep", now, replace(record, state="removing"), record)
+            except Conflict:
+                continue
+        versions = enforcer.chats.versions(record.key)
+        latest = enforcer.ledger.get(record.user_id, record.key)
+        if latest is None or latest.revision != record.revision:
+            continue  # a reopen, write, hold or deletion landed since the claim: decide again
+        return remove_chats(enforcer, record.user_id, {record.key: latest}, {record.key: versions}, now)[record.key]
+    raise Conflict(f"{candidate.key}: still contended after {MAX_ROUNDS} rounds")
 
 
 def due(enforcer: Enforcer, now: datetime) -> list[ChatRecord]:

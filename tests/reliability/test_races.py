@@ -212,12 +212,6 @@ def test_a_reopen_processed_before_the_sweep_reads_the_record_saves_the_chat(dep
     assert_final(d, [KEY], DENIED, activity=reopened)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design: the sweep decides on one read of the record, then deletes; a reopen recorded between "
-    "that read and DeleteObjects is lost with the chat (needs a conditional 'removing' claim in the ledger "
-    "before S3 is touched, that a reopen either sees or loses to)",
-)
 def test_a_reopen_recorded_while_the_sweep_deletes_saves_the_chat(deployment: Deployment) -> None:
     d = deployment
     d.put_consent(DENIED)

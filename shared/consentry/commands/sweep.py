@@ -35,12 +35,7 @@ def sweep(target: Target, now: datetime) -> list[dict[str, Any]]:
     enforcer = target.enforcer()
     results = []
     for candidate in flows.due(enforcer, now):
-        # The due index is eventually consistent: decide on a fresh read, as the worker does.
-        record = enforcer.ledger.get(candidate.user_id, candidate.key)
-        if record is None or not record.in_due_index or not record.decision.is_due(now):
-            result = "skipped"
-        else:
-            result = flows.purge(enforcer, record.user_id, record.key, now)
+        result = flows.sweep_record(enforcer, candidate, now)
         results.append(
             {
                 "key": candidate.key,
