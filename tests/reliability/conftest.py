@@ -38,19 +38,30 @@ def budget(ci_examples: int) -> int:
     return ci_examples * SCALE
 
 
-@pytest.fixture
-def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
-    """A provisioned deployment on moto (mock_aws), with S3's clock under the model's control."""
-    monkeypatch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")  # reset purges between histories
+@pytest.fixture(scope="module")
+def provisioned() -> Iterator[Deployment]:
+    """One provisioned deployment on moto (mock_aws) per test module, S3's clock under the model's control."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")  # reset purges between tests
     clock = FakeS3Clock()
     import moto.s3.models
 
-    monkeypatch.setattr(moto.s3.models, "utcnow", clock)
-    with mock_aws():
+    patch.setattr(moto.s3.models, "utcnow", clock)
+    try:
+        with mock_aws():
+            consentry_settings.current.cache_clear()
+            rt = LocalRuntime.provisioned("rel")
+            yield Deployment(rt, clock)
+    finally:
+        patch.undo()
         consentry_settings.current.cache_clear()
-        rt = LocalRuntime.provisioned("rel")
-        yield Deployment(rt, clock)
-    consentry_settings.current.cache_clear()
+
+
+@pytest.fixture
+def deployment(provisioned: Deployment) -> Deployment:
+    """The module's deployment, emptied: every test (and every generated history) starts from nothing."""
+    provisioned.reset()
+    return provisioned
 
 
 @pytest.fixture
@@ -81,6 +92,8 @@ def faults(deployment: Deployment, virtual_time: VirtualTime) -> Iterator[Faults
     yield injector
     FIGURES.faults += sum(injector.injected.values())
     injector.uninstall()
+    # Throttling leaves the adaptive retry mode's rate limiter slowed down: the next test gets fresh clients.
+    consentry_settings.current.cache_clear()
 
 
 @pytest.fixture

@@ -123,6 +123,10 @@ class Deployment:
         self.stream_arn = self.ddb.describe_table(TableName=self.env["CONSENT_TABLE"])["Table"]["LatestStreamArn"]
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
+        # Where something may be waiting: settle only polls those (a poll is an API call).
+        self.maybe_waiting: set[str] = {self.write_url, self.work_url, "stream"}
+        self._watched: list[Any] = []
+        self._watch(self.sqs)
         self.dirty_queues = True  # a queue may hold messages (purged on reset)
         self._failures_at_reset = 0
         self.log = DeliveryLog()
@@ -137,6 +141,18 @@ class Deployment:
         self.processed_work: list[dict[str, Any]] = []  # bodies of work messages that succeeded
         self.ledger = Ledger(self.ddb, self.env["LEDGER_TABLE"])
         self._read_stream()  # start after provisioning
+
+    def _watch(self, client: Any) -> None:
+        """Note every message sent to our queues, by anyone (handlers, tests, redrives)."""
+        if client not in self._watched:
+            client.meta.events.register("before-parameter-build.sqs.SendMessage", self._sent)
+            client.meta.events.register("before-parameter-build.sqs.SendMessageBatch", self._sent)
+            self._watched.append(client)
+
+    def _sent(self, params: Mapping[str, Any], **_: Any) -> None:
+        url = str(params.get("QueueUrl"))
+        if url in (self.write_url, self.work_url):
+            self.maybe_waiting.add(url)
 
     def _arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
@@ -155,11 +171,13 @@ class Deployment:
                     RequestItems={table: [{"DeleteRequest": {"Key": item}} for item in items[start : start + 25]]}
                 )
         self._read_stream()
-        if self.dirty_queues:
+        if self.dirty_queues or self.maybe_waiting & {self.write_url, self.work_url}:
             for url in (self.write_url, self.work_url, *self.dlq_urls.values()):
                 self.sqs.purge_queue(QueueUrl=url)
         self.dirty_queues = True
-        self._failures_at_reset = self.log.failures
+        self.maybe_waiting = set()
+        self.log = DeliveryLog()
+        self._failures_at_reset = 0
         self.pending_stream.clear()
         self.delivered_stream.clear()
         self.stream_tries.clear()
@@ -216,13 +234,16 @@ class Deployment:
         if tags:
             kwargs["Tagging"] = urlencode(dict(tags))
         self.write_times[etag] = at
+        self.maybe_waiting.add(self.write_url)
         self.s3.put_object(**kwargs)
         return etag
 
     def put_consent(self, item: Mapping[str, Any]) -> None:
+        self.maybe_waiting.add("stream")
         self.ddb.put_item(TableName=self.env["CONSENT_TABLE"], Item=to_item(dict(item)))
 
     def delete_consent(self, user_id: str) -> None:
+        self.maybe_waiting.add("stream")
         self.ddb.delete_item(TableName=self.env["CONSENT_TABLE"], Key=to_item({"user_id": user_id}))
 
     def chat_event(self, detail_type: str, detail: Mapping[str, Any], at: datetime) -> dict[str, Any]:
@@ -282,6 +303,7 @@ class Deployment:
         again, not delivered) and some successful deletes are lost (redelivered
         later). `kinds` restricts work messages to those types (the rest held back).
         """
+        self._watch(handler_clients()[2])
         batch = WRITE_BATCH if url == self.write_url else WORK_BATCH
         messages = self.receive(url, limit or batch)
         if not messages:
@@ -338,6 +360,8 @@ class Deployment:
         return len(chosen)
 
     def _visible(self, url: str, messages: Sequence[SqsMessage]) -> None:
+        if messages:
+            self.maybe_waiting.add(url)
         for m in messages:
             self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m.receipt, VisibilityTimeout=0)
 
@@ -364,6 +388,7 @@ class Deployment:
     # -- DynamoDB Streams -> Lambda ----------------------------------------------------------
 
     def _read_stream(self) -> int:
+        self.maybe_waiting.discard("stream")  # records appear as the consent table is written
         if not self._shards:
             self._shards = [
                 s["ShardId"]
@@ -386,6 +411,7 @@ class Deployment:
 
     def deliver_stream(self, *, rng: random.Random | None = None, replay: float = 0.0) -> int:
         """One invocation of consent_changed on the pending stream records (shuffled, replayed with rng)."""
+        self._watch(handler_clients()[2])
         self._read_stream()
         batch = list(self.pending_stream)
         self.pending_stream.clear()
@@ -438,6 +464,7 @@ class Deployment:
         return delivered
 
     def _invoke_event(self, event: dict[str, Any]) -> None:
+        self._watch(handler_clients()[2])
         self.log.invocations += 1
         self.log.records += 1
         try:
@@ -456,14 +483,20 @@ class Deployment:
     # -- everything, in order, until quiet --------------------------------------------------------
 
     def settle(self, max_rounds: int = 500) -> None:
+        """Deliver everything, in order, until nothing is waiting anywhere."""
+        self._watch(handler_clients()[2])
         for _ in range(max_rounds):
-            moved = (
-                self.deliver_events()
-                + self.deliver_sqs(self.write_url)
-                + self.deliver_stream()
-                + self.deliver_sqs(self.work_url)
-            )
-            if not moved:
+            moved = self.deliver_events()
+            for url in (self.write_url, self.work_url):
+                if url in self.maybe_waiting:
+                    self.maybe_waiting.discard(url)
+                    got = self.deliver_sqs(url)
+                    if got:
+                        self.maybe_waiting.add(url)  # there may be more than one batch
+                    moved += got
+            if "stream" in self.maybe_waiting or self.pending_stream:
+                moved += self.deliver_stream()
+            if not moved and not self.maybe_waiting and not self.pending_events:
                 # Queues drained; the DLQs are empty unless something failed since the last reset.
                 self.dirty_queues = self.log.failures != self._failures_at_reset
                 return

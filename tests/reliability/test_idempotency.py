@@ -22,15 +22,20 @@ from consentry.ledger import from_item
 from consentry.local import LambdaContext, sqs_record
 
 from .figures import FIGURES
-from .harness import Deployment, SqsMessage, WriteCounter, eventbridge_event
+from .harness import WRITE_OPERATIONS, Deployment, SqsMessage, WriteCounter, eventbridge_event
 
 U = "u1"
 KEY = "chats/u1/c1.json"
 OTHER = "code-sessions/u1/s1.jsonl"
-GRANT = {"user_id": U, "tier": "pro", "training_consent": "granted", "consent_changed_at": "2025-09-01T00:00:00Z", "version": 1}
+GRANT = {
+    "user_id": U,
+    "tier": "pro",
+    "training_consent": "granted",
+    "consent_changed_at": "2025-09-01T00:00:00Z",
+    "version": 1,
+}
 WRITTEN = datetime(2025, 10, 1, tzinfo=UTC)
-STATE_WRITES = {"PutObjectTagging", "DeleteObjectTagging", "PutObject", "DeleteObject", "DeleteObjects",
-                "PutObjectLegalHold", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}  # fmt: skip
+STATE_WRITES = WRITE_OPERATIONS - {"SendMessage", "SendMessageBatch"}  # what S3 and the tables hold
 
 
 def state(d: Deployment) -> dict[str, Any]:
@@ -49,7 +54,7 @@ def state(d: Deployment) -> dict[str, Any]:
     tables = {}
     for table in (d.env["LEDGER_TABLE"], d.env["CONSENT_TABLE"]):
         items = d.ddb.scan(TableName=table, ConsistentRead=True).get("Items", [])
-        tables[table] = sorted((json.dumps(from_item(i), sort_keys=True, default=str) for i in items))
+        tables[table] = sorted(json.dumps(from_item(i), sort_keys=True, default=str) for i in items)
     return {"objects": objects, "tables": tables}
 
 
@@ -65,7 +70,9 @@ def world(deployment: Deployment) -> Deployment:
     return d
 
 
-def twice(d: Deployment, writes: WriteCounter, deliver: Callable[[], Any], settle: bool = True) -> tuple[dict[str, Any], Any]:
+def twice(
+    d: Deployment, writes: WriteCounter, deliver: Callable[[], Any], settle: bool = True
+) -> tuple[dict[str, Any], Any]:
     FIGURES.redeliveries += 1
     deliver()
     if settle:
@@ -93,7 +100,11 @@ def invoke_sqs(d: Deployment, url: str, messages: list[SqsMessage], receive_coun
     records = []
     for m in messages:
         body = d._stamp(m.body) if url == d.write_url else m.body
-        raw = {**m.raw, "Body": body, "Attributes": {**m.raw.get("Attributes", {}), "ApproximateReceiveCount": receive_count}}
+        raw = {
+            **m.raw,
+            "Body": body,
+            "Attributes": {**m.raw.get("Attributes", {}), "ApproximateReceiveCount": receive_count},
+        }
         records.append(sqs_record(raw, d.arns[url]))
     result = handler({"Records": records}, LambdaContext("twice"))
     assert not result["batchItemFailures"]
@@ -146,7 +157,9 @@ def hold(d: Deployment, key: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "detail_type,detail,before", CHAT_EVENTS, ids=[f"{t}-{'key' if 'key' in d else 'user'}-{i}" for i, (t, d, _) in enumerate(CHAT_EVENTS)]
+    "detail_type,detail,before",
+    CHAT_EVENTS,
+    ids=[f"{t}-{'key' if 'key' in d else 'user'}-{i}" for i, (t, d, _) in enumerate(CHAT_EVENTS)],
 )
 def test_a_chat_event_twice(
     world: Deployment,
@@ -165,7 +178,7 @@ def test_a_chat_event_twice(
 def test_a_scheduled_sweep_twice(world: Deployment, writes: WriteCounter) -> None:
     d = world
     event = eventbridge_event("Scheduled Event", {}, WRITTEN + timedelta(days=25), source="aws.events")
-    _, second = twice(d, writes, lambda: handlers.retention_sweep_handler(dict(event), LambdaContext("twice")))
+    twice(d, writes, lambda: handlers.retention_sweep_handler(dict(event), LambdaContext("twice")))
     assert "chats/u9/old.json" not in {k.split("@")[0] for k in state(d)["objects"]}, "the due chat was swept"
 
 
@@ -174,7 +187,8 @@ def test_a_fan_out_page_twice(world: Deployment, writes: WriteCounter, kind: str
     d = world
     if kind == "sweep":
         handlers.retention_sweep_handler(
-            eventbridge_event("Scheduled Event", {}, WRITTEN + timedelta(days=25), source="aws.events"), LambdaContext("s")
+            eventbridge_event("Scheduled Event", {}, WRITTEN + timedelta(days=25), source="aws.events"),
+            LambdaContext("s"),
         )
     elif kind == "erase":
         d.chat_event("Erasure Requested", {"user_id": U}, WRITTEN + timedelta(days=3))

@@ -1,0 +1,175 @@
+"""The model of the world for the generated histories: what happened, and what POLICY.md then requires.
+
+`World` records the truth as the outside world made it (writes landed in S3,
+consent items written by the account service, chat events sent by the app),
+independently of what the system has processed so far. `expected()` says what
+S3 and the ledger must hold once every event has been processed, and
+`check()` compares it with what moto holds. Decisions come from `oracle`,
+never from `consentry.policy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from consentry.ledger import ChatRecord
+
+from .harness import Observed
+from .oracle import Verdict, is_incognito, tag_set, verdict
+
+
+@dataclass
+class Chat:
+    """The truth about one chat key."""
+
+    key: str
+    user: str
+    written: bool = False  # a current version exists in S3 (written and not purged since)
+    ever_written: bool = False
+    activity: datetime | None = None  # latest write or reopen, ever (time only moves forward)
+    incognito: bool = False  # metadata of the latest write
+    writer_tags: dict[str, str] = field(default_factory=dict)  # tags the writer put on the latest write
+    deleted_at: datetime | None = None  # Chat Deleted: the key is dead from then on
+    erasures: list[datetime] = field(default_factory=list)  # requests of the user that cover this chat
+    held: bool = False
+    purged: bool = False  # every version removed (deleted or erased and not held, or swept)
+
+    @property
+    def dead(self) -> bool:
+        return self.deleted_at is not None or bool(self.erasures)
+
+    def deletion_times(self) -> set[datetime]:
+        """Any of these may be the ledger's `deleted_at`: whichever deletion was processed first."""
+        times = set(self.erasures)
+        if self.deleted_at is not None:
+            times.add(self.deleted_at)
+        return times
+
+
+@dataclass
+class World:
+    users: tuple[str, ...]
+    keys: tuple[str, ...]
+    consent: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    chats: dict[str, Chat] = field(default_factory=dict)
+    now: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for user in self.users:
+            self.consent.setdefault(user, None)
+        for key in self.keys:
+            user = key.split("/")[1]
+            self.chats[key] = Chat(key, user)
+
+    # -- what happened ------------------------------------------------------------------------
+
+    def write(self, key: str, at: datetime, metadata: Mapping[str, str], tags: Mapping[str, str]) -> None:
+        chat = self.chats[key]
+        chat.written = chat.ever_written = True
+        chat.purged = False
+        chat.erasures = [e for e in chat.erasures if e >= at]  # a later write follows the normal rules
+        chat.activity = at if chat.activity is None else max(chat.activity, at)
+        chat.incognito = is_incognito(metadata)
+        chat.writer_tags = dict(tags)
+
+    def reopen(self, key: str, at: datetime) -> None:
+        chat = self.chats[key]
+        chat.activity = at if chat.activity is None else max(chat.activity, at)
+
+    def delete(self, key: str, at: datetime) -> None:
+        chat = self.chats[key]
+        chat.deleted_at = at
+        if not chat.held:
+            chat.purged = True
+
+    def erase(self, user: str, at: datetime) -> None:
+        for chat in self.chats.values():
+            if chat.user == user and chat.written and chat.activity is not None and chat.activity <= at:
+                chat.erasures.append(at)
+                if not chat.held:
+                    chat.purged = True
+
+    def hold(self, key: str, on: bool) -> None:
+        chat = self.chats[key]
+        chat.held = on
+        if not on and chat.dead and chat.written:
+            chat.purged = True
+
+    def sweep(self, now: datetime) -> list[str]:
+        """A sweep on a settled system: every live, unheld chat due at `now` is removed."""
+        swept = []
+        for chat in self.chats.values():
+            if not chat.written or chat.purged or chat.held or chat.dead:
+                continue
+            if self.verdict(chat).expires_at <= now:
+                chat.purged = True
+                swept.append(chat.key)
+        return swept
+
+    # -- what POLICY.md requires ----------------------------------------------------------------
+
+    def verdict(self, chat: Chat) -> Verdict:
+        assert chat.activity is not None
+        return verdict(self.consent[chat.user], chat.activity, chat.incognito)
+
+    def exists(self, chat: Chat) -> bool:
+        return chat.written and not chat.purged
+
+    def check(self, seen: Observed) -> None:
+        """S3 and the ledger hold exactly what POLICY.md requires for this history (all events processed)."""
+        for key in seen.objects:
+            assert key in self.chats, f"an object nobody wrote: {key!r}"
+        for key in seen.records:
+            assert key in self.chats, f"a ledger record for a key nobody wrote: {key!r}"
+        for chat in self.chats.values():
+            self._check_chat(chat, seen)
+
+    def _check_chat(self, chat: Chat, seen: Observed) -> None:
+        key = chat.key
+        obj = seen.objects.get(key)
+        record = seen.records.get(key)
+        if not chat.ever_written:
+            assert obj is None and record is None, f"{key}: never written, yet {obj} / {record}"
+            return
+        if not self.exists(chat):
+            # Deletion is final and complete: no version and no delete marker left.
+            assert obj is None, f"{key}: must be gone (every version and marker), S3 holds {obj}"
+            if record is not None:
+                assert record.state == "removed", f"{key}: gone from S3 but the ledger says {record.state}"
+                assert not record.eligible, f"{key}: removed but recorded eligible"
+            return
+        assert obj is not None and obj.exists, f"{key}: must exist; S3 holds {obj} (object lost)"
+        assert record is not None, f"{key}: exists but has no ledger record"
+        consent = self.consent[chat.user]
+        if chat.dead:
+            assert chat.held
+            times = chat.deletion_times()
+            assert record.deleted_at in times, f"{key}: deleted_at {record.deleted_at} not one of {times}"
+            expected = verdict(consent, chat.activity, chat.incognito, deleted_at=record.deleted_at)  # type: ignore[arg-type]
+            assert record.state == "deleted", f"{key}: deleted under a hold, ledger state {record.state}"
+        else:
+            expected = self.verdict(chat)
+            assert record.deleted_at is None, f"{key}: live but the ledger has deleted_at {record.deleted_at}"
+            assert record.state in ("active", "archived"), f"{key}: live but the ledger state is {record.state}"
+        tags, fits = tag_set(chat.writer_tags, expected.tags())
+        assert obj.tags == tags, f"{key}: S3 tags {obj.tags} != POLICY.md's {tags} ({expected})"
+        self._check_record(record, chat, expected, fits, consent)
+
+    def _check_record(
+        self, record: ChatRecord, chat: Chat, expected: Verdict, fits: bool, consent: Mapping[str, Any] | None
+    ) -> None:
+        key = chat.key
+        got = (record.reason.value, record.retention_days, record.expires_at, record.last_activity)
+        want = (expected.reason, expected.retention_days, expected.expires_at, chat.activity)
+        assert got == want, f"{key}: ledger (reason, days, expires, activity) {got} != {want}"
+        assert record.eligible == (expected.eligible and fits), f"{key}: ledger eligible {record.eligible}"
+        assert (record.tag_error is None) == fits, f"{key}: tag_error {record.tag_error!r} but fits={fits}"
+        version = None if consent is None else int(consent["version"])
+        assert record.consent_version == version, (
+            f"{key}: decided on consent v{record.consent_version}, latest v{version}"
+        )
+        assert record.held == chat.held, f"{key}: ledger held={record.held}, latest hold event says {chat.held}"
+        assert record.incognito == chat.incognito, f"{key}: ledger incognito={record.incognito}"
