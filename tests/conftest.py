@@ -26,6 +26,25 @@ from consentry import settings
 from consentry.local import LocalRuntime
 
 
+@pytest.fixture(autouse=True)
+def _observability_restored() -> Iterator[None]:
+    """The CLI's main() quiets the package logger and metrics for its process: undo it after each test."""
+    from consentry.observability import logger
+
+    level = logger.log_level
+    handler = logger.registered_handler
+    stream = getattr(handler, "stream", None)
+    metrics_disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    yield
+    logger.setLevel(level)
+    if stream is not None:
+        handler.stream = stream  # type: ignore[attr-defined]
+    if metrics_disabled is None:
+        os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+    else:
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = metrics_disabled
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     with mock_aws():
