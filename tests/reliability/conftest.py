@@ -6,6 +6,7 @@ Profiles: `ci` (the default; about a thousand generated histories in all) and
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -68,9 +69,12 @@ def deployment(provisioned: Deployment) -> Deployment:
 def logs() -> Iterator[LogCapture]:
     capture = LogCapture()
     logger = consentry_logger()
+    level = logger.level
+    logger.setLevel(logging.INFO)  # other suites (the CLI's) may have quietened the package logger
     logger.addHandler(capture)
     yield capture
     logger.removeHandler(capture)
+    logger.setLevel(level)
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus
 
-from hypothesis import settings
+import pytest
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
@@ -153,27 +154,32 @@ class Histories(RuleBasedStateMachine):
         self.world.consent[user] = None
         self.dirty = True
 
-    @rule(key=st.sampled_from(KEYS), step=STEPS)
-    def reopen(self, key: str, step: timedelta) -> None:
-        chat = self.world.chats[key]
-        if not chat.ever_written or chat.dead:
+    def pick(self, data: st.DataObject, fits: Any) -> str | None:
+        """A key the event applies to (drawn among those only, so that no step is wasted)."""
+        keys = [k for k in KEYS if fits(self.world.chats[k])]
+        return data.draw(st.sampled_from(keys)) if keys else None
+
+    @rule(data=st.data(), step=STEPS)
+    def reopen(self, data: st.DataObject, step: timedelta) -> None:
+        key = self.pick(data, lambda c: c.ever_written and not c.dead)
+        if key is None:
             return
         at = self.tick(step)
         self._event("Chat Reopened", key, at)
         self.world.reopen(key, at)
 
-    @rule(key=st.sampled_from(KEYS), step=STEPS)
-    def archive(self, key: str, step: timedelta) -> None:
-        chat = self.world.chats[key]
-        if not chat.ever_written or chat.dead:
+    @rule(data=st.data(), step=STEPS)
+    def archive(self, data: st.DataObject, step: timedelta) -> None:
+        key = self.pick(data, lambda c: c.ever_written and not c.dead)
+        if key is None:
             return
         self._event("Chat Archived", key, self.tick(step))
 
     @precondition(lambda self: self.lifecycle)
-    @rule(key=st.sampled_from(KEYS), step=STEPS)
-    def delete(self, key: str, step: timedelta) -> None:
-        chat = self.world.chats[key]
-        if not chat.written or chat.dead:
+    @rule(data=st.data(), step=STEPS)
+    def delete(self, data: st.DataObject, step: timedelta) -> None:
+        key = self.pick(data, lambda c: c.written and not c.dead)
+        if key is None:
             return
         at = self.tick(step)
         self._event("Chat Deleted", key, at)
@@ -188,11 +194,12 @@ class Histories(RuleBasedStateMachine):
         self.dirty = True
 
     @precondition(lambda self: self.lifecycle)
-    @rule(key=st.sampled_from(KEYS), on=st.booleans(), step=STEPS)
-    def legal_hold(self, key: str, on: bool, step: timedelta) -> None:
-        chat = self.world.chats[key]
-        if not chat.ever_written or (chat.dead and on):
-            return  # a hold is placed on chats that are still there
+    @rule(data=st.data(), on=st.booleans(), step=STEPS)
+    def legal_hold(self, data: st.DataObject, on: bool, step: timedelta) -> None:
+        # A hold is placed on chats that are still there, and released from held ones.
+        key = self.pick(data, lambda c: c.ever_written and not c.dead and not c.held if on else c.held)
+        if key is None:
+            return
         self._event("Legal Hold Placed" if on else "Legal Hold Released", key, self.tick(step))
         self.world.hold(key, on)
 
@@ -280,8 +287,46 @@ def run(machine: type[Histories], deployment: Deployment, examples: int, steps: 
 
 
 def test_generated_histories_match_the_policy(deployment: Deployment) -> None:
-    run(Histories, deployment, examples=400, steps=14)
+    run(Histories, deployment, examples=350, steps=14)
 
 
 def test_consent_churn_histories_match_the_policy(deployment: Deployment) -> None:
     run(ConsentHistories, deployment, examples=450, steps=10)
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["retag-ignores-consent", "write-trusts-writer-tags", "incognito-ignored"],
+)
+def test_the_oracle_catches_a_planted_violation(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, planted: str
+) -> None:
+    """A test that cannot fail proves nothing: with a known bug planted in the core, histories must fail."""
+    from consentry import chat_store, flows
+
+    if planted == "retag-ignores-consent":
+        monkeypatch.setattr(flows, "on_retag", lambda policy: lambda current, consent, facts: None)
+        machine: type[Histories] = ConsentHistories
+    elif planted == "write-trusts-writer-tags":
+        from consentry import enforcer
+
+        real = enforcer.plan_tags  # the enforcer's own reference is the one it calls
+        monkeypatch.setattr(enforcer, "plan_tags", lambda current, ours, key: real(current, {**ours, **current}, key))
+        machine = ConsentHistories
+    else:
+        monkeypatch.setattr(chat_store, "is_incognito", lambda metadata, policy: False)
+        machine = Histories
+    machine.deployment = deployment
+    counted = FIGURES.histories.copy()  # planted-bug histories are not part of the figures
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=150,
+                stateful_step_count=14,
+                phases=[Phase.generate],
+                database=None,
+                report_multiple_bugs=False,
+            ),
+        )
+    FIGURES.histories = counted
