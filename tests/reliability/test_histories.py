@@ -302,10 +302,12 @@ def test_the_oracle_catches_a_planted_violation(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, planted: str
 ) -> None:
     """A test that cannot fail proves nothing: with a known bug planted in the core, histories must fail."""
-    from consentry import chat_store, flows
+    from consentry import chat_store
 
     if planted == "retag-ignores-consent":
-        monkeypatch.setattr(flows, "on_retag", lambda policy: lambda current, consent, facts: None)
+        from consentry import events
+
+        monkeypatch.setattr(events, "consent_change", lambda record: None)  # a consent change never retags
         machine: type[Histories] = ConsentHistories
     elif planted == "write-trusts-writer-tags":
         from consentry import enforcer
