@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -206,7 +206,7 @@ class ChatStore:
     def set_legal_hold(self, key: str, on: bool) -> int:
         """Legal hold on or off on every version (delete markers cannot be held)."""
         versions = [v for v in self.versions(key) if not v.delete_marker]
-        status = "ON" if on else "OFF"
+        status: Literal["ON", "OFF"] = "ON" if on else "OFF"
         for v in versions:
             if self.legal_hold(key, v.version_id) == status:
                 continue  # a redelivered hold event writes nothing

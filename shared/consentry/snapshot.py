@@ -49,15 +49,26 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from consentry.batch_ops import decode_key, encode_key
 from consentry.enforcer import Enforcer, chat_of
 from consentry.ledger import ChatRecord
 from consentry.policy import ConsentRecord, chat_key, decide
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3control.literals import JobManifestFieldNameType
+
 COLUMNS = ("bucket", "key", "version_id", "consent_version", "policy_version", "expires_on")
-BATCH_OPERATIONS_FIELDS = ("Bucket", "Key", "VersionId", "Ignore", "Ignore", "Ignore")
+# `Fields` of a Batch Operations job over a snapshot, e.g. `batch_ops.create_job(..., manifest_fields=...)`.
+BATCH_OPERATIONS_FIELDS: tuple[JobManifestFieldNameType, ...] = (
+    "Bucket",
+    "Key",
+    "VersionId",
+    "Ignore",
+    "Ignore",
+    "Ignore",
+)
 LIVE_STATES = ("active", "archived")
 
 
