@@ -316,20 +316,6 @@ class Ledger:
             raise
         return True
 
-    def count_erasure(self, user_id: str, requested_at: datetime, removed: int, held: int, page: str) -> None:
-        """Add one page's counts once (the page token makes a redelivery a no-op)."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=to_item({PK: user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"}),
-                UpdateExpression="ADD removed :r, held :h, pages :p",
-                ConditionExpression="attribute_exists(pk) AND NOT contains(pages, :page)",
-                ExpressionAttributeValues=to_item({":r": removed, ":h": held, ":p": {page}, ":page": page}),
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-
     def release_erasure_hold(self, user_id: str, requested_at: datetime, key: str) -> bool:
         """Move one held chat of an erasure to `removed`, once per key; False when nothing changed."""
         token = f"released#{key}"
