@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from consentry.ledger import DUE_SHARD, EXPIRES_AT, PK, SK
+from consentry.aws.ledger import DUE_SHARD, EXPIRES_AT, PK, SK
 
 S3_WRITES = frozenset(
     {"PutObjectTagging", "PutObject", "CopyObject", "DeleteObjects", "DeleteObject", "PutObjectLegalHold"}

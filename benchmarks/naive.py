@@ -21,8 +21,8 @@ from typing import Any
 from benchmarks import seed
 from benchmarks.calls import CallCounter, Tally
 from benchmarks.deploy import Deployment
-from consentry.chat_store import S3_TAG_LIMIT, plan_tags
-from consentry.consent_store import ConsentStore
+from consentry.aws.chat_store import S3_TAG_LIMIT, plan_tags
+from consentry.aws.consent_store import ConsentStore
 from consentry.policy import Chat, Policy, chat_key, decide, decision_tags, is_incognito, load_policy
 
 DELETE_BATCH = 1000

@@ -16,9 +16,9 @@ from urllib.parse import quote_plus
 from benchmarks import seed
 from benchmarks.calls import Tally
 from benchmarks.deploy import Deployment, MessageRun
-from consentry.enforcer import evaluate
+from consentry.aws.ledger import chat_sk, user_pk
 from consentry.flows import RETAG_PAGE
-from consentry.ledger import chat_sk, user_pk
+from consentry.flows.enforcer import evaluate
 from consentry.policy import Chat, Policy, decision_tags, format_instant, load_policy, parse_consent, parse_instant
 
 GRANT = "2025-09-01T00:00:00Z"

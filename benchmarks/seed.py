@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from consentry.ledger import DUE_SHARD, PK, SK, chat_sk, due_shard, user_pk
+from consentry.aws.ledger import DUE_SHARD, PK, SK, chat_sk, due_shard, user_pk
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"

@@ -1,6 +1,6 @@
 """What each function may do, as IAM statements scoped to the resources it touches.
 
-The S3 actions follow `consentry.chat_store`: HeadObject is s3:GetObject; calls that name a
+The S3 actions follow `consentry.aws.chat_store`: HeadObject is s3:GetObject; calls that name a
 VersionId need the `...Version...` action; DeleteObjects checks each key's delete action.
 """
 

@@ -29,6 +29,9 @@ PLATFORM = "manylinux2014_aarch64"
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
 # Where a custom policy file lands: layers are mounted under /opt.
 POLICY_DIR = "policy"
+# The operator's parts of the package (CLI, demo, report, snapshots, the local runtime on moto) never run
+# in a function: the layer ships the runtime only.
+OPERATOR_ONLY = ("cli", "training", "local.py", "provision.py")
 
 
 def runtime_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
@@ -70,12 +73,20 @@ class PipLayerBundling:
         shutil.copytree(
             SHARED / "consentry",
             target / "consentry",
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            ignore=_runtime_only,
         )
         if self.policy_file is not None:
             (Path(output_dir) / POLICY_DIR).mkdir()
             shutil.copy(self.policy_file, Path(output_dir) / POLICY_DIR / self.policy_file.name)
         return True
+
+
+def _runtime_only(directory: str, names: list[str]) -> set[str]:
+    """shutil.copytree's ignore: bytecode, and the operator-only parts at the package's top level."""
+    skipped = set(shutil.ignore_patterns("__pycache__", "*.pyc")(directory, names))
+    if Path(directory) == SHARED / "consentry":
+        skipped |= set(OPERATOR_ONLY) & set(names)
+    return skipped
 
 
 class ConsentryLayer(Construct):

@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from consentry.ledger import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK
+from consentry.aws.ledger import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK
 from infra.settings import Settings
 
 CONSENT_KEY = "user_id"  # POLICY.md: the consent record's partition key
@@ -46,7 +46,7 @@ class ConsentTable(Construct):
 
 
 class LedgerTable(Construct):
-    """One record per chat object; the sparse `due` index is what the sweep queries (consentry.ledger)."""
+    """One record per chat object; the sparse `due` index is what the sweep queries (consentry.aws.ledger)."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

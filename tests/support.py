@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from consentry.ledger import ChatRecord, Ledger, to_item
+from consentry.aws.ledger import ChatRecord, Ledger, to_item
 from consentry.local import LocalRuntime
 from consentry.policy import format_instant
 

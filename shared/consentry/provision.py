@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from consentry.ledger import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK
+from consentry.aws.ledger import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK
 from consentry.policy import Policy, load_policy
 
 MAX_RECEIVES = 5  # tries before a message goes to its dead-letter queue

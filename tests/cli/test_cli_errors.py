@@ -76,7 +76,7 @@ def test_no_credentials_for_the_real_account(script: Callable[..., Result], tmp_
 
 
 def test_rejected_credentials(cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
-    import consentry.commands.target as target
+    import consentry.cli.commands.target as target
 
     def expired(*args: object, **kwargs: object) -> None:
         raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "GetCallerIdentity")
@@ -87,7 +87,7 @@ def test_rejected_credentials(cli: Callable[..., Result], monkeypatch: pytest.Mo
 
 
 def test_access_denied_names_the_operation(cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
-    import consentry.commands.target as target
+    import consentry.cli.commands.target as target
 
     def denied(*args: object, **kwargs: object) -> None:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "GetCallerIdentity")
@@ -131,23 +131,23 @@ def test_usage_errors_exit_2(cli: Callable[..., Result]) -> None:
 def test_snapshot_without_its_module(
     served: Served, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "consentry.snapshot", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "consentry.training.snapshot", None)  # as if not installed
 
     result = cli("--endpoint-url", served.url, "snapshot", "--at", "2026-01-01")
 
-    one_line_error(result, "consentry.snapshot", "upgrade consentry")
+    one_line_error(result, "consentry.training.snapshot", "upgrade consentry")
 
 
 def test_snapshot_verify_of_a_missing_or_bad_file(
     served: Served, cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = types.ModuleType("consentry.snapshot")
+    fake = types.ModuleType("consentry.training.snapshot")
 
     def read(stream: object) -> list[object]:
         raise ValueError("line 1: 2 columns, expected 6")
 
     fake.read = read  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "consentry.snapshot", fake)
+    monkeypatch.setitem(sys.modules, "consentry.training.snapshot", fake)
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n")
 

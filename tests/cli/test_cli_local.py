@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from clirun import Result
 
-from consentry.commands.serve import pump, serve
-from consentry.commands.target import CommandError, choose
+from consentry.cli.commands.serve import pump, serve
+from consentry.cli.commands.target import CommandError, choose
 from consentry.local import LocalRuntime, check_port, free_port
 from support import eligible, t
 

@@ -42,6 +42,10 @@ def test_local_bundling_builds_a_layer_with_consentry_and_powertools(tmp_path: P
     assert (out / "policy" / "consumer-terms-2025.toml").is_file()
     assert not list(python.rglob("__pycache__")), "bytecode would make the asset hash change every build"
     assert not (python / "boto3").exists()
+    # The runtime only: the operator's CLI, report, snapshots and local runtime stay out.
+    for operator_part in ("cli", "training", "local.py", "provision.py"):
+        assert not (python / "consentry" / operator_part).exists(), operator_part
+    assert (python / "consentry" / "handlers" / "__init__.py").is_file()
     # Only wheels for Linux on arm64 (or pure Python): no x86 or macOS binaries slipped in.
     binaries = [p.name for p in python.rglob("*.so")]
     assert all("aarch64" in name or "abi3" in name for name in binaries), binaries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consentry.ledger import DUE_INDEX
+from consentry.aws.ledger import DUE_INDEX
 from consentry.policy import load_policy
 
 from .synthesis import Synth, as_list, flat

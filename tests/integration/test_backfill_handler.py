@@ -1,7 +1,7 @@
 """`functions/backfill`: S3 Batch Operations (schema 2.0) invocations on moto, shaped like AWS's own sample.
 
 The sample is ../shared/aws-events/s3BatchOperationEventSchemaV2.json (Powertools' test event); each test
-swaps in its tasks. Keys arrive URL-encoded, as in the CSV manifest that `consentry.batch_ops` writes.
+swaps in its tasks. Keys arrive URL-encoded, as in the CSV manifest that `consentry.aws.batch_ops` writes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from consentry import settings
-from consentry.batch_ops import encode_key
+from consentry.aws.batch_ops import encode_key
 from consentry.local import LambdaContext, LocalRuntime
 from consentry.policy import Reason
 from support import record, set_consent, t, tags

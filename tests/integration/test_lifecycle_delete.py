@@ -165,7 +165,7 @@ def test_chat_written_again_after_the_sweep_removed_it_is_live_and_follows_a_lat
 
 
 def test_chat_held_then_deleted_counts_as_held_in_a_later_erasure(runtime: LocalRuntime) -> None:
-    from consentry.ledger import Ledger
+    from consentry.aws.ledger import Ledger
 
     seeded(runtime)
     runtime.chat_event("Legal Hold Placed", {"user_id": "u1", "key": CHAT}, t("2025-10-20"))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consentry import chat_store
-from consentry.ledger import Ledger
+from consentry.aws import chat_store
+from consentry.aws.ledger import Ledger
 from consentry.local import LocalRuntime
 from consentry.policy import Reason
 from support import exists, record, set_consent, t, versions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consentry import chat_store
+from consentry.aws import chat_store
 from consentry.local import LocalRuntime
 from support import exists, record, set_consent, t, tags, versions
 

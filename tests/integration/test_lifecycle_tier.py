@@ -32,8 +32,14 @@ def test_consumer_becoming_commercial_makes_every_stored_chat_ineligible(runtime
 def test_commercial_retention_days_apply_to_every_chat_after_the_move(runtime: LocalRuntime) -> None:
     consumer_with_chats(runtime)
     set_consent(
-        runtime, "u1", "granted", GRANT, tier="enterprise", version=2,
-        tier_changed_at="2025-11-01T00:00:00Z", retention_days=90,
+        runtime,
+        "u1",
+        "granted",
+        GRANT,
+        tier="enterprise",
+        version=2,
+        tier_changed_at="2025-11-01T00:00:00Z",
+        retention_days=90,
     )
     runtime.settle()
     for key in KEYS:

@@ -7,10 +7,10 @@ import io
 
 import pytest
 
-from consentry import snapshot
-from consentry.enforcer import Enforcer
+from consentry.flows.enforcer import Enforcer
 from consentry.local import LocalRuntime
-from consentry.snapshot import Revocation, SnapshotEntry, SnapshotError
+from consentry.training import snapshot
+from consentry.training.snapshot import Revocation, SnapshotEntry, SnapshotError
 from support import set_consent, t, versions
 
 GRANT = t("2025-09-01")

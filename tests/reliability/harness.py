@@ -41,7 +41,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from consentry import handlers, settings
-from consentry.ledger import ChatRecord, Ledger, to_item
+from consentry.aws.ledger import ChatRecord, Ledger, to_item
 from consentry.local import LambdaContext, LocalRuntime, sqs_record
 from consentry.policy import format_instant
 from consentry.provision import dead_letter_name

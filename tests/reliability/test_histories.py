@@ -312,15 +312,15 @@ def test_the_oracle_catches_a_planted_violation(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, planted: str
 ) -> None:
     """A test that cannot fail proves nothing: with a known bug planted in the core, histories must fail."""
-    from consentry import chat_store
+    from consentry.aws import chat_store
 
     if planted == "retag-ignores-consent":
-        from consentry import events
+        from consentry.handlers import events
 
         monkeypatch.setattr(events, "consent_change", lambda record: None)  # a consent change never retags
         machine: type[Histories] = ConsentHistories
     elif planted == "write-trusts-writer-tags":
-        from consentry import enforcer
+        from consentry.flows import enforcer
 
         real = enforcer.plan_tags  # the enforcer's own reference is the one it calls
         monkeypatch.setattr(enforcer, "plan_tags", lambda current, ours, key: real(current, {**ours, **current}, key))

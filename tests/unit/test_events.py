@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from consentry import events
+from consentry.handlers import events
 from support import t
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "aws-events"

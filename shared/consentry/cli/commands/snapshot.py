@@ -1,6 +1,6 @@
 """`consentry snapshot`: the training set eligible at an instant, and its re-check.
 
-The work is done by `consentry.snapshot` (`take`, `write`, `read`,
+The work is done by `consentry.training.snapshot` (`take`, `write`, `read`,
 `verify`), imported when the command runs, so that the rest of the CLI works
 without it.
 """
@@ -13,18 +13,18 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from consentry.commands.output import table
-from consentry.commands.target import CommandError, Target
+from consentry.cli.commands.output import table
+from consentry.cli.commands.target import CommandError, Target
 
 
 def module() -> ModuleType:
     try:
-        return importlib.import_module("consentry.snapshot")
+        return importlib.import_module("consentry.training.snapshot")
     except ModuleNotFoundError as err:
-        if err.name != "consentry.snapshot":
+        if err.name != "consentry.training.snapshot":
             raise
         raise CommandError(
-            "snapshots need consentry.snapshot, which this installation does not have yet: upgrade consentry"
+            "snapshots need consentry.training.snapshot, which this installation does not have yet: upgrade consentry"
         ) from None
 
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, TextIO
 
-from consentry.commands.output import Style
-from consentry.commands.target import LOCAL_CREDENTIALS, CommandError, moto_answers, serve_url
+from consentry.cli.commands.output import Style
+from consentry.cli.commands.target import LOCAL_CREDENTIALS, CommandError, moto_answers, serve_url
 
 POLL_SECONDS = 0.5
 
@@ -51,7 +51,7 @@ def serve(
     seed: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
-    from consentry import demo
+    from consentry.cli import demo
     from consentry.local import LocalRuntime
 
     url = f"http://{host}:{port}"

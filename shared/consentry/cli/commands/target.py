@@ -33,8 +33,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from consentry import settings as settings_module
-from consentry.commands.output import note
-from consentry.enforcer import Enforcer
+from consentry.cli.commands.output import note
+from consentry.flows.enforcer import Enforcer
 from consentry.policy import Policy, load_policy
 from consentry.provision import names
 from consentry.settings import BOTO_CONFIG, Clients, Settings

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from consentry import flows
-from consentry.batch_ops import encode_key
-from consentry.commands.output import Progress, note, table
-from consentry.commands.target import Target
+from consentry.aws.batch_ops import encode_key
+from consentry.cli.commands.output import Progress, note, table
+from consentry.cli.commands.target import Target
 from consentry.policy import chat_key
 
 LARGE_BUCKET = 100_000  # beyond this, suggest S3 Batch Operations

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from consentry.commands.output import Style, instant, short, table
-from consentry.commands.target import CommandError, Target
-from consentry.enforcer import chat_of
-from consentry.ledger import ChatRecord
+from consentry.aws.ledger import ChatRecord
+from consentry.cli.commands.output import Style, instant, short, table
+from consentry.cli.commands.target import CommandError, Target
+from consentry.flows.enforcer import chat_of
 from consentry.policy import ConsentRecord, Reason, chat_key, decide, decision_tags
 
 # One sentence per reason code, in the words of POLICY.md.

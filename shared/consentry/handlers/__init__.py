@@ -22,8 +22,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from consentry import events, flows
-from consentry.enforcer import Enforcer
+from consentry import flows
+from consentry.flows.enforcer import Enforcer
+from consentry.handlers import events
 from consentry.observability import count, logger, metrics
 from consentry.policy import format_instant
 

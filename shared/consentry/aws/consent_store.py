@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from consentry.ledger import BATCH_GET_LIMIT, batch_get, from_item, to_item
+from consentry.aws.ledger import BATCH_GET_LIMIT, batch_get, from_item, to_item
 from consentry.observability import count, logger
 from consentry.policy import ConsentRecord, Policy, parse_consent
 

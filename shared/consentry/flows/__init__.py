@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from consentry.chat_store import ObjectFacts, ObjectVersion
-from consentry.enforcer import MAX_ROUNDS, Enforcer, Outcome, Target, Update, chat_of, evaluate
-from consentry.ledger import DUE_SHARDS, ChatRecord, Conflict
+from consentry.aws.chat_store import ObjectFacts, ObjectVersion
+from consentry.aws.ledger import DUE_SHARDS, ChatRecord, Conflict
+from consentry.flows.enforcer import MAX_ROUNDS, Enforcer, Outcome, Target, Update, chat_of, evaluate
 from consentry.observability import count, logger
 from consentry.policy import (
     Chat,

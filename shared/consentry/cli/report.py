@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from consentry.ledger import ChatRecord
+from consentry.aws.ledger import ChatRecord
 from consentry.policy import Reason
 
 ELIGIBLE = "#1a7f37"

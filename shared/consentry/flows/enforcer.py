@@ -23,13 +23,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from consentry.chat_store import ChatStore, ObjectFacts, plan_tags
-from consentry.consent_store import ConsentStore
-from consentry.ledger import HISTORY_LIMIT, ChatRecord, Conflict, Ledger
+from consentry.aws.chat_store import ChatStore, ObjectFacts, plan_tags
+from consentry.aws.consent_store import ConsentStore
+from consentry.aws.ledger import HISTORY_LIMIT, ChatRecord, Conflict, Ledger
+from consentry.aws.work_queue import WorkQueue
 from consentry.observability import count, logger
 from consentry.policy import Chat, ConsentRecord, Policy, decide, decision_tags, format_instant
 from consentry.settings import Clients, Settings
-from consentry.work_queue import WorkQueue
 
 MAX_ROUNDS = 6
 

@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from consentry import flows
-from consentry.commands.output import Style, instant, table
-from consentry.commands.target import Target
+from consentry.cli.commands.output import Style, instant, table
+from consentry.cli.commands.target import Target
 
 
 def due(target: Target, now: datetime) -> list[dict[str, Any]]:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from consentry.commands.output import Style, table
-from consentry.ledger import ChatRecord, Ledger, to_item
+from consentry.aws.ledger import ChatRecord, Ledger, to_item
+from consentry.cli.commands.output import Style, table
 from consentry.local import LocalRuntime
 from consentry.policy import format_instant
 

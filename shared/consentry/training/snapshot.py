@@ -29,7 +29,7 @@ Operations would read a header as an object), one row per entry:
     bucket,key,version_id,consent_version,policy_version,expires_on
 
 `key` is URL-encoded as S3 Batch Operations CSV manifests require
-(`consentry.batch_ops.encode_key`). A Batch Operations job reads it with
+(`consentry.aws.batch_ops.encode_key`). A Batch Operations job reads it with
 `Fields=BATCH_OPERATIONS_FIELDS` (`Bucket, Key, VersionId, Ignore, Ignore,
 Ignore`) and acts on exactly the listed versions.
 
@@ -51,9 +51,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
-from consentry.batch_ops import decode_key, encode_key
-from consentry.enforcer import Enforcer, chat_of
-from consentry.ledger import ChatRecord
+from consentry.aws.batch_ops import decode_key, encode_key
+from consentry.aws.ledger import ChatRecord
+from consentry.flows.enforcer import Enforcer, chat_of
 from consentry.policy import ConsentRecord, chat_key, decide
 
 if TYPE_CHECKING:

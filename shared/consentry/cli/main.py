@@ -33,8 +33,8 @@ from botocore.exceptions import (
 )
 
 from consentry import __version__
-from consentry.commands.output import Progress, Style, TimeError, instant, note, parse_time, print_json
-from consentry.commands.target import DEFAULT_SERVE_URL, CommandError, connect, describe
+from consentry.cli.commands.output import Progress, Style, TimeError, instant, note, parse_time, print_json
+from consentry.cli.commands.target import DEFAULT_SERVE_URL, CommandError, connect, describe
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REVOKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -264,19 +264,19 @@ def _when(text: str) -> datetime:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from consentry import demo
+    from consentry.cli import demo
 
     return demo.main(sys.stdout, prefix=args.prefix or "consentry")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from consentry.commands.serve import serve
+    from consentry.cli.commands.serve import serve
 
     return serve(sys.stdout, port=args.port, host=args.host, prefix=args.prefix or "consentry", seed=args.seed)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from consentry.commands import explain
+    from consentry.cli.commands import explain
 
     if bool(args.key) == bool(args.user):
         raise UsageError("give either a KEY or --user ID")
@@ -293,7 +293,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from consentry.commands import sweep
+    from consentry.cli.commands import sweep
 
     now = _when(args.now)
     with _connect(args, "bucket", "ledger", "consent") as target:
@@ -323,7 +323,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from consentry.commands import backfill
+    from consentry.cli.commands import backfill
 
     if args.chunk < 1:
         raise UsageError("--chunk must be at least 1")
@@ -386,7 +386,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from consentry.commands import validate
+    from consentry.cli.commands import validate
 
     if args.policy_command != "validate":
         raise UsageError("usage: consentry policy validate [FILE]")
@@ -400,7 +400,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from consentry import report
+    from consentry.cli import report
 
     now = _when(args.now)
     with _connect(args, "ledger") as target:
@@ -428,7 +428,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from consentry.commands import snapshot
+    from consentry.cli.commands import snapshot
 
     if args.snapshot_command == "verify":
         now = _when(args.now) if args.now else None

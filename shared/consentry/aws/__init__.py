@@ -1,0 +1,1 @@
+"""AWS adapters: one module per resource, each hiding its wire format (S3 chats, consent table, ledger, queue)."""

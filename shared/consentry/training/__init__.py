@@ -1,0 +1,1 @@
+"""The training side: snapshots (manifests of eligible versions), their verification, their queries."""
