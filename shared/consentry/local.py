@@ -20,18 +20,20 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus, urlencode
 
 import boto3
 
 from consentry import handlers, settings
+from consentry.flows import Enforcer
 from consentry.policy import format_instant
 from consentry.provision import dead_letter_name, provision
 
@@ -48,7 +50,7 @@ LOCAL_CREDENTIALS = {
 
 @dataclass
 class LambdaContext:
-    """What Powertools reads of a Lambda context."""
+    """What Powertools reads of a Lambda context; the remaining time runs on `clock` from the invocation's start."""
 
     function_name: str
     memory_limit_in_mb: int = 512
@@ -57,9 +59,17 @@ class LambdaContext:
     log_group_name: str = "local"
     log_stream_name: str = "local"
     function_version: str = "$LATEST"
+    timeout_seconds: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    started: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
 
     def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+        assert self.started is not None
+        return max(0, int((self.timeout_seconds - (self.clock() - self.started)) * 1000))
 
 
 @dataclass
@@ -134,6 +144,10 @@ class LocalRuntime:
                     os.environ[k] = v
             settings.current.cache_clear()
 
+    def enforcer(self) -> Enforcer:
+        """The adapters of this deployment, with the runtime's own clients (for reading back what it holds)."""
+        return Enforcer(settings.Settings.from_env(), settings.Clients.create())
+
     # -- triggers -------------------------------------------------------------
 
     def put_chat(
@@ -146,14 +160,15 @@ class LocalRuntime:
     ) -> str:
         """Write a chat object; S3 notifies the write queue. Returns the version id.
 
-        `at` simulates when the write happened: the notification is delivered
-        with that `eventTime` (demo and tests move through years this way;
-        S3's own LastModified stays the wall clock).
+        `at` simulates when the write happened: the object's LastModified (when
+        moto runs in this process) and the notification's `eventTime` are both
+        `at`, as they agree on AWS; demo and tests move through years this way.
         """
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "Metadata": dict(metadata or {})}
         if tags:
             kwargs["Tagging"] = urlencode(dict(tags))
-        response = self.s3.put_object(**kwargs)
+        with s3_clock(at):
+            response = self.s3.put_object(**kwargs)
         if at is not None:
             self._stamps[key].append(at)
         return str(response.get("VersionId", ""))
@@ -302,6 +317,22 @@ class LocalRuntime:
             pending = retry
         self.delivered.stream += len(records)
         return delivered
+
+
+@contextmanager
+def s3_clock(at: datetime | None) -> Iterator[None]:
+    """moto's S3 clock (LastModified of new versions) set to `at` for a moment; the wall clock otherwise."""
+    import moto.s3.models as s3_models
+
+    if at is None:
+        yield
+        return
+    real = s3_models.utcnow  # type: ignore[attr-defined]
+    s3_models.utcnow = lambda: at.astimezone(UTC).replace(tzinfo=None)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        s3_models.utcnow = real  # type: ignore[attr-defined]
 
 
 def sqs_record(message: Mapping[str, Any], arn: str) -> dict[str, Any]:

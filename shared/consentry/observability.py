@@ -1,11 +1,56 @@
-"""One Logger and one Metrics for the package (Powertools, structured JSON / EMF)."""
+"""One Logger and one Metrics for the package (Powertools, structured JSON / EMF), and what keeps keys out of logs.
+
+Log lines name chats and users by their keyed hashes (`Enforcer.ref`). As a
+net under that rule, every line is scrubbed before it is written: anything
+that looks like one of our object keys (or a listing prefix of a user),
+plain or URL-encoded, is replaced by its hash. That also covers what we do
+not write ourselves: AWS error messages quote the resource ARN, exception
+texts, tracebacks.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote_plus
+
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
-logger = Logger(service="consentry")
+if TYPE_CHECKING:
+    from consentry.pseudonyms import Pseudonyms
+
+_scrub: tuple[re.Pattern[str], Pseudonyms | None] | None = None
+
+
+class ScrubbingFormatter(LambdaPowertoolsFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
+
+
+def protect(prefixes: Sequence[str], names: Pseudonyms | None) -> None:
+    """Scrub keys under these prefixes from every log line from now on, as hashes under `names`."""
+    global _scrub
+    forms = {form for prefix in prefixes for form in (prefix, quote(prefix, safe=""), quote(prefix))}
+    alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    _scrub = (re.compile(rf"(?:{alternatives})[^\s\"'<>\\]*"), names)
+
+
+def scrub(text: str) -> str:
+    if _scrub is None:
+        return text
+    pattern, names = _scrub
+
+    def hashed(match: re.Match[str]) -> str:
+        return f"<key {names.key(unquote_plus(match.group(0)))}>" if names else "<key>"
+
+    return pattern.sub(hashed, text)
+
+
+logger = Logger(service="consentry", logger_formatter=ScrubbingFormatter())
 metrics = Metrics(namespace="consentry", service="consentry")
 
 

@@ -84,6 +84,7 @@ class Policy:
     keys: tuple[KeyPattern, ...]
     tags: TagKeys
     incognito_metadata: str
+    tombstone_days: int = 30  # how long the proof of a removal outlives it ([retention] tombstone_days)
 
     @property
     def label(self) -> str:
@@ -210,6 +211,9 @@ def policy_from_mapping(raw: Mapping[str, Any], source: str = "policy") -> Polic
             raise PolicyError(f"{source}: [retention] {name} must be from 1 to 36500 days, got {value}")
         return value
 
+    def optional_days(name: str, default: int) -> int:
+        return days(name) if name in (raw.get("retention") or {}) else default
+
     try:
         effective_at = parse_instant(field("policy", "effective_at", str))
     except ValueError as err:
@@ -248,6 +252,7 @@ def policy_from_mapping(raw: Mapping[str, Any], source: str = "policy") -> Polic
         keys=tuple(keys),
         tags=tags,
         incognito_metadata=field("metadata", "incognito", str),
+        tombstone_days=optional_days("tombstone_days", days("default_days")),
     )
     if policy.commercial_min_days > policy.commercial_max_days:
         raise PolicyError(f"{source}: [retention] commercial_min_days exceeds commercial_max_days")
@@ -292,9 +297,13 @@ def parse_consent(item: Mapping[str, Any] | None, policy: Policy | None = None, 
     user_id = uid if isinstance(uid, str) else user_id
     problems: list[str] = []
 
-    version = item.get("version", 0)
-    if isinstance(version, bool) or not isinstance(version, int | Decimal) or version != int(version):
-        problems.append(f"version is not an integer: {version!r}")
+    # Without a version no stale record can be told from a newer one: missing or malformed fails closed.
+    version = item.get("version")
+    if version is None:
+        problems.append("version missing")
+        version = 0
+    elif isinstance(version, bool) or not isinstance(version, int | Decimal) or version != int(version) or version < 0:
+        problems.append(f"version is not a non-negative integer: {version!r}")
         version = 0
 
     tier = item.get("tier")

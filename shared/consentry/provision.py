@@ -12,12 +12,13 @@ Example:
 from __future__ import annotations
 
 import json
+from secrets import token_hex
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from consentry.aws.ledger import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK
+from consentry.aws.ledger import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK, TTL
 from consentry.policy import Policy, load_policy
 
 MAX_RECEIVES = 5  # tries before a message goes to its dead-letter queue
@@ -114,11 +115,17 @@ def provision(prefix: str = "consentry", policy: Policy | None = None) -> dict[s
                     {"AttributeName": DUE_SHARD, "KeyType": "HASH"},
                     {"AttributeName": EXPIRES_AT, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
             }
         ],
     )
+    if not _ttl_on(dynamodb, n["ledger_table"]):
+        dynamodb.update_time_to_live(
+            TableName=n["ledger_table"], TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL}
+        )
+    secret = _hash_key(boto3.client("secretsmanager", region_name=region), f"{n['ledger_table']}/hash-key")
     return {
+        "HASH_KEY_SECRET": secret,
         "CHAT_BUCKET": n["bucket"],
         "CONSENT_TABLE": n["consent_table"],
         "LEDGER_TABLE": n["ledger_table"],
@@ -154,6 +161,21 @@ def _bucket(s3: Any, name: str, region: str) -> None:
             raise
     # Object Lock turns versioning on; say so anyway for buckets made before.
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def _ttl_on(dynamodb: Any, table: str) -> bool:
+    status = dynamodb.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
+    return status.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+
+
+def _hash_key(secrets: Any, name: str) -> str:
+    """The secret holding the key of the ledger's and the logs' keyed hashes: made once, never replaced."""
+    try:
+        secrets.create_secret(Name=name, SecretString=token_hex(32), Description="consentry: key of keyed hashes")
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ResourceExistsException":
+            raise
+    return name
 
 
 def _table(dynamodb: Any, **spec: Any) -> None:

@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
+from consentry.deadline import refuse_late_calls
 from consentry.policy import Policy, load_policy
+from consentry.pseudonyms import Pseudonyms
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-# Adaptive retries back off on throttling (S3 503 SlowDown, DynamoDB
-# ProvisionedThroughputExceeded) well within a Lambda timeout: a call whose every
-# attempt times out gives up after 4 x 8 s plus at most 7 s of backoff, under the
-# shortest function timeout (60 s); the record is then retried by its event source.
-BOTO_CONFIG = Config(retries={"max_attempts": 3, "mode": "adaptive"}, connect_timeout=2, read_timeout=8)
+# The standard retry mode: 3 attempts with jittered backoff, nothing carried from one invocation to the next
+# (the adaptive mode's client-side rate limiter outlives invocations in a warm container and slows the next
+# one after a single throttle). A call whose every attempt times out gives up after 3 x (2 + 8) s plus the
+# backoff, under the shortest function timeout (60 s); the deadline hook refuses an attempt that the
+# invocation's remaining time cannot cover, and the record is then retried by its event source.
+CONNECT_TIMEOUT, READ_TIMEOUT = 2, 8
+BOTO_CONFIG = Config(
+    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
+)
+CALL_BUDGET = CONNECT_TIMEOUT + READ_TIMEOUT
+# For a call that must not be repeated blindly (a delete marker: a retry after a lost answer puts a second one):
+# no SDK retry; the flow's own retry (the event redelivered) lists what is there and goes on from it.
+ONCE_CONFIG = BOTO_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+DEFAULT_DUE_SHARDS = 16
+DEFAULT_THREADS = 16  # S3 and DynamoDB calls of one batch in flight at once (I/O bound: threads are enough)
 
 
 class SettingsError(RuntimeError):
-    """A required variable is missing; the message names it."""
+    """A required variable is missing or malformed; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,13 @@ class Settings:
     ledger_table: str
     work_queue_url: str
     policy: Policy
+    hash_key_secret: str = ""  # empty: `<ledger table>/hash-key`, as provision() names it
+    due_shards: int = DEFAULT_DUE_SHARDS
+    threads: int = DEFAULT_THREADS
+
+    @property
+    def hash_key_secret_id(self) -> str:
+        return self.hash_key_secret or f"{self.ledger_table}/hash-key"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,23 +71,55 @@ class Settings:
             ledger_table=os.environ["LEDGER_TABLE"],
             work_queue_url=os.environ["WORK_QUEUE_URL"],
             policy=load_policy(os.environ.get("POLICY_FILE") or None),
+            hash_key_secret=os.environ.get("HASH_KEY_SECRET", ""),
+            due_shards=_positive("DUE_SHARDS", DEFAULT_DUE_SHARDS),
+            threads=_positive("CONSENTRY_THREADS", DEFAULT_THREADS),
         )
+
+
+def _positive(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise SettingsError(f"{name} must be a positive integer, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
 class Clients:
     s3: S3Client
+    s3_once: S3Client  # no SDK retries (ONCE_CONFIG)
     dynamodb: DynamoDBClient
     sqs: SQSClient
+    secrets: SecretsManagerClient
+    _names: dict[str, Pseudonyms] = field(default_factory=dict, compare=False, repr=False)
+
+    def pseudonyms(self, secret_id: str) -> Pseudonyms:
+        """The hash key of `secret_id`, read once per set of clients (once per Lambda container)."""
+        if secret_id not in self._names:
+            self._names[secret_id] = Pseudonyms.from_secret(self.secrets, secret_id)
+        return self._names[secret_id]
 
     @classmethod
-    def create(cls) -> Clients:
-        """Default boto3 clients: they honour AWS_ENDPOINT_URL and moto's mocks."""
-        return cls(
-            s3=boto3.client("s3", config=BOTO_CONFIG),
-            dynamodb=boto3.client("dynamodb", config=BOTO_CONFIG),
-            sqs=boto3.client("sqs", config=BOTO_CONFIG),
+    def create(cls, session: boto3.session.Session | None = None, endpoint_url: str | None = None) -> Clients:
+        """Clients of `session` (default: boto3's, honouring AWS_ENDPOINT_URL and moto's mocks)."""
+        make = (session or boto3.session.Session()).client
+        kwargs = {"config": BOTO_CONFIG, **({"endpoint_url": endpoint_url} if endpoint_url else {})}
+        clients = cls(
+            s3=make("s3", **kwargs),  # type: ignore[call-overload]
+            s3_once=make("s3", **{**kwargs, "config": ONCE_CONFIG}),  # type: ignore[call-overload]
+            dynamodb=make("dynamodb", **kwargs),  # type: ignore[call-overload]
+            sqs=make("sqs", **kwargs),  # type: ignore[call-overload]
+            secrets=make("secretsmanager", **kwargs),  # type: ignore[call-overload]
         )
+        for client in (clients.s3, clients.s3_once, clients.dynamodb, clients.sqs, clients.secrets):
+            client.meta.events.register_first("before-send", refuse_late_calls(CALL_BUDGET))  # before sending
+        return clients
 
 
 @cache

@@ -98,8 +98,17 @@ def chat_envelope(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_chat_event_on_the_real_eventbridge_envelope() -> None:
-    event = events.chat_event(chat_envelope("Chat Reopened", {"user_id": "u1", "key": "chats/u1/c1.json"}))
-    assert event == events.ChatEvent("Chat Reopened", "u1", "chats/u1/c1.json", t("2017-12-22T18:43:48"))
+    envelope = chat_envelope("Chat Reopened", {"user_id": "u1", "key": "chats/u1/c1.json"})
+    event = events.chat_event(envelope)
+    assert event == events.ChatEvent(
+        "Chat Reopened", "u1", "chats/u1/c1.json", t("2017-12-22T18:43:48"), envelope["id"]
+    )
+
+
+@pytest.mark.parametrize("key", ["chats/u 1+x/c é.json", "chats/u+1/c%2B1.json", "chats/u1/c+1.json"])
+def test_chat_event_keys_are_taken_as_stored_never_decoded(key: str) -> None:
+    """POLICY.md: `detail.key` is the object's key exactly as stored; a `+` or `%20` in it is part of the key."""
+    assert events.chat_event(chat_envelope("Chat Deleted", {"user_id": "u1", "key": key})).key == key
 
 
 def test_erasure_and_user_wide_holds_need_no_key() -> None:

@@ -81,6 +81,10 @@ def test_rule2_missing_record_is_pending() -> None:
         {"retention_days": Decimal("30.5")},
         {"retention_days": "30"},
         {"version": "three"},
+        {"version": None},  # missing: no stale record could be told from a newer one
+        {"version": Decimal(-1)},
+        {"version": Decimal("2.5")},
+        {"version": True},
     ],
     ids=repr,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -23,6 +23,8 @@ DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 LIST_PAGE = 1000  # ListObjectVersions returns at most 1000 versions per page
 LOCK_REFUSALS = ("AccessDenied", "InvalidRequest")  # how DeleteObjects reports a version an Object Lock protects
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed"}
+# How S3 says a version has no legal hold or retention (moto: no error, or an empty answer).
+_NO_LOCK = {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
 
 
 class ObjectHeld(Exception):
@@ -70,8 +72,12 @@ def plan_tags(current: Mapping[str, str], ours: Mapping[str, str], eligible_key:
     return TagPlan(foreign, fits=False)
 
 
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code"))
+
+
 def _missing(err: ClientError) -> bool:
-    return str(err.response.get("Error", {}).get("Code")) in _MISSING
+    return _code(err) in _MISSING
 
 
 def _version(version_id: str | None) -> dict[str, Any]:
@@ -79,8 +85,9 @@ def _version(version_id: str | None) -> dict[str, Any]:
 
 
 class ChatStore:
-    def __init__(self, client: S3Client, bucket: str, policy: Policy) -> None:
+    def __init__(self, client: S3Client, bucket: str, policy: Policy, once: S3Client | None = None) -> None:
         self.client = client
+        self.once = once or client  # a client without SDK retries, for calls a blind retry would repeat
         self.bucket = bucket
         self.policy = policy
 
@@ -109,13 +116,20 @@ class ChatStore:
             raise
         return {t["Key"]: t["Value"] for t in response.get("TagSet", [])}
 
-    def put_tags(self, key: str, tags: Mapping[str, str], version_id: str | None = None) -> None:
-        self.client.put_object_tagging(
-            Bucket=self.bucket,
-            Key=key,
-            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
-            **_version(version_id),
-        )
+    def put_tags(self, key: str, tags: Mapping[str, str], version_id: str | None = None) -> bool:
+        """Replace the object's tags; False when the object (version) is gone."""
+        try:
+            self.client.put_object_tagging(
+                Bucket=self.bucket,
+                Key=key,
+                Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
+                **_version(version_id),
+            )
+        except ClientError as err:
+            if _missing(err):
+                return False
+            raise
+        return True
 
     def versions(self, key: str) -> list[ObjectVersion]:
         """Every version and delete marker of exactly this key."""
@@ -151,7 +165,7 @@ class ChatStore:
         """Delete exactly these versions; raise ObjectHeld if a lock refuses any."""
         locked = self.remove_versions(versions)
         if locked:
-            raise ObjectHeld(", ".join(sorted(locked)))
+            raise ObjectHeld(f"{len(locked)} keys under an Object Lock")
         return len(versions)
 
     def remove_versions(self, versions: Sequence[ObjectVersion]) -> set[str]:
@@ -172,7 +186,8 @@ class ChatStore:
             errors = response.get("Errors", [])
             unexplained = [e for e in errors if not self._refused_by_lock(e, chunk)]
             if unexplained:
-                raise RuntimeError(f"DeleteObjects failed: {unexplained}")
+                codes = sorted({str(e.get("Code")) for e in unexplained})
+                raise RuntimeError(f"DeleteObjects failed for {len(unexplained)} versions: {', '.join(codes)}")
             locked.update(str(e.get("Key")) for e in errors)
         return locked
 
@@ -186,42 +201,78 @@ class ChatStore:
         return any(self.locked(key, version_id) for version_id in candidates)
 
     def locked(self, key: str, version_id: str | None) -> bool:
-        """True when an Object Lock legal hold or an unexpired retention protects this version."""
-        try:
-            hold = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key, **_version(version_id))
-            if hold.get("LegalHold", {}).get("Status") == "ON":
-                return True
-        except ClientError:
-            pass  # never held: S3 answers with an error rather than OFF
+        """True when an Object Lock legal hold or an unexpired retention protects this version.
+
+        S3 answers `NoSuchObjectLockConfiguration` for a version never held or
+        retained; any other error (AccessDenied of a broken role above all) is
+        raised, never read as "not locked".
+        """
+        if self.legal_hold(key, version_id) == "ON":
+            return True
         try:
             retention = self.client.get_object_retention(Bucket=self.bucket, Key=key, **_version(version_id))
-        except ClientError:
-            return False
+        except ClientError as err:
+            if _code(err) in _NO_LOCK:
+                return False
+            raise
         until = retention.get("Retention", {}).get("RetainUntilDate")
-        return until is not None and until > datetime.now(UTC)
+        # Object Lock's own clock decides: S3 refused the delete, so the retention is in force.
+        return until is not None
 
     def delete_all_versions(self, key: str) -> int:
         return self.delete_versions(self.versions(key))
 
-    def set_legal_hold(self, key: str, on: bool) -> int:
-        """Legal hold on or off on every version (delete markers cannot be held)."""
-        versions = [v for v in self.versions(key) if not v.delete_marker]
+    def set_legal_hold(self, key: str, on: bool, versions: Sequence[ObjectVersion] | None = None) -> int:
+        """Legal hold on or off on every version (delete markers cannot be held); the versions changed."""
+        listed = self.versions(key) if versions is None else versions
         status: Literal["ON", "OFF"] = "ON" if on else "OFF"
-        for v in versions:
-            if self.legal_hold(key, v.version_id) == status:
+        changed = 0
+        for v in listed:
+            if v.delete_marker or self.legal_hold(key, v.version_id) == status:
                 continue  # a redelivered hold event writes nothing
-            self.client.put_object_legal_hold(
-                Bucket=self.bucket, Key=key, VersionId=v.version_id, LegalHold={"Status": status}
-            )
-        return len(versions)
+            try:
+                self.client.put_object_legal_hold(
+                    Bucket=self.bucket, Key=key, VersionId=v.version_id, LegalHold={"Status": status}
+                )
+            except ClientError as err:
+                if not _missing(err):
+                    raise
+                continue  # removed since the listing: nothing to hold
+            changed += 1
+        return changed
 
-    def legal_hold(self, key: str, version_id: str) -> str:
-        """`ON` or `OFF` (a version never held has no legal hold configuration)."""
+    def hold_version(self, key: str, version_id: str) -> None:
+        self.set_legal_hold(key, True, [ObjectVersion(key, version_id, datetime.min, delete_marker=False)])
+
+    def legal_hold(self, key: str, version_id: str | None) -> str:
+        """`ON` or `OFF` (a version never held has no legal hold configuration); other errors raise."""
         try:
-            response = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key, VersionId=version_id)
-        except ClientError:
-            return "OFF"
-        return str(response.get("LegalHold", {}).get("Status", "OFF"))
+            response = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key, **_version(version_id))
+        except ClientError as err:
+            if _code(err) in _NO_LOCK or _missing(err):
+                return "OFF"  # never held, or gone
+            raise
+        return str(response.get("LegalHold", {}).get("Status") or "OFF")
+
+    def place_marker(self, key: str) -> str:
+        """A delete marker on top of the key (the sweep's reversible first move); its version id.
+
+        Not retried by the SDK: a retry after a lost answer would put a second marker that nobody knows of.
+        """
+        response = self.once.delete_object(Bucket=self.bucket, Key=key)
+        return str(response.get("VersionId", ""))
+
+    def remove_markers(self, key: str, markers: Sequence[ObjectVersion] | None = None) -> int:
+        """Remove delete markers (these, or every one of the key): the versions under them are current again.
+
+        Only the sweep puts delete markers on chat keys (the bucket policy lets
+        no one else delete), so a marker found here is a sweep's, left by one
+        that was overtaken or died.
+        """
+        found = [v for v in (self.versions(key) if markers is None else markers) if v.delete_marker]
+        if found:
+            self.remove_versions(found)
+        return len(found)
 
     def objects(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         """Current objects under a prefix with their LastModified (backfill)."""

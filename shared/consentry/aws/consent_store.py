@@ -8,16 +8,18 @@ from typing import TYPE_CHECKING
 from consentry.aws.ledger import BATCH_GET_LIMIT, batch_get, from_item, to_item
 from consentry.observability import count, logger
 from consentry.policy import ConsentRecord, Policy, parse_consent
+from consentry.pseudonyms import Pseudonyms
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class ConsentStore:
-    def __init__(self, client: DynamoDBClient, table: str, policy: Policy) -> None:
+    def __init__(self, client: DynamoDBClient, table: str, policy: Policy, names: Pseudonyms) -> None:
         self.client = client
         self.table = table
         self.policy = policy
+        self.names = names
 
     def get(self, user_id: str) -> ConsentRecord:
         response = self.client.get_item(TableName=self.table, Key=to_item({"user_id": user_id}), ConsistentRead=True)
@@ -35,13 +37,12 @@ class ConsentStore:
                 records[values["user_id"]] = self._checked(parse_consent(values, self.policy, values["user_id"]))
         return records
 
-    @staticmethod
-    def _checked(record: ConsentRecord) -> ConsentRecord:
+    def _checked(self, record: ConsentRecord) -> ConsentRecord:
         """Say so when a record fails closed for being invalid: the account service has a bug to fix."""
         if record.exists and record.problem:
             logger.warning(
                 "invalid consent record: its chats fail closed",
-                extra={"user_id": record.user_id, "problem": record.problem},
+                extra={"user_hash": self.names.user(record.user_id), "problem": record.problem},
             )
             count("InvalidConsentRecords")
         return record

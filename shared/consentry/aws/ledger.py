@@ -1,19 +1,29 @@
 """The ledger: our own DynamoDB table, one record per chat object.
 
-Keys: `pk = "user#<user_id>"`, `sk = "chat#<key>"`, so a user's chats are one
-Query away (no bucket listing). Erasure requests live beside them under
-`sk = "erasure#<requested_at>"`.
+Keys are pseudonyms (`consentry.pseudonyms`): `pk = "user#<hash of user id>"`,
+`sk = "chat#<hash of key>"`, so a user's chats are one Query away (no bucket
+listing), and the keys of a removed chat's record say nothing about it. A
+live record carries `user_id` and `key` as attributes; a removed chat's record
+is a *tombstone*: no user id, key, activity, tier or history, only the proof
+of the deletion (reason, deletion time, policy version) and a `ttl` after
+which DynamoDB deletes it. Erasure requests live beside a user's chats under
+`sk = "erasure#<requested_at>"`; finished work pages under `pk = "work#<id>"`.
+
+Because the sort keys are hashes, a user's chats spread evenly over the 16
+hex digits that start them: a retag or an erasure pages through 16 ranges at
+once (`RANGES`).
 
 The sparse global secondary index `due` (partition `due_shard`, sort
-`expires_at`) holds every record that the sweep may have to delete: live and
-deleted-but-not-removed records that are not under a legal hold. Its partition
-key is one of `DUE_SHARDS` shards chosen by a hash of the object key, so that
-writes spread and the sweep queries `expires_at <= now` per shard, which also
-catches up anything a missed night left behind.
+`expires_at`, keys only) holds every record that the sweep may have to
+delete: live and deleted-but-not-removed records that are not under a legal
+hold. Its partition is one of the configured shards chosen by a hash of the
+object key, so that writes spread and the sweep queries `expires_at <= now`
+per shard, which also catches up anything a missed night left behind.
 
-Every write is conditional on the record's `revision` (optimistic
-concurrency): two workers that read the same revision cannot both write; the
-loser reloads the facts and decides again.
+Every write of a chat record is conditional: on the record's `revision`
+(`write`, optimistic concurrency: two workers that read the same revision
+cannot both write; the loser reloads the facts and decides again), or on the
+facts that make a chat due (`claim`, the sweep's first step).
 """
 
 from __future__ import annotations
@@ -22,13 +32,14 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from consentry.policy import Decision, Reason, format_instant, parse_instant
+from consentry.pseudonyms import Pseudonyms
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -38,9 +49,11 @@ SK = "sk"
 DUE_INDEX = "due"
 DUE_SHARD = "due_shard"
 EXPIRES_AT = "expires_at"
-DUE_SHARDS = 16
+TTL = "ttl"
 HISTORY_LIMIT = 20
 BATCH_GET_LIMIT = 100
+RANGES = tuple("0123456789abcdef")  # first hex digit of a chat's hashed sort key
+WORK_RECORD_DAYS = 14  # a finished page is remembered as long as SQS may redeliver it (DLQ retention)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -50,16 +63,12 @@ class Conflict(Exception):
     """Another writer changed the record since we read it."""
 
 
-def user_pk(user_id: str) -> str:
-    return f"user#{user_id}"
+def due_shard(key: str, shards: int) -> str:
+    return f"{zlib.crc32(key.encode()) % shards:03d}"
 
 
-def chat_sk(key: str) -> str:
-    return f"chat#{key}"
-
-
-def due_shard(key: str) -> str:
-    return f"{zlib.crc32(key.encode()) % DUE_SHARDS:02d}"
+def shard_names(shards: int) -> list[str]:
+    return [f"{n:03d}" for n in range(shards)]
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,12 +79,22 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _instant(values: Mapping[str, Any], name: str) -> datetime | None:
+    return parse_instant(values[name]) if name in values else None
+
+
 @dataclass(frozen=True)
 class ChatRecord:
     """What the ledger knows of one chat object, and the decision applied to it.
 
-    `state`: `active`, `archived`, `deleted` (deleted or erased, waiting for
-    removal: under a legal hold, or removal not yet done) or `removed`.
+    `state` is one of `consentry.flows.records.State`: `active`, `archived`,
+    `removing` (claimed by the sweep), `deleted` (deleted or erased, waiting
+    for removal: under a legal hold, or removal not yet done) or `removed` (a
+    tombstone: read back, it has only the fields a tombstone keeps).
     """
 
     user_id: str
@@ -90,10 +109,13 @@ class ChatRecord:
     tier: str | None = None
     incognito: bool = False
     state: str = "active"
-    deleted_at: datetime | None = None
+    deleted_at: datetime | None = None  # Chat Deleted or erasure of this life of the key
+    last_deleted_at: datetime | None = None  # the latest deletion ever applied to the key (stale-event guard)
     held: bool = False
+    hold_at: datetime | None = None  # time of the latest hold event applied (holds apply in event-time order)
     tag_error: str | None = None
     version_id: str | None = None  # the object version the tags were written on
+    removed_at: datetime | None = None
     revision: int = 0
     history: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
 
@@ -106,45 +128,136 @@ class ChatRecord:
         return self.expires_at.strftime("%Y-%m-%d")
 
     @property
+    def removed(self) -> bool:
+        return self.state == "removed"
+
+    @property
     def in_due_index(self) -> bool:
-        return self.state != "removed" and not self.held
+        return not self.removed and not self.held
 
     def same_state(self, other: ChatRecord | None) -> bool:
         """True when writing `self` over `other` would change nothing."""
         return other is not None and replace(self, revision=other.revision) == other
 
-    def to_ledger(self) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            PK: user_pk(self.user_id),
-            SK: chat_sk(self.key),
-            "user_id": self.user_id,
-            "key": self.key,
-            "last_activity": format_instant(self.last_activity),
-            "eligible": self.eligible,
-            "reason": self.reason.value,
-            "retention_days": self.retention_days,
-            EXPIRES_AT: format_instant(self.expires_at),
-            "expires_on": self.expires_on,
-            "policy_version": self.policy_version,
-            "consent_version": self.consent_version,
-            "tier": self.tier,
-            "incognito": self.incognito,
-            "state": self.state,
-            "deleted_at": format_instant(self.deleted_at) if self.deleted_at else None,
-            "held": self.held,
-            "tag_error": self.tag_error,
-            "version_id": self.version_id,
-            "revision": self.revision,
-            "history": list(self.history),
+
+@dataclass(frozen=True)
+class DueChat:
+    """What the keys-only `due` index gives of a record: enough to claim it."""
+
+    pk: str
+    sk: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ErasureRecord:
+    """One erasure request and what it has done: the proof of a right-to-erasure request.
+
+    It holds no user id and no key: the request's id and time, when its last
+    page finished (the time SQS stamped on that page's message), the counts,
+    and the hashes of the chats a legal hold keeps (each moved from `held` to
+    `removed` when its hold is released and the chat removed).
+    """
+
+    requested_at: datetime
+    request_id: str = ""
+    removed: int = 0
+    held: int = 0
+    held_keys: frozenset[str] = frozenset()
+    ranges_done: frozenset[str] = frozenset()
+    completed_at: datetime | None = None
+
+
+class Ledger:
+    """The ledger table: reads, conditional writes, the user and due listings."""
+
+    def __init__(
+        self, client: DynamoDBClient, table: str, pseudonyms: Pseudonyms, *, tombstone_days: int, due_shards: int = 16
+    ) -> None:
+        self.client = client
+        self.table = table
+        self.names = pseudonyms
+        self.tombstone_days = tombstone_days
+        self.due_shards = due_shards
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def user_pk(self, user_id: str) -> str:
+        return f"user#{self.names.user(user_id)}"
+
+    def chat_sk(self, key: str) -> str:
+        return f"chat#{self.names.key(key)}"
+
+    def _key(self, user_id: str, key: str) -> dict[str, Any]:
+        return to_item({PK: self.user_pk(user_id), SK: self.chat_sk(key)})
+
+    # -- items -----------------------------------------------------------------------------------
+
+    def item(self, record: ChatRecord) -> dict[str, Any]:
+        """The record as stored: a live record whole, a removed one as a tombstone."""
+        common = {
+            PK: self.user_pk(record.user_id),
+            SK: self.chat_sk(record.key),
+            "state": record.state,
+            "reason": record.reason.value,
+            "policy_version": record.policy_version,
+            "deleted_at": format_instant(record.deleted_at) if record.deleted_at else None,
+            "last_deleted_at": format_instant(record.last_deleted_at) if record.last_deleted_at else None,
+            "revision": record.revision,
         }
-        if self.in_due_index:
-            values[DUE_SHARD] = due_shard(self.key)
+        if record.removed:
+            removed_at = record.removed_at or record.expires_at
+            return to_item(
+                {
+                    **common,
+                    "removed_at": format_instant(removed_at),
+                    TTL: epoch(removed_at + timedelta(days=self.tombstone_days)),
+                }
+            )
+        values: dict[str, Any] = {
+            **common,
+            "user_id": record.user_id,
+            "key": record.key,
+            "last_activity": format_instant(record.last_activity),
+            "eligible": record.eligible,
+            "retention_days": record.retention_days,
+            EXPIRES_AT: format_instant(record.expires_at),
+            "expires_on": record.expires_on,
+            "consent_version": record.consent_version,
+            "tier": record.tier,
+            "incognito": record.incognito,
+            "held": record.held,
+            "hold_at": format_instant(record.hold_at) if record.hold_at else None,
+            "tag_error": record.tag_error,
+            "version_id": record.version_id,
+            "history": list(record.history),
+        }
+        if record.in_due_index:
+            values[DUE_SHARD] = due_shard(record.key, self.due_shards)
         return to_item(values)
 
-    @classmethod
-    def from_ledger(cls, item: Mapping[str, Any]) -> ChatRecord:
+    @staticmethod
+    def record(item: Mapping[str, Any], user_id: str = "", key: str = "") -> ChatRecord:
+        """A stored item as a record; a tombstone gets the user id and key it was looked up by."""
         v = from_item(item)
-        return cls(
+        if v.get("state") == "removed":
+            removed_at = _instant(v, "removed_at") or parse_instant("1970-01-01T00:00:00Z")
+            return ChatRecord(
+                user_id=user_id,
+                key=key,
+                last_activity=removed_at,
+                eligible=False,
+                reason=Reason(v["reason"]),
+                retention_days=0,
+                expires_at=removed_at,
+                policy_version=v.get("policy_version", ""),
+                state="removed",
+                deleted_at=_instant(v, "deleted_at"),
+                last_deleted_at=_instant(v, "last_deleted_at"),
+                removed_at=removed_at,
+                revision=int(v.get("revision", 0)),
+            )
+        return ChatRecord(
             user_id=v["user_id"],
             key=v["key"],
             last_activity=parse_instant(v["last_activity"]),
@@ -157,61 +270,147 @@ class ChatRecord:
             tier=v.get("tier"),
             incognito=bool(v.get("incognito", False)),
             state=v.get("state", "active"),
-            deleted_at=parse_instant(v["deleted_at"]) if "deleted_at" in v else None,
+            deleted_at=_instant(v, "deleted_at"),
+            last_deleted_at=_instant(v, "last_deleted_at"),
             held=bool(v.get("held", False)),
+            hold_at=_instant(v, "hold_at"),
             tag_error=v.get("tag_error"),
             version_id=v.get("version_id"),
             revision=int(v.get("revision", 0)),
             history=tuple(v.get("history", [])),
         )
 
-
-@dataclass(frozen=True)
-class ErasureRecord:
-    """One erasure request and what it has done: the proof of a right-to-erasure request.
-
-    `requested_at` is the request's event time; `completed_at` is when its last
-    listing page ran (every covered chat not under a legal hold removed by
-    then; the wall clock, an operational fact). `removed` counts the chats
-    removed (every version and delete marker); `held` the chats covered but
-    kept by a legal hold, each removed, and moved from `held` to `removed`,
-    when its hold is released.
-    """
-
-    user_id: str
-    requested_at: datetime
-    removed: int = 0
-    held: int = 0
-    completed_at: datetime | None = None
-
-
-class Ledger:
-    """The ledger table: reads, conditional writes, the user and due listings."""
-
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self.client = client
-        self.table = table
+    # -- reads -----------------------------------------------------------------------------------
 
     def get(self, user_id: str, key: str) -> ChatRecord | None:
-        response = self.client.get_item(
-            TableName=self.table, Key=to_item({PK: user_pk(user_id), SK: chat_sk(key)}), ConsistentRead=True
-        )
+        response = self.client.get_item(TableName=self.table, Key=self._key(user_id, key), ConsistentRead=True)
         item = response.get("Item")
-        return ChatRecord.from_ledger(item) if item else None
+        return self.record(item, user_id, key) if item else None
 
     def get_many(self, chats: Sequence[tuple[str, str]]) -> dict[str, ChatRecord]:
-        """Records by key for (user_id, key) pairs, BATCH_GET_LIMIT per call."""
+        """Records by key for (user_id, key) pairs, BATCH_GET_LIMIT per call, strongly consistent."""
+        by_keys = {(self.user_pk(u), self.chat_sk(k)): (u, k) for u, k in dict.fromkeys(chats)}
         found: dict[str, ChatRecord] = {}
-        unique = list(dict.fromkeys(chats))
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            keys = [to_item({PK: user_pk(u), SK: chat_sk(k)}) for u, k in unique[start : start + BATCH_GET_LIMIT]]
+        wanted = list(by_keys)
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            keys = [to_item({PK: pk, SK: sk}) for pk, sk in wanted[start : start + BATCH_GET_LIMIT]]
             for item in batch_get(self.client, self.table, keys):
-                record = ChatRecord.from_ledger(item)
-                found[record.key] = record
+                user_id, key = by_keys[(item[PK]["S"], item[SK]["S"])]
+                found[key] = self.record(item, user_id, key)
         return found
 
-    def put(self, record: ChatRecord, expected: ChatRecord | None) -> ChatRecord:
-        """Write `record` if the stored one is still `expected`; raise Conflict otherwise."""
+    def records_by_keys(self, keys: Sequence[tuple[str, str]]) -> list[ChatRecord]:
+        """The live records of (pk, sk) pairs, as the `due` index names them (tombstones left out)."""
+        unique = list(dict.fromkeys(keys))
+        found: list[ChatRecord] = []
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            batch = [to_item({PK: pk, SK: sk}) for pk, sk in unique[start : start + BATCH_GET_LIMIT]]
+            found.extend(self.record(item) for item in batch_get(self.client, self.table, batch) if "user_id" in item)
+        return found
+
+    def user_chats(
+        self,
+        user_id: str,
+        start: Mapping[str, Any] | None = None,
+        limit: int = 500,
+        hash_range: str | None = None,
+    ) -> tuple[list[ChatRecord], dict[str, Any] | None]:
+        """One page of a user's live chat records (in one range of `RANGES` if given), and where the next starts."""
+        low, high = ("chat#", "chat$") if hash_range is None else (f"chat#{hash_range}", f"chat#{hash_range}~")
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "FilterExpression": "attribute_exists(user_id)",  # tombstones are not chats any more
+            "ExpressionAttributeValues": to_item({":pk": self.user_pk(user_id), ":low": low, ":high": high}),
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if start:
+            query["ExclusiveStartKey"] = start
+        response = self.client.query(TableName=self.table, **query)
+        return [self.record(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def all_user_chats(self, user_id: str) -> Iterator[ChatRecord]:
+        start: dict[str, Any] | None = None
+        while True:
+            page, start = self.user_chats(user_id, start)
+            yield from page
+            if not start:
+                return
+
+    def deletions(self, user_id: str) -> Iterator[tuple[datetime, str, bool, str]]:
+        """(deleted_at, state, held, sk) of each deleted chat of a user, tombstones included."""
+        paginator = self.client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :chat)",
+            FilterExpression="attribute_exists(deleted_at)",
+            ProjectionExpression="deleted_at, #state, held, sk",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":chat": "chat#"}),
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                v = from_item(item)
+                yield parse_instant(v["deleted_at"]), v.get("state", "active"), bool(v.get("held", False)), v[SK]
+
+    def due(
+        self, shard: str, now: datetime, start: Mapping[str, Any] | None = None, limit: int = 100
+    ) -> tuple[list[DueChat], dict[str, Any] | None]:
+        """One page of the keys of records in `shard` whose expiry is at or before `now` (eventually consistent)."""
+        query: dict[str, Any] = {
+            "IndexName": DUE_INDEX,
+            "KeyConditionExpression": f"{DUE_SHARD} = :s AND {EXPIRES_AT} <= :now",
+            "ExpressionAttributeValues": to_item({":s": shard, ":now": format_instant(now)}),
+            "Limit": limit,
+        }
+        if start:
+            query["ExclusiveStartKey"] = start
+        response = self.client.query(TableName=self.table, **query)
+        found = [
+            DueChat(item[PK]["S"], item[SK]["S"], parse_instant(item[EXPIRES_AT]["S"]))
+            for item in response.get("Items", [])
+        ]
+        return found, response.get("LastEvaluatedKey")
+
+    def scan(self) -> Iterator[ChatRecord]:
+        """Every live chat record (tests and the local tools; not used by the handlers)."""
+        for item in self.scan_items():
+            if item[SK]["S"].startswith("chat#") and "user_id" in item:
+                yield self.record(item)
+
+    def scan_with_tombstones(self) -> Iterator[ChatRecord]:
+        """Every chat record, tombstones included (read back as `removed`, with no user id or key)."""
+        for item in self.scan_items():
+            if item[SK]["S"].startswith("chat#"):
+                yield self.record(item)
+
+    def tombstones(self, user_id: str) -> int:
+        """How many removed chats of a user still have their tombstone (not yet expired)."""
+        paginator = self.client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :chat)",
+            FilterExpression="#state = :removed",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":chat": "chat#", ":removed": "removed"}),
+            Select="COUNT",
+        )
+        return sum(int(page.get("Count", 0)) for page in pages)
+
+    def scan_items(self) -> Iterator[dict[str, Any]]:
+        """Every item of the table, raw (tests: what the ledger holds, tombstones and all)."""
+        for page in self.client.get_paginator("scan").paginate(TableName=self.table):
+            yield from page.get("Items", [])
+
+    # -- writes of chat records -------------------------------------------------------------------
+
+    def write(self, record: ChatRecord, expected: ChatRecord | None) -> ChatRecord:
+        """Write `record` if the stored one is still `expected` (None: no item); raise Conflict otherwise.
+
+        The one write of a chat record: every flow's change goes through here
+        (or through `claim`), through `consentry.flows.records`.
+        """
         new = replace(record, revision=(expected.revision if expected else 0) + 1)
         condition: dict[str, Any]
         if expected is None:
@@ -222,92 +421,60 @@ class Ledger:
                 "ExpressionAttributeValues": {":r": {"N": str(expected.revision)}},
             }
         try:
-            self.client.put_item(TableName=self.table, Item=new.to_ledger(), **condition)
+            self.client.put_item(TableName=self.table, Item=self.item(new), **condition)
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise Conflict(record.key) from err
+                raise Conflict(self.names.key(record.key)) from err
             raise
         return new
 
-    def user_chats(
-        self, user_id: str, start: Mapping[str, Any] | None = None, limit: int = 500
-    ) -> tuple[list[ChatRecord], dict[str, Any] | None]:
-        """One page of a user's chat records, and where the next page starts."""
-        return self._page(
-            start,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :chat)",
-            ExpressionAttributeValues=to_item({":pk": user_pk(user_id), ":chat": "chat#"}),
-            ConsistentRead=True,
-            Limit=limit,
-        )
+    def claim(self, chat: DueChat, now: datetime) -> ChatRecord | None:
+        """The sweep's claim: `state = removing` if the chat is live, unheld and due at `now`; None otherwise.
 
-    def all_user_chats(self, user_id: str) -> Iterator[ChatRecord]:
-        start: dict[str, Any] | None = None
-        while True:
-            page, start = self.user_chats(user_id, start)
-            yield from page
-            if not start:
-                return
+        Conditional on those facts rather than on a revision read before, so
+        that the sweep reads nothing but the index to claim (the record comes
+        back with the write).
+        """
+        try:
+            response = self.client.update_item(
+                TableName=self.table,
+                Key=to_item({PK: chat.pk, SK: chat.sk}),
+                UpdateExpression="SET #state = :removing, revision = revision + :one",
+                ConditionExpression=(
+                    "attribute_exists(user_id) AND held = :false AND #state <> :removed AND expires_at <= :now"
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":removing": "removing",
+                        ":removed": "removed",
+                        ":one": 1,
+                        ":false": False,
+                        ":now": format_instant(now),
+                    }
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return self.record(response["Attributes"])
 
-    def deletions(self, user_id: str) -> Iterator[tuple[datetime, str, bool]]:
-        """(deleted_at, state, held) of each deleted chat of a user: only those attributes are read."""
-        paginator = self.client.get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :chat)",
-            FilterExpression="attribute_exists(deleted_at)",
-            ProjectionExpression="deleted_at, #state, held",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=to_item({":pk": user_pk(user_id), ":chat": "chat#"}),
-            ConsistentRead=True,
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                v = from_item(item)
-                yield parse_instant(v["deleted_at"]), v.get("state", "active"), bool(v.get("held", False))
+    # -- erasure requests ----------------------------------------------------------------------------
 
-    def due(
-        self, shard: str, now: datetime, start: Mapping[str, Any] | None = None, limit: int = 100
-    ) -> tuple[list[ChatRecord], dict[str, Any] | None]:
-        """One page of records in `shard` whose expiry is at or before `now`."""
-        return self._page(
-            start,
-            IndexName=DUE_INDEX,
-            KeyConditionExpression=f"{DUE_SHARD} = :s AND {EXPIRES_AT} <= :now",
-            ExpressionAttributeValues=to_item({":s": shard, ":now": format_instant(now)}),
-            Limit=limit,
-        )
+    def _erasure_key(self, user_id: str, requested_at: datetime) -> dict[str, Any]:
+        return to_item({PK: self.user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"})
 
-    def _page(self, start: Mapping[str, Any] | None, **query: Any) -> tuple[list[ChatRecord], dict[str, Any] | None]:
-        if start:
-            query["ExclusiveStartKey"] = start
-        response = self.client.query(TableName=self.table, **query)
-        return [ChatRecord.from_ledger(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
-
-    def scan(self) -> Iterator[ChatRecord]:
-        """Every chat record (reports and tests; not used by the handlers)."""
-        for page in self.client.get_paginator("scan").paginate(TableName=self.table):
-            for item in page.get("Items", []):
-                if from_item({SK: item[SK]})[SK].startswith("chat#"):
-                    yield ChatRecord.from_ledger(item)
-
-    # -- erasure requests ----------------------------------------------------
-
-    def start_erasure(self, user_id: str, requested_at: datetime) -> bool:
+    def start_erasure(self, user_id: str, requested_at: datetime, request_id: str) -> bool:
         """Record an erasure request; False when it was already recorded."""
         try:
             self.client.put_item(
                 TableName=self.table,
-                Item=to_item(
-                    {
-                        PK: user_pk(user_id),
-                        SK: f"erasure#{format_instant(requested_at)}",
-                        "user_id": user_id,
-                        "requested_at": format_instant(requested_at),
-                        "removed": 0,
-                        "held": 0,
-                    }
-                ),
+                Item={
+                    **self._erasure_key(user_id, requested_at),
+                    **to_item({"requested_at": format_instant(requested_at), "request_id": request_id}),
+                },
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as err:
@@ -316,37 +483,81 @@ class Ledger:
             raise
         return True
 
-    def release_erasure_hold(self, user_id: str, requested_at: datetime, key: str) -> bool:
-        """Move one held chat of an erasure to `removed`, once per key; False when nothing changed."""
-        token = f"released#{key}"
+    def erasure_range_done(self, user_id: str, requested_at: datetime, part: str) -> ErasureRecord | None:
+        """Note that one part of an erasure finished; the record after it (None: no such request)."""
+        try:
+            response = self.client.update_item(
+                TableName=self.table,
+                Key=self._erasure_key(user_id, requested_at),
+                UpdateExpression="ADD ranges_done :part",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":part": {"SS": [part]}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _erasure(response["Attributes"])
+
+    def release_erasure_hold(self, user_id: str, requested_at: datetime, key: str, at: datetime) -> bool:
+        """Move one held chat of an erasure to `removed`, once per key; False when nothing changed.
+
+        When it was the last held chat, the erasure's record expires `tombstone_days` after `at`.
+        """
+        token = self.names.key(key)
+        erasure = self._erasure_key(user_id, requested_at)
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=to_item({PK: user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"}),
-                UpdateExpression="ADD removed :one, held :minus, pages :p",
-                ConditionExpression="attribute_exists(pk) AND held > :zero AND NOT contains(pages, :page)",
-                ExpressionAttributeValues=to_item({":one": 1, ":minus": -1, ":zero": 0, ":p": {token}, ":page": token}),
+                Key=erasure,
+                UpdateExpression="ADD removed :one, held :minus DELETE held_keys :k",
+                ConditionExpression="attribute_exists(pk) AND contains(held_keys, :token)",
+                ExpressionAttributeValues=to_item({":one": 1, ":minus": -1, ":k": {token}, ":token": token}),
             )
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
-        return True
-
-    def finish_erasure(
-        self, user_id: str, requested_at: datetime, completed_at: datetime, removed: int, held: int
-    ) -> None:
-        """Set the counts, and the completion time once (a redelivered last page keeps the first).
-
-        Conditional, so that a redelivered last page with the same counts writes nothing.
-        """
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=to_item({PK: user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"}),
-                UpdateExpression="SET completed_at = if_not_exists(completed_at, :c), removed = :r, held = :h",
+                Key=erasure,
+                UpdateExpression="SET #ttl = :ttl",
+                ConditionExpression="attribute_exists(completed_at) AND attribute_not_exists(held_keys)",
+                ExpressionAttributeNames={"#ttl": TTL},
+                ExpressionAttributeValues=to_item({":ttl": epoch(at + timedelta(days=self.tombstone_days))}),
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        return True
+
+    def finish_erasure(
+        self, user_id: str, requested_at: datetime, completed_at: datetime, removed: int, held_keys: set[str]
+    ) -> None:
+        """Set the counts and held chats' hashes, and the completion time once; a `ttl` when nothing is held.
+
+        Conditional, so that a redelivered last page with the same counts writes nothing.
+        """
+        held = len(held_keys)
+        values: dict[str, Any] = {":c": format_instant(completed_at), ":r": removed, ":h": held}
+        update = "SET completed_at = if_not_exists(completed_at, :c), removed = :r, held = :h"
+        if held_keys:
+            values[":k"] = held_keys
+            update += ", held_keys = :k"
+        else:
+            # From the request's time (an event's), not the completion's (SQS's clock): done within the hour.
+            values[":ttl"] = epoch(requested_at + timedelta(days=self.tombstone_days))
+            update += ", #ttl = :ttl REMOVE held_keys"
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._erasure_key(user_id, requested_at),
+                UpdateExpression=update,
                 ConditionExpression="attribute_not_exists(completed_at) OR removed <> :r OR held <> :h",
-                ExpressionAttributeValues=to_item({":c": format_instant(completed_at), ":r": removed, ":h": held}),
+                ExpressionAttributeValues=to_item(values),
+                **({} if held_keys else {"ExpressionAttributeNames": {"#ttl": TTL}}),  # type: ignore[arg-type]
             )
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -356,22 +567,38 @@ class Ledger:
         response = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
-            ExpressionAttributeValues=to_item({":pk": user_pk(user_id), ":e": "erasure#"}),
+            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":e": "erasure#"}),
             ConsistentRead=True,
         )
-        records = []
-        for item in response.get("Items", []):
-            v = from_item(item)
-            records.append(
-                ErasureRecord(
-                    user_id=v["user_id"],
-                    requested_at=parse_instant(v["requested_at"]),
-                    removed=int(v.get("removed", 0)),
-                    held=int(v.get("held", 0)),
-                    completed_at=parse_instant(v["completed_at"]) if "completed_at" in v else None,
-                )
-            )
-        return records
+        return [_erasure(item) for item in response.get("Items", [])]
+
+    # -- finished work pages ---------------------------------------------------------------------------
+
+    def work_done(self, work_id: str) -> bool:
+        response = self.client.get_item(
+            TableName=self.table, Key=to_item({PK: f"work#{work_id}", SK: "work"}), ConsistentRead=True
+        )
+        return "Item" in response
+
+    def finish_work(self, work_id: str, at: datetime) -> None:
+        """Remember a finished page (a redelivered or duplicated message skips it), for as long as SQS redelivers."""
+        self.client.put_item(
+            TableName=self.table,
+            Item=to_item({PK: f"work#{work_id}", SK: "work", TTL: epoch(at + timedelta(days=WORK_RECORD_DAYS))}),
+        )
+
+
+def _erasure(item: Mapping[str, Any]) -> ErasureRecord:
+    v = from_item(item)
+    return ErasureRecord(
+        requested_at=parse_instant(v["requested_at"]),
+        request_id=v.get("request_id", ""),
+        removed=int(v.get("removed", 0)),
+        held=int(v.get("held", 0)),
+        held_keys=frozenset(v.get("held_keys", ())),
+        ranges_done=frozenset(v.get("ranges_done", ())),
+        completed_at=_instant(v, "completed_at"),
+    )
 
 
 def batch_get(client: DynamoDBClient, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from consentry.aws.ledger import ChatRecord, Ledger, to_item
+from consentry.aws.ledger import ChatRecord, to_item
 from consentry.cli.commands.output import Style, table
 from consentry.local import LocalRuntime
 from consentry.policy import format_instant
@@ -183,7 +183,7 @@ class Story:
         self.rt = runtime
         self.out = out
         self.style = style or Style(color=False)
-        self.ledger = Ledger(runtime.dynamodb, runtime.env["LEDGER_TABLE"])
+        self.ledger = runtime.enforcer().ledger
         self.versions: dict[str, int] = {}
         self.chats: dict[str, str] = {}  # key -> user id of every chat written (a scan is slow on moto)
         self.outcome = Outcome()

@@ -405,7 +405,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     now = _when(args.now)
     with _connect(args, "ledger") as target:
         data = report.collect(
-            target.enforcer().ledger.scan(),
+            target.enforcer().ledger.scan_with_tombstones(),
             now=now,
             policy=target.policy.label,
             where=target.where,

@@ -1,34 +1,47 @@
-"""Applying decisions: ledger first, then S3 tags, then a check that nothing moved.
+"""Applying decisions: ledger first, then S3, then a check that nothing moved.
 
-Every flow turns its event into `Target`s: a chat and an `Update` that, given
-the ledger record, the user's consent record and (when needed) the object's
-facts, returns the record the chat should have. `Enforcer.settle` applies a
-batch of targets so that, whatever runs concurrently, S3 ends up carrying the
-tags of the newest ledger record:
+Every flow turns its event into `Target`s: a chat, the `Event` of the state
+table (`consentry.flows.records`) and an `Update` that, given the ledger
+record, the user's consent record and (when needed) the object's facts,
+returns the record the chat should have. `Enforcer.settle` is the one loop
+that writes records; it applies a batch of targets so that, whatever runs
+concurrently, S3 ends up carrying the tags of the newest ledger record:
 
 1. read the ledger records, then the consent records (in that order, strongly
    consistent: a consent change after our ledger read is seen by our read, or
    its own retag reads the ledger after our write);
 2. write the new record conditionally on the revision read (a concurrent
    writer makes one of us reload and decide again);
-3. put the tags when S3 differs (foreign tags kept, 10-tag limit: fail closed);
+3. verify S3: put the tags on the record's version when S3 differs (foreign
+   tags kept, 10-tag limit: fail closed), hold a version written under a
+   legal hold, take a revived chat's delete marker off; a version that is
+   gone is a chat removed (or rewritten) meanwhile, which is recorded;
 4. re-read ledger and consent; if either moved since step 1, the target is
    settled again, comparing with S3 itself. A stale decision never stays.
+
+A flow that dies between any two of these steps leaves a record whose retry
+finishes the work: every chat-event flow verifies S3 even when the ledger
+already says what it would write (`check_s3`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from functools import partial
+from typing import Literal, TypeVar
 
 from consentry.aws.chat_store import ChatStore, ObjectFacts, plan_tags
 from consentry.aws.consent_store import ConsentStore
-from consentry.aws.ledger import HISTORY_LIMIT, ChatRecord, Conflict, Ledger
+from consentry.aws.ledger import ChatRecord, Conflict, Ledger
 from consentry.aws.work_queue import WorkQueue
-from consentry.observability import count, logger
-from consentry.policy import Chat, ConsentRecord, Policy, decide, decision_tags, format_instant
+from consentry.deadline import OutOfTime
+from consentry.flows.records import Event, State, removed, revives, with_history
+from consentry.observability import count, logger, protect
+from consentry.policy import ConsentRecord, decision_tags
+from consentry.pseudonyms import Pseudonyms
 from consentry.settings import Clients, Settings
 
 MAX_ROUNDS = 6
@@ -36,16 +49,21 @@ MAX_ROUNDS = 6
 Update = Callable[[ChatRecord | None, ConsentRecord, ObjectFacts | None], ChatRecord | None]
 """Given (ledger record, consent record, object facts), the record the chat should have; None: leave it."""
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 @dataclass(frozen=True)
 class Target:
     user_id: str
     key: str
-    event: str  # for the record's history: write, reopen, retag, delete, ...
+    event: Event
     at: datetime | None
     update: Update
     facts: Literal["always", "if-unknown", "never"] = "never"  # when to HeadObject
     check_s3: bool = False  # compare with S3's tags even when the ledger says nothing changed
+    label: str = ""  # the history entry's name (default: the event's)
+    verify: bool = True  # False: the caller deals with S3 itself (tombstones, locks found by a purge)
 
 
 @dataclass
@@ -59,152 +77,190 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def evaluate(
-    chat: Chat,
-    consent: ConsentRecord,
-    policy: Policy,
-    *,
-    base: ChatRecord | None = None,
-    **state: Any,
-) -> ChatRecord:
-    """The ledger record of `chat` decided under `consent`; other fields from `base`, then `state`."""
-    decision = decide(chat, consent, policy)
-    kept: dict[str, Any] = {}
-    if base is not None:
-        kept = {name: getattr(base, name) for name in ("state", "held", "version_id", "revision", "history")}
-    kept.update(state)
-    return ChatRecord(
-        user_id=chat.user_id,
-        key=chat.key,
-        last_activity=chat.last_activity,
-        incognito=chat.incognito,
-        deleted_at=chat.deleted_at,
-        eligible=decision.eligible,
-        reason=decision.reason,
-        retention_days=decision.retention_days,
-        expires_at=decision.expires_at,
-        policy_version=policy.label,
-        consent_version=consent.version if consent.exists else None,
-        tier=consent.tier,
-        **kept,
-    )
+class Retry(Exception):
+    """Settle this target again (with fresh facts when `facts`)."""
 
-
-def chat_of(record: ChatRecord) -> Chat:
-    return Chat(
-        key=record.key,
-        user_id=record.user_id,
-        last_activity=record.last_activity,
-        incognito=record.incognito,
-        deleted_at=record.deleted_at,
-    )
+    def __init__(self, facts: bool = False) -> None:
+        super().__init__()
+        self.facts = facts
 
 
 class Enforcer:
     """The adapters of one deployment and the settle loop over them."""
 
-    def __init__(self, settings: Settings, clients: Clients) -> None:
+    def __init__(self, settings: Settings, clients: Clients, names: Pseudonyms | None = None) -> None:
         self.settings = settings
         self.policy = settings.policy
-        self.ledger = Ledger(clients.dynamodb, settings.ledger_table)
-        self.consents = ConsentStore(clients.dynamodb, settings.consent_table, settings.policy)
-        self.chats = ChatStore(clients.s3, settings.bucket, settings.policy)
+        self.names = names or clients.pseudonyms(settings.hash_key_secret_id)
+        self.ledger = Ledger(
+            clients.dynamodb,
+            settings.ledger_table,
+            self.names,
+            tombstone_days=settings.policy.tombstone_days,
+            due_shards=settings.due_shards,
+        )
+        self.consents = ConsentStore(clients.dynamodb, settings.consent_table, settings.policy, self.names)
+        self.chats = ChatStore(clients.s3, settings.bucket, settings.policy, clients.s3_once)
         self.queue = WorkQueue(clients.sqs, settings.work_queue_url)
+        protect([pattern.prefix for pattern in self.policy.keys], self.names)
+
+    def ref(self, key: str) -> dict[str, str]:
+        """How a chat is named in logs: its pseudonym, never its key."""
+        return {"key_hash": self.names.key(key)}
+
+    def parallel(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`fn` over `items`, up to `settings.threads` at once (S3 and DynamoDB calls are I/O); results in order."""
+        if self.settings.threads <= 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.settings.threads, len(items))) as pool:
+            return list(pool.map(fn, items))
 
     def settle(self, targets: Sequence[Target], known: Mapping[str, ChatRecord] | None = None) -> list[Outcome]:
-        """Apply every target; each outcome carries the record written or the error met."""
+        """Apply every target; each outcome carries the record written or the error met.
+
+        Targets of different chats run at once; two targets of one chat (two
+        notifications of one key in a batch) run one round after the other,
+        the second on the record the first left.
+        """
         outcomes: list[Outcome | None] = [None] * len(targets)
-        pending = list(enumerate(targets))
-        for round_ in range(MAX_ROUNDS):
-            if not pending:
-                break
-            if round_ == 0 and known is not None and all(t.key in known for _, t in pending):
+        pending = [(i, t, 0) for i, t in enumerate(targets)]  # (index, target, tries that met a move)
+        first = True
+        while pending:
+            keys: set[str] = set()
+            now: list[tuple[int, Target, int]] = []
+            later: list[tuple[int, Target, int]] = []
+            for job in pending:
+                (later if job[1].key in keys else now).append(job)
+                keys.add(job[1].key)
+            if first and known is not None and all(t.key in known for _, t, _ in now):
                 records = dict(known)
             else:
-                records = self.ledger.get_many([(t.user_id, t.key) for _, t in pending])
-            consents = self.consents.get_many(t.user_id for _, t in pending)
+                records = self.ledger.get_many([(t.user_id, t.key) for _, t, _ in now])
+            first = False
+            consents = self.consents.get_many(t.user_id for _, t, _ in now if t.verify)
+            tries = {i: n for i, _, n in now}
             retry: list[tuple[int, Target]] = []
             written: list[tuple[int, Outcome]] = []
-            for i, target in pending:
-                try:
-                    outcome = self._apply(target, records.get(target.key), consents[target.user_id])
-                except Conflict:
-                    retry.append((i, target))
+            attempt = partial(self._attempt, records, consents)
+            for i, target, result in self.parallel(attempt, [(i, t) for i, t, _ in now]):
+                if isinstance(result, Retry):
+                    retry.append((i, replace(target, facts="always") if result.facts else target))
                     continue
-                except Exception as err:
-                    logger.exception("enforcement failed", extra={"key": target.key, "event": target.event})
-                    count("EnforcementFailures")
-                    outcomes[i] = Outcome(target, error=err)
-                    continue
-                outcomes[i] = outcome
-                if outcome.wrote_ledger or outcome.wrote_s3:
-                    written.append((i, outcome))
+                outcomes[i] = result
+                if (result.wrote_ledger or result.wrote_s3) and target.verify:
+                    written.append((i, result))
             retry.extend(self._moved(written))
             # After a conflict or a move, S3 may hold a stale put of ours: compare with S3 itself.
-            pending = [(i, replace(t, check_s3=True)) for i, t in retry]
-        for i, target in pending:
-            logger.error("gave up: the record kept moving", extra={"key": target.key, "event": target.event})
-            count("EnforcementFailures")
-            outcomes[i] = Outcome(target, error=Conflict(f"{target.key}: still contended after {MAX_ROUNDS} rounds"))
+            pending = later
+            for i, target in retry:
+                if tries[i] + 1 < MAX_ROUNDS:
+                    pending.append((i, replace(target, check_s3=True), tries[i] + 1))
+                    continue
+                logger.error("gave up: the record kept moving", extra={**self.ref(target.key), "event": target.event})
+                count("EnforcementFailures")
+                gave_up = Conflict(f"{self.names.key(target.key)}: still contended after {MAX_ROUNDS} rounds")
+                outcomes[i] = Outcome(target, error=gave_up)
+            pending.sort(key=lambda job: job[0])  # a chat's targets keep their order
         return [o for o in outcomes if o is not None]
 
+    def _attempt(
+        self, records: Mapping[str, ChatRecord], consents: Mapping[str, ConsentRecord], job: tuple[int, Target]
+    ) -> tuple[int, Target, Outcome | Retry]:
+        i, target = job
+        consent = consents.get(target.user_id) or ConsentRecord(target.user_id, exists=False)
+        try:
+            return i, target, self._apply(target, records.get(target.key), consent)
+        except Conflict:
+            return i, target, Retry()
+        except Retry as again:
+            return i, target, again
+        except OutOfTime:
+            raise
+        except Exception as err:
+            logger.exception("enforcement failed", extra={**self.ref(target.key), "event": target.event})
+            count("EnforcementFailures")
+            return i, target, Outcome(target, error=err)
+
     def _apply(self, target: Target, current: ChatRecord | None, consent: ConsentRecord) -> Outcome:
-        read = target.facts == "always" or (target.facts == "if-unknown" and current is None)
+        read = target.facts == "always" or (target.facts == "if-unknown" and (current is None or current.removed))
         facts = self.chats.head(target.key) if read else None
         consent_id = (consent.exists, consent.version)
         new = target.update(current, consent, facts)
-        if new is None or (new.same_state(current) and not target.check_s3):
-            return Outcome(target, current, consent=consent_id)
-        ours = decision_tags(new.decision, self.policy)
+        outcome = Outcome(target, current, consent=consent_id)
+        if new is None or new.same_state(current):
+            if target.check_s3 and target.verify and current is not None and not current.removed:
+                return self._verify(target, current, current, outcome)
+            return outcome
+        if not target.verify:
+            outcome.record = self._write(target, new, current)
+            outcome.wrote_ledger = True
+            return outcome
+        return self._verify(target, new, current, outcome)
+
+    def _verify(self, target: Target, new: ChatRecord, current: ChatRecord | None, outcome: Outcome) -> Outcome:
+        """Write `new` (unless it is `current`) and make S3 carry it: tags on its version, holds, markers."""
+        ours = decision_tags(new.decision, self.policy) if new.state != State.REMOVED else None
         tags_kept = (
             current is not None
+            and not target.check_s3
             and current.tag_error is None
             and current.version_id == new.version_id
-            and decision_tags(current.decision, self.policy) == ours
+            and ours == decision_tags(current.decision, self.policy)
         )
-        if tags_kept and not target.check_s3:
-            return Outcome(
-                target, self.write_record(target.event, target.at, new, current), wrote_ledger=True, consent=consent_id
-            )
-        s3_tags = self.chats.tags(target.key, new.version_id)
-        if s3_tags is None:
-            logger.info("object gone before tagging", extra={"key": target.key, "event": target.event})
-            count("ObjectsGone")
-            return Outcome(target, current, consent=consent_id, notes=["gone"])
-        plan = plan_tags(s3_tags, ours, self.policy.tags.eligible)
-        if plan.fits:
-            new = replace(new, tag_error=None)
-        else:
-            logger.error(
-                "tag limit: our tags do not fit beside the object's own; marked not eligible",
-                extra={"key": target.key, "foreign_tags": len(s3_tags)},
-            )
-            count("TagLimitExceeded")
-            new = replace(new, eligible=False, tag_error="tag-limit")
-        outcome = Outcome(target, current, consent=consent_id)
+        s3_tags = None if tags_kept or ours is None else self.chats.tags(target.key, new.version_id)
+        if not tags_kept and ours is not None and s3_tags is None:
+            return self._gone(target, current, outcome)
+        plan = None
+        if s3_tags is not None and ours is not None:
+            plan = plan_tags(s3_tags, ours, self.policy.tags.eligible)
+            if plan.fits:
+                new = replace(new, tag_error=None)
+            else:
+                logger.error(
+                    "tag limit: our tags do not fit beside the object's own; marked not eligible",
+                    extra={**self.ref(target.key), "foreign_tags": len(s3_tags)},
+                )
+                count("TagLimitExceeded")
+                new = replace(new, eligible=False, tag_error="tag-limit")
         if not new.same_state(current):
-            outcome.record = self.write_record(target.event, target.at, new, current)
+            outcome.record = self._write(target, new, current)
             outcome.wrote_ledger = True
-        if plan.tags != s3_tags:
-            self.chats.put_tags(target.key, plan.tags, new.version_id)
+        if plan is not None and plan.tags != s3_tags:
+            if not self.chats.put_tags(target.key, plan.tags, new.version_id):
+                return self._gone(target, outcome.record or current, outcome)
+            outcome.wrote_s3 = True
+        # A version written under a legal hold is held too (lifecycle would expire it as noncurrent).
+        if (
+            target.event is Event.WRITE
+            and new.held
+            and new.version_id
+            and self.chats.legal_hold(target.key, new.version_id) != "ON"
+        ):
+            self.chats.hold_version(target.key, new.version_id)
+            outcome.wrote_s3 = True
+        if revives(current, target.event) and self.chats.remove_markers(target.key):
             outcome.wrote_s3 = True
         return outcome
 
-    def write_record(self, event: str, at: datetime | None, new: ChatRecord, current: ChatRecord | None) -> ChatRecord:
-        """Write `new` over `current` (Conflict if it moved), with a history entry for `event` at `at`."""
-        entry = {
-            "event": event,
-            "at": format_instant(at) if at else None,
-            "eligible": new.eligible,
-            "reason": new.reason.value,
-            "consent_version": new.consent_version,
-            "expires_on": new.expires_on,
-            "state": new.state,
-        }
-        history = ((current.history if current else ()) + ({k: v for k, v in entry.items() if v is not None},))[
-            -HISTORY_LIMIT:
-        ]
-        return self.ledger.put(replace(new, history=history), current)
+    def _gone(self, target: Target, current: ChatRecord | None, outcome: Outcome) -> Outcome:
+        """The version to tag is gone: rewritten (settle again on the current version) or removed (recorded)."""
+        facts = self.chats.head(target.key)
+        if facts is not None:
+            raise Retry(facts=True)
+        outcome.notes.append("gone")
+        logger.info("object gone before tagging", extra={**self.ref(target.key), "event": target.event})
+        count("ObjectsGone")
+        if current is None or current.removed or self.chats.versions(target.key):
+            return outcome  # never seen, already recorded, or a sweep is between its marker and its purge
+        at = target.at or current.expires_at
+        outcome.record = self._write(replace(target, label="gone"), removed(current, at), current)
+        outcome.wrote_ledger = True
+        return outcome
+
+    def _write(self, target: Target, new: ChatRecord, current: ChatRecord | None) -> ChatRecord:
+        """The one write of a chat record (conditional on the revision read: Conflict if it moved)."""
+        label = target.label or target.event.value
+        return self.ledger.write(with_history(new, current, label, target.at), current)
 
     def _moved(self, written: list[tuple[int, Outcome]]) -> list[tuple[int, Target]]:
         """Targets whose ledger record or consent record changed since we decided."""
@@ -229,3 +285,9 @@ class Enforcer:
         from consentry import settings
 
         return cls(*settings.current())
+
+
+def raise_first(outcomes: Iterable[Outcome]) -> None:
+    for outcome in outcomes:
+        if outcome.error is not None:
+            raise outcome.error

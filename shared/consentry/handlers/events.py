@@ -2,7 +2,9 @@
 
 Real S3 notifications carry `userIdentity`, `sequencer` and `versionId`;
 moto's do not, and moto URL-encodes the whole key. Only the fields the policy
-needs are read, and keys are always decoded with `unquote_plus`.
+needs are read. Keys in S3 notifications are URL-encoded (a space arrives as
+`+`) and decoded with `unquote_plus`; keys in chat-app events are the keys as
+stored and are never decoded (a `+` in them is part of the key).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
-from consentry.flows import Write
+from consentry.flows.lifecycle import Write
 from consentry.policy import parse_instant
 
 CHAT_EVENT_TYPES = (
@@ -73,8 +75,9 @@ def s3_writes(body: str, bucket: str, token: str = "") -> list[Write]:
 class ChatEvent:
     detail_type: str
     user_id: str
-    key: str | None
+    key: str | None  # exactly as stored (chat-app events carry raw keys)
     at: datetime
+    event_id: str = ""
 
 
 def chat_event(event: Mapping[str, Any]) -> ChatEvent:
@@ -94,7 +97,7 @@ def chat_event(event: Mapping[str, Any]) -> ChatEvent:
         raise BadEvent(f"detail.key is not a key: {key!r}")
     if key is None and detail_type not in ("Erasure Requested", "Legal Hold Placed", "Legal Hold Released"):
         raise BadEvent(f"{detail_type} needs detail.key")
-    return ChatEvent(detail_type, detail["user_id"], unquote_plus(key) if key else None, at)
+    return ChatEvent(detail_type, detail["user_id"], key or None, at, str(event.get("id") or ""))
 
 
 def scheduled_time(event: Mapping[str, Any]) -> datetime:

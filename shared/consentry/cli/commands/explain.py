@@ -8,7 +8,7 @@ from typing import Any
 from consentry.aws.ledger import ChatRecord
 from consentry.cli.commands.output import Style, instant, short, table
 from consentry.cli.commands.target import CommandError, Target
-from consentry.flows.enforcer import chat_of
+from consentry.flows.records import chat_of
 from consentry.policy import ConsentRecord, Reason, chat_key, decide, decision_tags
 
 # One sentence per reason code, in the words of POLICY.md.
@@ -211,15 +211,16 @@ def explain_user(target: Target, user_id: str, now: datetime) -> dict[str, Any]:
     records: list[ChatRecord] = sorted(enforcer.ledger.all_user_chats(user_id), key=lambda r: r.key)
     erasures = sorted(enforcer.ledger.erasures(user_id), key=lambda e: e.requested_at)
     live = [r for r in records if r.state != "removed"]
+    removed = enforcer.ledger.tombstones(user_id)  # removed chats keep no key: only their count is shown
     return {
         "user_id": user_id,
         "now": now,
         "consent": _consent_json(consent),
         "counts": {
-            "chats": len(records),
+            "chats": len(records) + removed,
             "eligible": sum(r.eligible for r in live),
             "not_eligible": sum(not r.eligible for r in live),
-            "removed": len(records) - len(live),
+            "removed": removed,
             "held": sum(r.held for r in records),
             "due": sum(r.in_due_index and r.decision.is_due(now) for r in records),
         },
@@ -238,10 +239,12 @@ def explain_user(target: Target, user_id: str, now: datetime) -> dict[str, Any]:
         ],
         "erasures": [
             {
+                "request_id": e.request_id,
                 "requested_at": e.requested_at,
                 "completed_at": e.completed_at,
                 "removed": e.removed,
                 "held": e.held,
+                "held_key_hashes": sorted(e.held_keys),
             }
             for e in erasures
         ],

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from consentry import flows
+from consentry.aws.ledger import DueChat
 from consentry.cli.commands.output import Style, instant, table
 from consentry.cli.commands.target import Target
 
@@ -33,19 +34,23 @@ def sweep(target: Target, now: datetime) -> list[dict[str, Any]]:
     refused; kept) or `skipped` (no longer due on a fresh read).
     """
     enforcer = target.enforcer()
-    results = []
-    for candidate in flows.due(enforcer, now):
-        result = flows.sweep_record(enforcer, candidate, now)
-        results.append(
-            {
-                "key": candidate.key,
-                "user_id": candidate.user_id,
-                "reason": candidate.reason.value,
-                "expires_at": candidate.expires_at,
-                "result": result,
-            }
-        )
-    return results
+    candidates = flows.due(enforcer, now)
+    ledger = enforcer.ledger
+    found = flows.sweep_chats(
+        enforcer, [DueChat(ledger.user_pk(c.user_id), ledger.chat_sk(c.key), c.expires_at) for c in candidates], now
+    )
+    return [
+        {
+            "key": candidate.key,
+            "user_id": candidate.user_id,
+            "reason": candidate.reason.value,
+            "expires_at": candidate.expires_at,
+            "result": {"kept": "skipped"}.get(
+                found.by_key.get(candidate.key, "skipped"), found.by_key.get(candidate.key, "skipped")
+            ),
+        }
+        for candidate in candidates
+    ]
 
 
 def render_due(rows: list[dict[str, Any]], now: datetime, where: str) -> str:

@@ -37,7 +37,7 @@ from consentry.cli.commands.output import note
 from consentry.flows.enforcer import Enforcer
 from consentry.policy import Policy, load_policy
 from consentry.provision import names
-from consentry.settings import BOTO_CONFIG, Clients, Settings
+from consentry.settings import Clients, Settings
 
 DEFAULT_SERVE_URL = "http://127.0.0.1:5000"
 DEFAULT_PREFIX = "consentry"
@@ -48,7 +48,7 @@ LOCAL_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
-# Checks fail fast: one try, short timeouts (the adaptive retries of BOTO_CONFIG are for the handlers).
+# Checks fail fast: one try, short timeouts (the retries of the handlers' clients are for work, not checks).
 CHECK_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=3, read_timeout=10)
 
 
@@ -162,11 +162,7 @@ def _policy(path: str | None) -> Policy:
 
 
 def _clients(endpoint_url: str | None, region: str) -> Clients:
-    return Clients(
-        s3=boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=BOTO_CONFIG),
-        dynamodb=boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region, config=BOTO_CONFIG),
-        sqs=boto3.client("sqs", endpoint_url=endpoint_url, region_name=region, config=BOTO_CONFIG),
-    )
+    return Clients.create(boto3.session.Session(region_name=region), endpoint_url)
 
 
 def _account(endpoint_url: str | None, region: str) -> str:

@@ -1,0 +1,425 @@
+"""One chat's lifecycle: writes, reopen, archive, deletion, legal holds, backfill, and the purge they share.
+
+Each `on_*` function builds the `Update` of one event (pure: ledger record,
+consent record and object facts in, record out), reading the state table of
+`consentry.flows.records`; the flow functions turn events into targets and
+settle them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from consentry.aws.chat_store import ObjectFacts, ObjectVersion
+from consentry.aws.ledger import ChatRecord
+from consentry.deadline import OutOfTime
+from consentry.flows.enforcer import Enforcer, Outcome, Target, Update, raise_first
+from consentry.flows.records import Event, State, chat_of, evaluate, next_state, removed, starts_new_life
+from consentry.observability import count, logger
+from consentry.policy import Chat, ChatKey, ConsentRecord, Policy, chat_key
+
+
+class EventRejected(ValueError):
+    """An event that must change nothing (wrong user for the key, unknown type); logged and counted."""
+
+
+def _stale(current: ChatRecord | None, at: datetime) -> bool:
+    """An event at or before a deletion already applied to the key belongs to a life that has ended."""
+    return current is not None and current.last_deleted_at is not None and at <= current.last_deleted_at
+
+
+def _version(current: ChatRecord, facts: ObjectFacts | None) -> str | None:
+    return facts.version_id if facts is not None else current.version_id
+
+
+def new_life(
+    facts: ObjectFacts,
+    consent: ConsentRecord,
+    policy: Policy,
+    current: ChatRecord | None,
+    at: datetime,
+    *,
+    state: State = State.ACTIVE,
+    held: bool | None = None,
+    hold_at: datetime | None = None,
+) -> ChatRecord:
+    """A record for the object stored under a key the ledger has no live record of (a new life of the key).
+
+    A live record it replaces (a deleted chat written again) passes on its
+    legal hold and history; a tombstone passes on only its revision and the
+    time of the deletion (so that the old life's late events stay stale).
+    """
+    base = current if current is not None and not current.removed else None
+    return evaluate(
+        Chat(facts.key, consent.user_id, at, facts.incognito),
+        consent,
+        policy,
+        state=state.value,
+        held=(base.held if base else False) if held is None else held,
+        hold_at=(base.hold_at if base else None) if hold_at is None else hold_at,
+        version_id=facts.version_id,
+        last_deleted_at=current.last_deleted_at if current else None,
+        revision=current.revision if current else 0,
+        history=base.history if base else (),
+    )
+
+
+# -- updates: what each event does to one chat's record ----------------------------------------------
+
+
+def on_write(at: datetime, policy: Policy) -> Update:
+    """S3 ObjectCreated (or backfill, with LastModified): last activity = `at`."""
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if facts is None:
+            return None
+        if _stale(current, at):
+            return _leftover(current, consent, facts, policy)
+        state = next_state(current, Event.WRITE)
+        if state is None:
+            return None
+        if current is None or starts_new_life(current, Event.WRITE):
+            # New, or written again after a deletion, erasure or sweep: the normal rules, from `at`.
+            return new_life(facts, consent, policy, current, at)
+        chat = Chat(facts.key, current.user_id, max(current.last_activity, at), facts.incognito)
+        return evaluate(chat, consent, policy, base=current, version_id=facts.version_id, state=state.value)
+
+    return update
+
+
+def _leftover(
+    current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts, policy: Policy
+) -> ChatRecord | None:
+    """A version written at or before a deletion of the key: deleted with the life it belongs to."""
+    state = next_state(current, Event.STALE)
+    if current is None or state is None or (current.state == state and current.version_id == facts.version_id):
+        return None
+    deleted_at = current.deleted_at or current.last_deleted_at
+    chat = Chat(facts.key, consent.user_id, current.last_activity, facts.incognito, deleted_at=deleted_at)
+    held = current.held and not current.removed
+    return evaluate(
+        chat,
+        consent,
+        policy,
+        state=state.value,
+        held=held,
+        hold_at=current.hold_at,
+        version_id=facts.version_id,
+        last_deleted_at=current.last_deleted_at,
+        revision=current.revision,
+        history=() if current.removed else current.history,
+    )
+
+
+def on_reopen(at: datetime, policy: Policy) -> Update:
+    """`Chat Reopened`: last activity = event time; retention restarts."""
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        state = next_state(current, Event.REOPEN)
+        if state is None or _stale(current, at):
+            return None
+        if current is None:
+            return None if facts is None else new_life(facts, consent, policy, current, at)
+        chat = replace(chat_of(current), last_activity=max(current.last_activity, at))
+        return evaluate(chat, consent, policy, base=current, state=state.value, version_id=_version(current, facts))
+
+    return update
+
+
+def on_archive(at: datetime, policy: Policy) -> Update:
+    """`Chat Archived`: recorded; tags unchanged. Archiving is not activity."""
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        state = next_state(current, Event.ARCHIVE)
+        if state is None or _stale(current, at):
+            return None
+        if current is None:
+            # A chat first seen through its archive event dates from its write.
+            return (
+                None
+                if facts is None
+                else new_life(facts, consent, policy, None, facts.last_modified, state=State.ARCHIVED)
+            )
+        return replace(current, state=state.value)
+
+    return update
+
+
+def on_retag(policy: Policy) -> Update:
+    """Consent or tier changed: decide again on the facts the ledger holds."""
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        state = next_state(current, Event.RETAG)
+        if current is None or state is None:
+            return None
+        return evaluate(
+            chat_of(current), consent, policy, base=current, state=state.value, version_id=_version(current, facts)
+        )
+
+    return update
+
+
+def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update:
+    """`Chat Deleted` (or erasure): ineligible at once, due at once.
+
+    With `covers_after=False` (erasure) a chat whose last activity is after
+    `at` is not covered.
+    """
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        state = next_state(current, Event.DELETE)
+        if state is None or _stale(current, at) or (current is not None and current.deleted_at is not None):
+            return None  # removed, a deletion of an ended life, or deleted already
+        if current is None:
+            if facts is None:
+                return None
+            chat = Chat(facts.key, consent.user_id, facts.last_modified, facts.incognito, deleted_at=at)
+            return evaluate(chat, consent, policy, state=state.value, version_id=facts.version_id, last_deleted_at=at)
+        if not covers_after and current.last_activity > at:
+            return None
+        chat = replace(chat_of(current), deleted_at=at)
+        return evaluate(
+            chat,
+            consent,
+            policy,
+            base=current,
+            state=state.value,
+            last_deleted_at=at,
+            version_id=_version(current, facts),
+        )
+
+    return update
+
+
+def on_hold(on: bool, at: datetime, policy: Policy) -> Update:
+    """Legal hold placed or released: eligibility unchanged; the sweep skips held chats.
+
+    Hold events apply in event-time order: one older than the latest applied
+    to the key changes nothing (EventBridge may deliver it a day late).
+    """
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if current is not None and current.hold_at is not None and at < current.hold_at:
+            return None
+        state = next_state(current, Event.HOLD)
+        if state is None:
+            return None
+        if current is None or starts_new_life(current, Event.HOLD):
+            if facts is None:
+                return None
+            return new_life(facts, consent, policy, current, facts.last_modified, held=on, hold_at=at)
+        hold_at = max(at, current.hold_at) if current.hold_at else at
+        if current.held == on:
+            return None if current.hold_at == hold_at else replace(current, hold_at=hold_at)
+        return replace(current, held=on, hold_at=hold_at, state=state.value)
+
+    return update
+
+
+def on_locked() -> Update:
+    """A purge met an Object Lock no event announced (a hold placed from the console): the chat is held."""
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        state = next_state(current, Event.LOCKED)
+        if current is None or state is None or (current.held and current.state == state):
+            return None
+        return replace(current, held=True, state=state.value)
+
+    return update
+
+
+def on_purged(at: datetime, purged: frozenset[str]) -> Update:
+    """Every version the purge listed is gone: the record becomes a tombstone.
+
+    Not when the record names a version the purge did not remove (written
+    again after the listing: a new life, which its own event records).
+    """
+
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        if current is None or next_state(current, Event.PURGED) is None:
+            return None
+        if current.version_id is not None and current.version_id not in purged:
+            return None
+        return removed(current, at)
+
+    return update
+
+
+# -- flows -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Write:
+    """One S3 ObjectCreated notification, parsed."""
+
+    key: str
+    at: datetime
+    token: str = ""  # which message it came in
+
+
+def own_chat(enforcer: Enforcer, key: str, user_id: str | None = None) -> ChatKey | None:
+    """The chat a key names if it is ours (and belongs to `user_id` when given)."""
+    found = chat_key(key, enforcer.policy)
+    if found is None:
+        logger.info("not a chat key of ours; ignored", extra=enforcer.ref(key))
+        count("IgnoredKeys")
+        return None
+    if user_id is not None and found.user_id != user_id:
+        names = enforcer.names
+        raise EventRejected(f"user {names.user(user_id)} does not own key {names.key(key)} (hashes)")
+    return found
+
+
+def tag_on_write(enforcer: Enforcer, writes: Sequence[Write]) -> dict[str, Exception]:
+    """Tag newly written chats; errors by message token (empty when all settled).
+
+    A version written at or before a deletion of its key is deleted (and
+    purged unless held) with the life it belongs to.
+    """
+    targets, tokens = [], []
+    for write in writes:
+        chat = own_chat(enforcer, write.key)
+        if chat is not None:
+            update = on_write(write.at, enforcer.policy)
+            targets.append(Target(chat.user_id, write.key, Event.WRITE, write.at, update, "always", check_s3=True))
+            tokens.append(write.token)
+    errors: dict[str, Exception] = {}
+    for token, outcome in zip(tokens, enforcer.settle(targets), strict=True):
+        record = outcome.record
+        if outcome.error is not None:
+            errors.setdefault(token, outcome.error)
+        elif record is not None and record.state == State.DELETED and not record.held and record.deleted_at:
+            try:
+                purge(enforcer, {record.key: record}, record.deleted_at)
+            except OutOfTime:
+                raise
+            except Exception as err:
+                logger.exception(
+                    "a leftover version of a deleted chat could not be removed", extra=enforcer.ref(record.key)
+                )
+                count("EnforcementFailures")
+                errors.setdefault(token, err)
+    return errors
+
+
+def reopen(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> None:
+    if own_chat(enforcer, key, user_id):
+        target = Target(user_id, key, Event.REOPEN, at, on_reopen(at, enforcer.policy), "if-unknown", check_s3=True)
+        raise_first(enforcer.settle([target]))
+
+
+def archive(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> None:
+    if own_chat(enforcer, key, user_id):
+        target = Target(user_id, key, Event.ARCHIVE, at, on_archive(at, enforcer.policy), "if-unknown")
+        raise_first(enforcer.settle([target]))
+
+
+def delete_chat(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> str:
+    """`Chat Deleted`: ineligible at once, then every version removed unless held."""
+    if not own_chat(enforcer, key, user_id):
+        return "ignored"
+    update = on_delete(at, enforcer.policy)
+    outcomes = enforcer.settle([Target(user_id, key, Event.DELETE, at, update, "if-unknown", check_s3=True)])
+    raise_first(outcomes)
+    record = outcomes[0].record
+    if record is None or record.deleted_at is None:
+        return "ignored"
+    return purge(enforcer, {key: record}, at)[key]
+
+
+def purge(
+    enforcer: Enforcer,
+    records: Mapping[str, ChatRecord],
+    at: datetime,
+    versions: Mapping[str, Sequence[ObjectVersion]] | None = None,
+) -> dict[str, str]:
+    """Remove every version and delete marker of deleted chats not under a legal hold: `removed`, `held` or `gone`.
+
+    `records` are the chats' ledger records as just written (deleted).
+    `versions` (every version of each key) when the caller listed them. A
+    version an Object Lock keeps makes the chat held (a hold from the
+    console); the others become tombstones.
+    """
+    results = {key: "held" for key, record in records.items() if record.held}
+    doomed = [key for key in records if key not in results]
+    listed = dict(versions or {})
+    missing = [key for key in doomed if key not in listed]
+    for key, found in zip(missing, enforcer.parallel(enforcer.chats.versions, missing), strict=True):
+        listed[key] = found
+    locked = enforcer.chats.remove_versions([v for key in doomed for v in listed[key]])
+    targets = []
+    for key in doomed:
+        user_id = records[key].user_id
+        if key in locked:
+            logger.warning("an Object Lock refused the deletion; kept until released", extra=enforcer.ref(key))
+            results[key] = "held"
+            targets.append(Target(user_id, key, Event.LOCKED, at, on_locked(), verify=False))
+            continue
+        purged = frozenset(v.version_id for v in listed[key])
+        known_version = records[key].version_id
+        if known_version and not any(not v.delete_marker for v in listed[key]):
+            purged |= {known_version}  # nothing stored any more: the record's version is gone too
+        results[key] = "removed" if listed[key] else "gone"
+        targets.append(Target(user_id, key, Event.PURGED, at, on_purged(at, purged), verify=False))
+    known = {key: record for key, record in records.items() if key in doomed}
+    outcomes = enforcer.settle(targets, known=known)
+    raise_first(outcomes)
+    count("ObjectsRemoved", sum(1 for key in doomed if results[key] != "held"))
+    return results
+
+
+def hold(enforcer: Enforcer, user_id: str, key: str, on: bool, at: datetime) -> str:
+    """Legal hold on or off on every version of one chat: S3 first, then the ledger, then S3 checked again.
+
+    S3 first: from the moment the ledger says held the sweep skips the chat,
+    and from the moment S3 says held nothing can delete it, so a crash in
+    between leaves a chat locked in S3 and not yet recorded: safe, and the
+    retry records it. On release, a deleted chat is removed.
+    """
+    if not own_chat(enforcer, key, user_id):
+        return "ignored"
+    current = enforcer.ledger.get(user_id, key)
+    if current is not None and current.hold_at is not None and at < current.hold_at:
+        return "stale"  # an older hold event than the latest applied to the key
+    versions = enforcer.chats.versions(key)
+    if not any(not v.delete_marker for v in versions):
+        return "gone"
+    enforcer.chats.set_legal_hold(key, on, versions)
+    target = Target(user_id, key, Event.HOLD, at, on_hold(on, at, enforcer.policy), "if-unknown")
+    outcomes = enforcer.settle([target], known={key: current} if current is not None else None)
+    raise_first(outcomes)
+    record = outcomes[0].record or enforcer.ledger.get(user_id, key)
+    if record is None or record.removed:
+        return "gone"
+    if record.held != on:
+        enforcer.chats.set_legal_hold(key, record.held)  # a newer hold event won the ledger: S3 follows it
+    if on or record.state != State.DELETED or record.held:
+        return "held" if record.held else "released"
+    result = purge(enforcer, {key: record}, at)[key]
+    if result != "held" and record.deleted_at is not None:
+        # Erasures that counted this chat as held now count it as removed.
+        for erasure in enforcer.ledger.erasures(user_id):
+            if erasure.requested_at >= record.deleted_at:
+                enforcer.ledger.release_erasure_hold(user_id, erasure.requested_at, key, at)
+    return result
+
+
+def backfill(enforcer: Enforcer, keys: Sequence[tuple[str, datetime | None]]) -> list[Outcome]:
+    """Tag existing objects; last activity is LastModified (or what the ledger knows, if later)."""
+    targets = []
+    for key, _ in keys:
+        chat = own_chat(enforcer, key)
+        if chat is not None:
+            targets.append(
+                Target(chat.user_id, key, Event.WRITE, None, on_backfill(enforcer.policy), "always", True, "backfill")
+            )
+    return enforcer.settle(targets)
+
+
+def on_backfill(policy: Policy) -> Update:
+    def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
+        return None if facts is None else on_write(facts.last_modified, policy)(current, consent, facts)
+
+    return update

@@ -1,0 +1,213 @@
+"""The retention sweep: every due chat removed completely, without losing an event that races it.
+
+Nightly, `start_sweep` queues one message per shard of the `due` index; each
+page of a shard runs `sweep_chats`, whose protocol (docs/deletion.md gives
+the interleaving argument) is:
+
+1. **claim** each due chat: a conditional write (`state = removing` if live,
+   unheld and due), no read before it;
+2. **list** its versions; a version newer than the one the ledger knows is a
+   write whose event is not processed yet: the chat is recorded as written
+   (its LastModified as activity) and decided again (swept if still due);
+3. **mark**: a delete marker on the key, the reversible first destructive
+   move (the chat is gone for readers and training at once; a write landing
+   after it is a new version, above the marker, and survives);
+4. **check** the ledger (one batched read): a reopen, write, hold or deletion
+   recorded since the claim has taken the chat back; its marker is removed
+   and the chat is decided again (claimed again if still due);
+5. **purge** exactly the versions listed and the marker (many chats per
+   DeleteObjects); a version an Object Lock keeps makes the chat held;
+6. **record** the tombstone, conditional on the revision checked; if an event
+   landed after the check, the tombstone is still written when the record
+   names a version the purge removed (the chat is gone: the ledger says so).
+
+Per due chat: 2 DynamoDB writes (claim, tombstone), 2 items read (the index
+entry, the check), and per page one Query and one BatchGetItem; in S3 one
+ListObjectVersions and one DeleteObject, and a share of one DeleteObjects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from consentry.aws.chat_store import ObjectVersion
+from consentry.aws.ledger import ChatRecord, DueChat, shard_names
+from consentry.flows.enforcer import MAX_ROUNDS, Enforcer, Target, raise_first
+from consentry.flows.fanout import Work, once
+from consentry.flows.lifecycle import on_write, purge
+from consentry.flows.records import Event, State
+from consentry.observability import count, logger
+from consentry.policy import format_instant, parse_instant
+
+SWEEP_PAGE = 100
+
+
+@dataclass
+class SweepResult:
+    """What one sweep page did, by key (`removed`, `gone`, `held`, `kept`) and the due chats it did not claim."""
+
+    by_key: dict[str, str] = field(default_factory=dict)
+    skipped: int = 0
+
+    def summary(self) -> dict[str, int]:
+        values = list(self.by_key.values())
+        return {
+            "removed": values.count("removed") + values.count("gone"),
+            "held": values.count("held"),
+            "kept": values.count("kept"),
+            "skipped": self.skipped,
+        }
+
+
+def start_sweep(enforcer: Enforcer, now: datetime) -> dict[str, Any]:
+    """Nightly: one sweep message per due-index shard; reports the oldest due object's age."""
+    shards = shard_names(enforcer.settings.due_shards)
+    oldest: datetime | None = None
+    for shard in shards:
+        first, _ = enforcer.ledger.due(shard, now, limit=1)
+        if first and (oldest is None or first[0].expires_at < oldest):
+            oldest = first[0].expires_at
+    enforcer.queue.send([{"type": "sweep", "shard": shard, "now": format_instant(now)} for shard in shards])
+    age = int((now - oldest).total_seconds()) if oldest else 0
+    return {"now": format_instant(now), "shards": len(shards), "oldest_due_age_seconds": age}
+
+
+def sweep_page(enforcer: Enforcer, work: Work) -> dict[str, int]:
+    """Remove one page of due chats of one shard (every version), skipping held ones; then the next page."""
+    m = work.message
+    now = parse_instant(m["now"])
+
+    def page() -> tuple[dict[str, int], list[dict[str, Any]]]:
+        due, following = enforcer.ledger.due(m["shard"], now, m.get("start"), SWEEP_PAGE)
+        summary = sweep_chats(enforcer, due, now).summary()
+        return summary, ([{**m, "start": following}] if following else [])
+
+    return once(enforcer, work, page) or {"removed": 0, "held": 0, "kept": 0, "skipped": 0}
+
+
+def _newest(versions: Sequence[ObjectVersion]) -> ObjectVersion | None:
+    real = [v for v in versions if not v.delete_marker]
+    return max(real, key=lambda v: v.last_modified) if real else None
+
+
+def sweep_chats(enforcer: Enforcer, due: Sequence[DueChat], now: datetime) -> SweepResult:
+    """The protocol of the module docstring over a page of due chats."""
+    result = SweepResult()
+    pending = list(due)
+    for round_ in range(MAX_ROUNDS):
+        if not pending:
+            break
+        claimed = [record for record in enforcer.parallel(partial(_claim, enforcer, now), pending) if record]
+        if round_ == 0:
+            result.skipped += len(pending) - len(claimed)  # not due after all, held, or gone (the index lags)
+        # Taken back meanwhile: decided again next round (claimed again only if still due).
+        back = _sweep_claimed(enforcer, claimed, now, result)
+        pending = [
+            DueChat(enforcer.ledger.user_pk(r.user_id), enforcer.ledger.chat_sk(r.key), r.expires_at) for r in back
+        ]
+    return result
+
+
+def _claim(enforcer: Enforcer, now: datetime, chat: DueChat) -> ChatRecord | None:
+    return enforcer.ledger.claim(chat, now)
+
+
+def _sweep_claimed(
+    enforcer: Enforcer, claimed: list[ChatRecord], now: datetime, result: SweepResult
+) -> list[ChatRecord]:
+    """Steps 2 to 6 for claimed chats; the chats to decide again (taken back meanwhile, or renewed)."""
+    listings = enforcer.parallel(enforcer.chats.versions, [r.key for r in claimed])
+    listed = {r.key: versions for r, versions in zip(claimed, listings, strict=True)}
+    renewed = [r for r in claimed if _renewed(r, listed[r.key])]
+    _keep_renewed(enforcer, renewed, listed, result)
+    marking = [r for r in claimed if r not in renewed]
+    placed = enforcer.parallel(partial(_mark, enforcer), [(r, listed[r.key]) for r in marking])
+    markers = {r.key: marker for r, marker in zip(marking, placed, strict=True)}
+    latest = enforcer.ledger.get_many([(r.user_id, r.key) for r in marking])
+    go: dict[str, ChatRecord] = {}
+    back: list[ChatRecord] = []
+    for record in marking:
+        now_record = latest.get(record.key)
+        if now_record is not None and _still_ours(record, now_record, now):
+            go[record.key] = now_record
+        else:
+            back.append(record)
+    enforcer.parallel(partial(_unmark, enforcer), [(r, markers[r.key]) for r in back])
+    for record in back:
+        result.by_key[record.key] = "kept"
+    if go:
+        doomed = {key: [*listed[key], *markers[key]] for key in go}
+        result.by_key.update(purge(enforcer, go, now, versions=doomed))
+    # A renewed chat is decided again on its newer activity: swept in this run if still due.
+    return back + renewed
+
+
+def _renewed(record: ChatRecord, versions: Sequence[ObjectVersion]) -> bool:
+    """A version newer than the ledger's: a write not processed yet (or whose notification was lost)."""
+    newest = _newest(versions)
+    return newest is not None and record.version_id is not None and newest.version_id != record.version_id
+
+
+def _keep_renewed(
+    enforcer: Enforcer, renewed: list[ChatRecord], listed: Mapping[str, Sequence[ObjectVersion]], result: SweepResult
+) -> None:
+    """Record the newer version as a write at its LastModified: the chat is no longer due, and is kept."""
+    targets = []
+    for record in renewed:
+        newest = _newest(listed[record.key])
+        assert newest is not None
+        logger.info("a write the ledger has not seen yet renews a due chat; kept", extra=enforcer.ref(record.key))
+        update = on_write(newest.last_modified, enforcer.policy)
+        targets.append(
+            Target(
+                record.user_id, record.key, Event.WRITE, newest.last_modified, update, "always", True, "sweep-renewed"
+            )
+        )
+        result.by_key[record.key] = "kept"
+    raise_first(enforcer.settle(targets))
+
+
+def _mark(enforcer: Enforcer, chat: tuple[ChatRecord, Sequence[ObjectVersion]]) -> list[ObjectVersion]:
+    """The delete marker (none when nothing is stored any more: the purge only records the tombstone)."""
+    record, versions = chat
+    if not versions:
+        return []
+    marker = enforcer.chats.place_marker(record.key)
+    return [ObjectVersion(record.key, marker, datetime.min.replace(tzinfo=UTC), delete_marker=True)]
+
+
+def _unmark(enforcer: Enforcer, chat: tuple[ChatRecord, Sequence[ObjectVersion]]) -> None:
+    record, markers = chat
+    if markers:
+        enforcer.chats.remove_markers(record.key, markers)
+        count("SweepsTakenBack")
+
+
+def _still_ours(claimed: ChatRecord, latest: ChatRecord, now: datetime) -> bool:
+    """Nothing took the chat back since the claim: still claimed, unheld, due, on the same version and life."""
+    return (
+        latest.state == State.REMOVING
+        and not latest.held
+        and latest.expires_at <= now
+        and latest.version_id == claimed.version_id
+        and latest.deleted_at == claimed.deleted_at
+    )
+
+
+def due(enforcer: Enforcer, now: datetime) -> list[ChatRecord]:
+    """Every record due at `now` (dry runs, reports): the index, then the records (strongly consistent)."""
+    found: list[DueChat] = []
+    for shard in shard_names(enforcer.settings.due_shards):
+        start: dict[str, Any] | None = None
+        while True:
+            page, start = enforcer.ledger.due(shard, now, start, 1000)
+            found.extend(page)
+            if not start:
+                break
+    records = enforcer.ledger.records_by_keys([(chat.pk, chat.sk) for chat in found])
+    live = [r for r in records if not r.removed and not r.held and r.decision.is_due(now)]
+    return sorted(live, key=lambda r: (r.expires_at, r.key))
