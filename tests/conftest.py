@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,10 +21,25 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
+import moto.s3.models
 from moto import mock_aws
+from moto.s3.exceptions import MissingVersion
 
 from consentry import settings
 from consentry.local import LocalRuntime
+
+
+_put_legal_hold = moto.s3.models.S3Backend.put_object_legal_hold
+
+
+def _put_legal_hold_as_s3_does(self: Any, bucket_name: str, key_name: str, version_id: Any, status: Any) -> None:
+    """moto raises AttributeError for a version that is gone; S3 answers NoSuchVersion (404)."""
+    if self.get_object(bucket_name, key_name, version_id=version_id) is None:
+        raise MissingVersion()
+    _put_legal_hold(self, bucket_name, key_name, version_id, status)
+
+
+moto.s3.models.S3Backend.put_object_legal_hold = _put_legal_hold_as_s3_does  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

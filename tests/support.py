@@ -45,8 +45,19 @@ def tags(rt: LocalRuntime, key: str) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in response["TagSet"]}
 
 
+def ledger(rt: LocalRuntime) -> Ledger:
+    return rt.enforcer().ledger
+
+
 def record(rt: LocalRuntime, user_id: str, key: str) -> ChatRecord | None:
-    return Ledger(rt.dynamodb, rt.env["LEDGER_TABLE"]).get(user_id, key)
+    """The record of a chat (a removed chat's tombstone, found by its keyed hash, reads back as state `removed`)."""
+    return ledger(rt).get(user_id, key)
+
+
+def tombstone(rt: LocalRuntime, user_id: str, key: str) -> ChatRecord | None:
+    """The tombstone of a removed chat (found by its keyed hash), or None."""
+    found = ledger(rt).get(user_id, key)
+    return found if found is not None and found.removed else None
 
 
 def versions(rt: LocalRuntime, key: str) -> list[dict[str, Any]]:
@@ -61,3 +72,19 @@ def exists(rt: LocalRuntime, key: str) -> bool:
 
 def eligible(rt: LocalRuntime, key: str) -> bool:
     return tags(rt, key).get("training-eligible") == "true"
+
+
+def expire(rt: LocalRuntime, now: datetime) -> int:
+    """Play DynamoDB's TTL at `now` (moto runs none): delete the ledger items whose TTL attribute has passed.
+
+    The attribute is the one the table's TTL names, never a copy of it. Returns how many went.
+    """
+    table = rt.env["LEDGER_TABLE"]
+    name = rt.dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]["AttributeName"]
+    gone = 0
+    for page in rt.dynamodb.get_paginator("scan").paginate(TableName=table):
+        for item in page.get("Items", []):
+            if name in item and int(item[name]["N"]) <= now.timestamp():
+                rt.dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+                gone += 1
+    return gone

@@ -76,14 +76,26 @@ def test_chat_deleted_on_a_key_that_is_not_ours_deletes_nothing(runtime: LocalRu
     assert record(runtime, "u1", foreign) is None
 
 
-def test_chat_deleted_with_url_encoded_key_removes_the_decoded_key(runtime: LocalRuntime) -> None:
+def test_chat_event_keys_are_the_keys_as_stored_never_decoded(runtime: LocalRuntime) -> None:
+    """POLICY.md: keys in chat-app events are exact; a user id with `+` and spaces still matches its key."""
+    key = "chats/u 1+x/c é.json"
+    set_consent(runtime, "u 1+x", "granted", GRANT)
+    runtime.put_chat(key, at=t("2025-10-01"))
+    runtime.settle()
+    runtime.chat_event("Chat Deleted", {"user_id": "u 1+x", "key": key}, t("2025-11-01"))
+    runtime.settle()
+    assert not exists(runtime, key)
+
+
+def test_an_encoded_key_in_a_chat_event_names_another_key(runtime: LocalRuntime) -> None:
+    """Decoding `+` would turn it into a space: the encoded form is another key (here of another user)."""
     key = "chats/u 1+x/c é.json"
     set_consent(runtime, "u 1+x", "granted", GRANT)
     runtime.put_chat(key, at=t("2025-10-01"))
     runtime.settle()
     runtime.chat_event("Chat Deleted", {"user_id": "u 1+x", "key": "chats/u+1%2Bx/c+%C3%A9.json"}, t("2025-11-01"))
     runtime.settle()
-    assert not exists(runtime, key)
+    assert exists(runtime, key) and tags(runtime, key)["training-eligible"] == "true"
 
 
 def test_deleted_chat_under_legal_hold_is_tagged_deleted_kept_and_removed_on_release(runtime: LocalRuntime) -> None:
@@ -165,14 +177,13 @@ def test_chat_written_again_after_the_sweep_removed_it_is_live_and_follows_a_lat
 
 
 def test_chat_held_then_deleted_counts_as_held_in_a_later_erasure(runtime: LocalRuntime) -> None:
-    from consentry.aws.ledger import Ledger
 
     seeded(runtime)
     runtime.chat_event("Legal Hold Placed", {"user_id": "u1", "key": CHAT}, t("2025-10-20"))
     deleted(runtime)
     runtime.chat_event("Erasure Requested", {"user_id": "u1"}, t("2025-11-05"))
     runtime.settle()
-    ledger = Ledger(runtime.dynamodb, runtime.env["LEDGER_TABLE"])
+    ledger = runtime.enforcer().ledger
     [done] = ledger.erasures("u1")
     assert (done.removed, done.held) == (0, 1)
     assert exists(runtime, CHAT)

@@ -76,9 +76,30 @@ def test_legal_hold_placed_twice_writes_nothing_the_second_time(runtime: LocalRu
     denied_chat(runtime)
     event(runtime, "Legal Hold Placed", "2025-10-10")
     first = record(runtime, "u1", CHAT)
-    event(runtime, "Legal Hold Placed", "2025-10-11")
+    event(runtime, "Legal Hold Placed", "2025-10-10")  # the same event, delivered again
     assert record(runtime, "u1", CHAT) == first
     assert lock(runtime, CHAT) == ["ON"]
+
+
+def test_hold_events_apply_in_event_time_order_not_arrival_order(runtime: LocalRuntime) -> None:
+    """POLICY.md: a hold event older than the latest applied to the key changes nothing (EventBridge retries 24 h)."""
+    denied_chat(runtime)
+    event(runtime, "Legal Hold Placed", "2025-10-10")
+    event(runtime, "Legal Hold Released", "2025-10-12")
+    event(runtime, "Legal Hold Placed", "2025-10-11")  # delivered late: older than the release
+    stored = record(runtime, "u1", CHAT)
+    assert stored is not None and not stored.held
+    assert lock(runtime, CHAT) == ["OFF"]
+    event(runtime, "Legal Hold Placed", "2025-10-13")
+    event(runtime, "Legal Hold Released", "2025-10-12")  # a duplicate of an older one, late: ignored
+    assert record(runtime, "u1", CHAT).held and lock(runtime, CHAT) == ["ON"]  # type: ignore[union-attr]
+
+
+def test_a_user_wide_hold_older_than_a_key_release_leaves_that_key_released(runtime: LocalRuntime) -> None:
+    denied_chat(runtime)
+    event(runtime, "Legal Hold Released", "2025-10-12")
+    event(runtime, "Legal Hold Placed", "2025-10-11", key=None)  # on all of u1's chats, older than the release
+    assert lock(runtime, CHAT) == ["OFF"] and not record(runtime, "u1", CHAT).held  # type: ignore[union-attr]
 
 
 def test_legal_hold_on_all_of_a_users_chats_goes_through_the_work_queue(runtime: LocalRuntime) -> None:

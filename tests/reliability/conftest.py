@@ -115,3 +115,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "reliability figures")
         for line in FIGURES.lines():
             terminalreporter.write_line(line)
+    from .test_exploration import TABLE
+
+    if TABLE.points:
+        terminalreporter.write_sep("-", "exploration: every flow x call point x crash or interleaved event")
+        for line in TABLE.lines():
+            terminalreporter.write_line(line)

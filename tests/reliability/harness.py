@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -41,7 +42,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from consentry import handlers, settings
-from consentry.aws.ledger import ChatRecord, Ledger, to_item
+from consentry.aws.ledger import ChatRecord, due_shard, to_item
 from consentry.local import LambdaContext, LocalRuntime, sqs_record
 from consentry.policy import format_instant
 from consentry.provision import dead_letter_name
@@ -139,7 +140,10 @@ class Deployment:
         self.event_tries: Counter[str] = Counter()
         self.event_dead_letters: list[dict[str, Any]] = []
         self.processed_work: list[dict[str, Any]] = []  # bodies of work messages that succeeded
-        self.ledger = Ledger(self.ddb, self.env["LEDGER_TABLE"])
+        self.ledger = rt.enforcer().ledger
+        # Invocations' remaining time: the wall clock unless a test makes time virtual (waits injected, not slept).
+        self.invocation_clock: Callable[[], float] = time.monotonic
+        self.timeouts: dict[str, float] = {}
         self._read_stream()  # start after provisioning
 
     def _watch(self, client: Any) -> None:
@@ -296,16 +300,22 @@ class Deployment:
         hold_back: float = 0.0,
         lose_delete: float = 0.0,
         kinds: Sequence[str] | None = None,
+        choose: Callable[[dict[str, Any]], bool] | None = None,
     ) -> int:
         """One Lambda invocation on up to one batch of the queue; returns the records delivered.
 
         With `rng`, the batch is shuffled, some messages are held back (visible
         again, not delivered) and some successful deletes are lost (redelivered
-        later). `kinds` restricts work messages to those types (the rest held back).
+        later). `kinds` restricts work messages to those types (the rest held back); `choose`
+        picks work messages by their JSON body (looking at every visible message).
         """
         self._watch(handler_clients()[2])
         batch = WRITE_BATCH if url == self.write_url else WORK_BATCH
-        messages = self.receive(url, limit or batch)
+        messages = self.receive(url, 1000 if choose else (limit or batch))
+        if choose is not None:
+            picked = [m for m in messages if is_json(m.body) and choose(json.loads(m.body))][: limit or batch]
+            self._visible(url, [m for m in messages if m not in picked])
+            messages = picked
         if not messages:
             return 0
         chosen, back = [], []
@@ -338,7 +348,7 @@ class Deployment:
         self.log.invocations += 1
         self.log.records += len(chosen)
         try:
-            result = handler(event, LambdaContext("writes" if url == self.write_url else "work"))
+            result = handler(event, self.context("writes" if url == self.write_url else "work"))
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         except (Exception, LambdaDied):
             failed = {m.id for m in chosen}  # the invocation failed or died: every record comes back
@@ -358,6 +368,23 @@ class Deployment:
                 self.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
         self._visible(url, [m for m in chosen if m.id in failed] + lost)
         return len(chosen)
+
+    def context(self, name: str) -> LambdaContext:
+        """The Lambda context of one invocation: its remaining time runs on `invocation_clock`."""
+        return LambdaContext(name, timeout_seconds=self.timeouts.get(name, 300.0), clock=self.invocation_clock)
+
+    def range_of(self, key: str) -> str:
+        """The hash range of the ledger that holds `key` (a big user's retag or erasure has a page per range)."""
+        return self.ledger.chat_sk(key)[len("chat#")]
+
+    def shard_of(self, key: str) -> str:
+        """The shard of the `due` index that holds `key` (one sweep message per shard)."""
+        return due_shard(key, settings.current()[0].due_shards)  # as the handlers configure it
+
+    def page_of(self, key: str) -> Callable[[dict[str, Any]], bool]:
+        """`choose` for `deliver_sqs`: a retag or erasure page that covers `key` (its root, or its range)."""
+        wanted = self.range_of(key)
+        return lambda m: isinstance(m, dict) and m.get("range", wanted) == wanted and "part" not in m
 
     def _visible(self, url: str, messages: Sequence[SqsMessage]) -> None:
         if messages:
@@ -429,7 +456,7 @@ class Deployment:
         self.log.invocations += 1
         self.log.records += len(batch)
         try:
-            result = handlers.consent_changed_handler({"Records": batch}, LambdaContext("consent_changed"))
+            result = handlers.consent_changed_handler({"Records": batch}, self.context("consent_changed"))
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except (Exception, LambdaDied):
             failed = {r["dynamodb"]["SequenceNumber"] for r in batch}
@@ -469,9 +496,9 @@ class Deployment:
         self.log.records += 1
         try:
             if event["source"] == "aws.events":
-                handlers.retention_sweep_handler(event, LambdaContext("retention_sweep"))
+                handlers.retention_sweep_handler(event, self.context("retention_sweep"))
             else:
-                handlers.chat_events_handler(event, LambdaContext("chat_events"))
+                handlers.chat_events_handler(event, self.context("chat_events"))
         except (Exception, LambdaDied):
             self.log.failures += 1
             self.event_tries[event["id"]] += 1
@@ -808,7 +835,7 @@ class WriteCounter:
 def handler_clients() -> list[Any]:
     """The boto3 clients the handlers use (made on first use, cached per process)."""
     _, clients = settings.current()
-    return [clients.s3, clients.dynamodb, clients.sqs]
+    return [clients.s3, clients.dynamodb, clients.sqs, clients.s3_once]
 
 
 # -- log lines and metrics ---------------------------------------------------------------------

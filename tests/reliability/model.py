@@ -35,6 +35,8 @@ class Chat:
     deleted_at: datetime | None = None  # Chat Deleted: the key is dead from then on
     erasures: list[datetime] = field(default_factory=list)  # requests of the user that cover this chat
     held: bool = False
+    announced: bool = True  # an event (or the backfill) told the system about it: the sweep can find it
+    hold_at: datetime | None = None  # the latest hold event applied (holds apply in event-time order)
     purged: bool = False  # every version removed (deleted or erased and not held, or swept)
 
     @property
@@ -68,12 +70,15 @@ class World:
 
     def write(self, key: str, at: datetime, metadata: Mapping[str, str], tags: Mapping[str, str]) -> None:
         chat = self.chats[key]
-        chat.written = chat.ever_written = True
-        chat.purged = False
+        if chat.deleted_at is not None and at > chat.deleted_at:
+            chat.deleted_at = None  # written after its deletion: a new life of the key, the normal rules
         chat.erasures = [e for e in chat.erasures if e >= at]  # a later write follows the normal rules
+        chat.written = chat.ever_written = True
         chat.activity = at if chat.activity is None else max(chat.activity, at)
         chat.incognito = is_incognito(metadata)
         chat.writer_tags = dict(tags)
+        # A write at or before a deletion of the key belongs to the deleted life: removed too, unless held.
+        chat.purged = chat.dead and not chat.held
 
     def reopen(self, key: str, at: datetime) -> None:
         chat = self.chats[key]
@@ -92,8 +97,14 @@ class World:
                 if not chat.held:
                     chat.purged = True
 
-    def hold(self, key: str, on: bool) -> None:
+    def hold(self, key: str, on: bool, at: datetime | None = None) -> None:
         chat = self.chats[key]
+        if at is not None and chat.hold_at is not None and at < chat.hold_at:
+            return  # an older hold event than the latest applied changes nothing
+        if at is not None:
+            chat.hold_at = at
+        if not chat.written or chat.purged:
+            return  # nothing stored to hold
         chat.held = on
         if not on and chat.dead and chat.written:
             chat.purged = True
@@ -102,7 +113,7 @@ class World:
         """A sweep on a settled system: every live, unheld chat due at `now` is removed."""
         swept = []
         for chat in self.chats.values():
-            if not chat.written or chat.purged or chat.held or chat.dead:
+            if not chat.written or chat.purged or chat.held or chat.dead or not chat.announced:
                 continue
             if self.verdict(chat).expires_at <= now:
                 chat.purged = True

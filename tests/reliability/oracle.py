@@ -96,7 +96,8 @@ def record_is_valid(item: Mapping[str, Any]) -> bool:
         days = whole_number(item["retention_days"])
         if days is None or not 1 <= days <= 3650:
             return False
-    return True
+    version = whole_number(item.get("version"))
+    return version is not None and version >= 0
 
 
 def verdict(

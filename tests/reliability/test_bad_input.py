@@ -203,6 +203,7 @@ def test_keys_outside_the_chat_patterns_are_never_read_tagged_or_recorded(
 def test_keys_with_spaces_plus_unicode_and_percent_are_decoded_and_tagged(
     deployment: Deployment, user: str, chat: str
 ) -> None:
+    """S3 notifications carry keys URL-encoded (decoded here); chat-app events carry them as stored."""
     d = deployment
     key = f"chats/{user}/{chat}.json"
     d.put_consent({**GRANT, "user_id": user})
@@ -211,7 +212,7 @@ def test_keys_with_spaces_plus_unicode_and_percent_are_decoded_and_tagged(
     assert tags(d, key)["training-eligible"] == "true"
     record = d.ledger.get(user, key)
     assert record is not None and record.user_id == user
-    d.chat_event("Chat Deleted", {"user_id": user, "key": quote_plus(key, safe="/")}, datetime(2025, 10, 2, tzinfo=UTC))
+    d.chat_event("Chat Deleted", {"user_id": user, "key": key}, datetime(2025, 10, 2, tzinfo=UTC))
     d.settle()
     assert key not in d.observe().objects
 
@@ -390,6 +391,7 @@ def test_a_bad_work_message_fails_alone_and_is_logged(ready: Deployment, logs: L
     result = handlers.worker_handler(event, LambdaContext("work"))
     failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
     assert failed == {ids[0]}, "the bad message fails (then its DLQ); the retag beside it succeeds"
+    d.settle()  # the retag's pages, one per hash range
     assert tags(d, GOOD)["training-eligible"] == "false"
     assert logs.lines(logging.WARNING)
     assert GOOD in d.observe().objects

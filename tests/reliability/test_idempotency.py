@@ -213,3 +213,37 @@ def test_a_backfill_task_twice(world: Deployment, writes: WriteCounter) -> None:
     }
     first, _ = twice(d, writes, lambda: handlers.backfill_handler(json.loads(json.dumps(event)), LambdaContext("b")))
     assert any("training-eligible" in str(v) for k, v in first["objects"].items() if k.startswith(KEY))
+
+
+def test_a_fanned_out_page_delivered_twice_sends_its_next_page_once_and_writes_nothing_again(
+    deployment: Deployment, writes: WriteCounter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each page does its own work, then sends what follows, then records itself done: a redelivery is a no-op."""
+    from consentry.flows import fanout
+
+    monkeypatch.setattr(fanout, "RETAG_PAGE", 2)  # a big user: the root fans out to the hash ranges, which page on
+    d = deployment
+    d.put_consent(GRANT)
+    keys = [f"chats/{U}/c{n}.json" for n in range(12)]
+    for key in keys:
+        d.put_chat(key, WRITTEN)
+    d.settle()
+    d.put_consent({**GRANT, "training_consent": "denied", "consent_changed_at": "2025-10-02T00:00:00Z", "version": 2})
+    d.deliver_stream()
+    pages = 0
+    while True:
+        got = d.receive(d.work_url, 1)
+        if not got:
+            break
+        [message] = got
+        record = sqs_record(message.raw, d.arns[d.work_url])
+        handlers.worker_handler({"Records": [record]}, LambdaContext("work"))
+        with writes.measure() as again:
+            handlers.worker_handler({"Records": [record]}, LambdaContext("work"))  # the same message, again
+        assert not again, f"a redelivered page wrote {dict(again)}"
+        d.sqs.delete_message(QueueUrl=d.work_url, ReceiptHandle=message.receipt)
+        pages += 1
+    assert pages > 2, "the retag fanned out"
+    for key in keys:
+        tags = {t["Key"]: t["Value"] for t in d.s3.get_object_tagging(Bucket=d.bucket, Key=key)["TagSet"]}
+        assert tags["training-eligible"] == "false", key

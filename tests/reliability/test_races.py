@@ -7,6 +7,7 @@ the one for the latest consent version and the latest activity.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -148,7 +149,7 @@ def test_two_workers_retagging_the_same_user_end_on_the_latest_version(
         d.put_chat(key, WRITTEN)
     d.settle()
     d.put_consent(DENIED)
-    d.deliver_stream()  # worker A's message is in the queue
+    d.deliver_stream()  # worker A's retag is in the queue
     latest = {**GRANTED_AGAIN, "consent_changed_at": "2025-09-20T00:00:00Z", "version": 3}
 
     def worker_b() -> None:
@@ -158,7 +159,7 @@ def test_two_workers_retagging_the_same_user_end_on_the_latest_version(
 
     service, operation, after_call = point
     with in_the_middle(service, operation, worker_b, after=after_call) as fired:
-        d.deliver_sqs(d.work_url, limit=1)
+        d.deliver_sqs(d.work_url, limit=1, choose=d.page_of(KEY))
     assert fired
     d.settle()
     assert_final(d, KEYS, latest)
@@ -176,8 +177,10 @@ def test_two_deliveries_of_one_retag_racing_each_other_agree(
     d.settle()
     d.put_consent(DENIED)
     d.deliver_stream()
-    [message] = d.receive(d.work_url, 1)
-    d.sqs.change_message_visibility(QueueUrl=d.work_url, ReceiptHandle=message.receipt, VisibilityTimeout=0)
+    pages = d.receive(d.work_url, 100)
+    [message] = [m for m in pages if d.page_of(KEY)(json.loads(m.body))]
+    for m in pages:
+        d.sqs.change_message_visibility(QueueUrl=d.work_url, ReceiptHandle=m.receipt, VisibilityTimeout=0)
     service, operation, after_call = point
     with in_the_middle(
         service, operation, lambda: d.deliver_sqs(d.work_url, lose_delete=0.0), after=after_call
