@@ -1,10 +1,9 @@
-"""Settings from the environment (CONTRACT.md's variables), read once per process."""
+"""Settings from the environment (CONTRACT.md's variables), read once per function."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
@@ -54,6 +53,22 @@ class Settings:
         )
 
 
+# Lambda sets it in each function's environment, with the function role's credentials; the local
+# runtime sets both around each handler when it runs them under per-function identities.
+FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+_CREDENTIALS = {
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "aws_session_token": "AWS_SESSION_TOKEN",
+}
+
+
+def environment_credentials() -> dict[str, str]:
+    """The credentials the environment holds now (boto3 keyword arguments), or none: the default chain then."""
+    found = {arg: os.environ[name] for arg, name in _CREDENTIALS.items() if os.environ.get(name)}
+    return found if {"aws_access_key_id", "aws_secret_access_key"} <= found.keys() else {}
+
+
 @dataclass(frozen=True)
 class Clients:
     s3: S3Client
@@ -62,18 +77,56 @@ class Clients:
 
     @classmethod
     def create(cls) -> Clients:
-        """Default boto3 clients: they honour AWS_ENDPOINT_URL and moto's mocks."""
+        """boto3 clients signed with the environment's credentials at creation; they honour AWS_ENDPOINT_URL
+        and moto's mocks. (Read at creation, not from boto3's default session, which caches the first ones.)"""
+        keys = environment_credentials()
+        key_id, secret, token = (keys.get(k) for k in _CREDENTIALS)
         return cls(
-            s3=boto3.client("s3", config=BOTO_CONFIG),
-            dynamodb=boto3.client("dynamodb", config=BOTO_CONFIG),
-            sqs=boto3.client("sqs", config=BOTO_CONFIG),
+            s3=boto3.client(
+                "s3",
+                config=BOTO_CONFIG,
+                aws_access_key_id=key_id,
+                aws_secret_access_key=secret,
+                aws_session_token=token,
+            ),
+            dynamodb=boto3.client(
+                "dynamodb",
+                config=BOTO_CONFIG,
+                aws_access_key_id=key_id,
+                aws_secret_access_key=secret,
+                aws_session_token=token,
+            ),
+            sqs=boto3.client(
+                "sqs",
+                config=BOTO_CONFIG,
+                aws_access_key_id=key_id,
+                aws_secret_access_key=secret,
+                aws_session_token=token,
+            ),
         )
 
 
-@cache
-def current() -> tuple[Settings, Clients]:
-    """Settings and clients of this process, made on first use (Lambda reuses them).
+class _Current:
+    """Settings and clients of the running function, made on first use and kept (Lambda reuses them).
 
+    Kept per function name (`AWS_LAMBDA_FUNCTION_NAME`): Lambda runs one function per process, the local
+    runtime several, each with its own credentials when it runs them under their own IAM identities.
+    Without the variable (the CLI, tests calling flows directly) one set serves the process.
     Tests that change the environment call `current.cache_clear()`.
     """
-    return Settings.from_env(), Clients.create()
+
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[Settings, Clients]] = {}
+
+    def __call__(self) -> tuple[Settings, Clients]:
+        function = os.environ.get(FUNCTION_NAME, "")
+        made = self._made.get(function)
+        if made is None:
+            made = self._made[function] = (Settings.from_env(), Clients.create())
+        return made
+
+    def cache_clear(self) -> None:
+        self._made.clear()
+
+
+current = _Current()
