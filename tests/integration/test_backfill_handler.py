@@ -158,7 +158,7 @@ def slow_down(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     """S3 answers GetObjectTagging with 503 SlowDown, as it does under throttling (HTTP-level fault injection)."""
     monkeypatch.setattr(settings, "BOTO_CONFIG", botocore.config.Config(retries={"max_attempts": 1}))
     settings.current.cache_clear()
-    _, clients = settings.current()
+    clients = runtime.clients_of("backfill")
     body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 
     def throttle(request: Any, **_: Any) -> AWSResponse:

@@ -805,10 +805,47 @@ class WriteCounter:
         result.update(self.counts - before)
 
 
+class EveryFunction:
+    """One service's clients of every function, as one: hooks registered here go on each of them.
+
+    Under IAM parity each function has its own clients (its own credentials); without it they share one.
+    """
+
+    def __init__(self, clients: Sequence[Any]) -> None:
+        self.clients = tuple(clients)
+        self.meta = self  # `client.meta.events.register(...)`, as on a boto3 client
+        self.events = self
+        self.config = self.clients[0].meta.config  # the same BOTO_CONFIG for all
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EveryFunction) and [id(c) for c in other.clients] == [id(c) for c in self.clients]
+
+    def __hash__(self) -> int:
+        return hash(tuple(id(c) for c in self.clients))
+
+    def register(self, *args: Any, **kwargs: Any) -> None:
+        for client in self.clients:
+            client.meta.events.register(*args, **kwargs)
+
+    def register_first(self, *args: Any, **kwargs: Any) -> None:
+        for client in self.clients:
+            client.meta.events.register_first(*args, **kwargs)
+
+    def register_last(self, *args: Any, **kwargs: Any) -> None:
+        for client in self.clients:
+            client.meta.events.register_last(*args, **kwargs)
+
+    def unregister(self, *args: Any, **kwargs: Any) -> None:
+        for client in self.clients:
+            client.meta.events.unregister(*args, **kwargs)
+
+
 def handler_clients() -> list[Any]:
-    """The boto3 clients the handlers use (made on first use, cached per process)."""
-    _, clients = settings.current()
-    return [clients.s3, clients.dynamodb, clients.sqs]
+    """The boto3 clients the handlers use, by service (s3, dynamodb, sqs), each spanning every function."""
+    from parity.iam import ACTIVE
+
+    sets = ACTIVE[-1].runtime.handler_clients() if ACTIVE else [settings.current()[1]]
+    return [EveryFunction([getattr(c, service) for c in sets]) for service in ("s3", "dynamodb", "sqs")]
 
 
 # -- log lines and metrics ---------------------------------------------------------------------
