@@ -341,8 +341,12 @@ def _user(iam: Any, name: str) -> tuple[str, dict[str, str]]:
 
 
 @contextmanager
-def deployed(prefix: str) -> Iterator[Parity]:
-    """A provisioned deployment whose handlers run under their stack roles' statements (inside mock_aws)."""
+def deployed(prefix: str, legal_operator: bool = True) -> Iterator[Parity]:
+    """A provisioned deployment whose handlers run under their stack roles' statements (inside mock_aws).
+
+    `legal_operator`: name a legal-operations role in the bucket policy, as `-c legalOperatorRoleArns` would
+    (the cached template is synthesized without one).
+    """
     template = Template(stack_template())
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     iam = boto3.client("iam")
@@ -359,7 +363,7 @@ def deployed(prefix: str) -> Iterator[Parity]:
             deleters=[arns[s.name] for s in DELETERS],
             holders=[arns[s.name] for s in HOLDERS],
             readers=[arns[READER]],
-            legal_operators=[arns[LEGAL_OPERATOR]],
+            legal_operators=[arns[LEGAL_OPERATOR]] if legal_operator else [],
         ),
     )
     secret_name = boto3.client("secretsmanager").describe_secret(SecretId=env["HASH_KEY_SECRET"])["Name"]

@@ -36,7 +36,7 @@ STACK_ONLY = {
 def world() -> Iterator[Parity]:
     with mock_aws():
         settings.current.cache_clear()
-        with deployed("drift") as parity:
+        with deployed("drift", legal_operator=False) as parity:  # as the template: no legal operator named
             yield parity
     settings.current.cache_clear()
 
@@ -247,3 +247,18 @@ def test_the_local_runtime_delivers_batches_and_retries_as_the_event_sources_do(
     stream = by_source[world.template.output_resource("ConsentTableName")]
     assert (write["BatchSize"], work["BatchSize"]) == (WRITE_BATCH, WORK_BATCH)
     assert stream["MaximumRetryAttempts"] + 1 == STREAM_RETRIES
+
+
+def test_the_ledger_adapter_uses_the_deployed_key_names() -> None:
+    """consentry.deployment names the ledger's keys for the stack and provision(); the adapter must agree
+    (until it imports them from there)."""
+    from consentry import deployment
+    from consentry.aws import ledger
+
+    assert (ledger.PK, ledger.SK, ledger.DUE_INDEX, ledger.DUE_SHARD, ledger.EXPIRES_AT) == (
+        deployment.LEDGER_PK,
+        deployment.LEDGER_SK,
+        deployment.DUE_INDEX,
+        deployment.DUE_SHARD,
+        deployment.EXPIRES_AT,
+    )
