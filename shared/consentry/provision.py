@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from typing import Any
 
 import boto3
@@ -209,9 +210,21 @@ def _table(dynamodb: Any, name: str, spec: TableSpec) -> None:
                 TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
             )
     if spec.point_in_time_recovery:
-        dynamodb.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-        )
+        _point_in_time_recovery(dynamodb, name)
+
+
+def _point_in_time_recovery(dynamodb: Any, name: str, tries: int = 30) -> None:
+    """Turn PITR on. A table just created refuses it until its backups are available (a few seconds on AWS)."""
+    for attempt in range(tries):
+        try:
+            dynamodb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+            return
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ContinuousBackupsUnavailableException" or attempt == tries - 1:
+                raise
+            time.sleep(2)
 
 
 def _hash_key(secretsmanager: Any, name: str) -> str:
