@@ -203,7 +203,9 @@ class Deployment:
         held = {e["Key"] for e in errors}  # moto names the key a lock refused, not the version
         if not held:
             return
-        retry = [v for v in versions if v["Key"] in held]
+        # What is left of those keys: the first pass removed their versions no lock kept (moto raises
+        # AttributeError, not NoSuchVersion, for a legal hold put on a version that is gone).
+        retry = [v for v in self._all_versions() if v["Key"] in held]
         for v in retry:  # a legal hold: release it, then delete
             with contextlib.suppress(self.s3.exceptions.ClientError):  # a delete marker cannot be held
                 self.s3.put_object_legal_hold(
