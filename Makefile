@@ -4,13 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: help dev demo test unit integration infra-tests lint bench synth deploy diff clean
+.PHONY: help dev demo test unit integration infra-tests parity lint bench synth deploy diff clean
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
 help:
 	@echo "make demo         install what the demo needs and run it (embedded moto server)"
 	@echo "make test         install everything and run the whole test suite"
-	@echo "make unit | integration | infra-tests   one part of the suite"
+	@echo "make unit | integration | infra-tests | parity   one part of the suite"
 	@echo "make lint         ruff and mypy --strict on shared/ and functions/"
 	@echo "make bench        the cost benchmarks (counts and ratios)"
 	@echo "make synth        synthesize the CDK app (no Docker, no credentials)"
@@ -42,6 +42,9 @@ integration: dev
 
 infra-tests: dev
 	$(PY) -m pytest tests/infrastructure
+
+parity: dev
+	$(PY) -m pytest tests/parity
 
 lint: dev
 	$(PY) -m ruff check shared functions infra tests

@@ -1,10 +1,11 @@
-"""EventBridge: the chat.app bus and rule, and the nightly sweep schedule."""
+"""EventBridge: the chat.app bus, its rule and who may publish on it, and the nightly sweep schedule."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sqs as sqs
@@ -34,12 +35,51 @@ def deliver_with_dlq(rule: events.Rule, function: lambda_.IFunction, dlq: sqs.IQ
     )
 
 
-class ChatEvents(Construct):
-    """The bus the chat app publishes to, and the rule for its six lifecycle events."""
+def only_sender_statement(bus_arn: str, sender_arn: str | None) -> iam.PolicyStatement:
+    """Refuse `chat.app` events from anyone but `sender_arn` (from everyone when None: fail closed).
 
-    def __init__(self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction, dlq: sqs.IQueue) -> None:
+    A Deny in the bus policy binds principals of this account too, whatever their IAM policies say:
+    a forged `Chat Deleted` or `Legal Hold Released` would delete chats.
+    """
+    conditions: dict[str, object] = {"StringEquals": {"events:source": CHAT_EVENT_SOURCE}}
+    if sender_arn is not None:
+        conditions["ArnNotEquals"] = {"aws:PrincipalArn": sender_arn}
+    return iam.PolicyStatement(
+        sid="OnlyTheChatAppSendsChatEvents",
+        effect=iam.Effect.DENY,
+        principals=[iam.AnyPrincipal()],
+        actions=["events:PutEvents"],
+        resources=[bus_arn],
+        conditions=conditions,
+    )
+
+
+class ChatEvents(Construct):
+    """The bus the chat app publishes to, who may publish `chat.app` on it, and the rule for its six events."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: lambda_.IFunction,
+        dlq: sqs.IQueue,
+        sender_arn: str | None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus")
+        self.bus.add_to_resource_policy(only_sender_statement(self.bus.event_bus_arn, sender_arn))
+        if sender_arn is not None:
+            # A chat app in another account needs this Allow; one in this account is allowed by its own role.
+            self.bus.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="ChatAppSendsChatEvents",
+                    principals=[iam.ArnPrincipal(sender_arn)],
+                    actions=["events:PutEvents"],
+                    resources=[self.bus.event_bus_arn],
+                    conditions={"StringEquals": {"events:source": CHAT_EVENT_SOURCE}},
+                )
+            )
         self.rule = events.Rule(
             self,
             "Rule",

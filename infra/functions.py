@@ -1,8 +1,9 @@
-"""The six Lambda functions of CONTRACT.md, each with its own role and log group."""
+"""The six Lambda functions of CONTRACT.md, each with its own role and log group.
+
+Their names, timeouts, memory and concurrency caps are deployment facts (`consentry.deployment`).
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
@@ -10,30 +11,45 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from consentry.deployment import (
+    BACKFILL,
+    CHAT_EVENTS,
+    CONSENT_CHANGED,
+    FUNCTIONS,
+    METRICS_NAMESPACE,
+    POWERTOOLS_SERVICE,
+    RETENTION_SWEEP,
+    TAG_ON_WRITE,
+    WORKER,
+    FunctionSpec,
+)
 from infra import ROOT, nag
 from infra.layer import ARCHITECTURE, RUNTIME
 from infra.settings import LOG_RETENTION
 
 FUNCTIONS_DIR = ROOT / "functions"
-SERVICE = "consentry"  # Powertools service name, and the `service` dimension of our metrics
-METRICS_NAMESPACE = "consentry"
+SERVICE = POWERTOOLS_SERVICE
+SPECS = FUNCTIONS
+
+__all__ = [
+    "BACKFILL",
+    "CHAT_EVENTS",
+    "CONSENT_CHANGED",
+    "FUNCTIONS_DIR",
+    "METRICS_NAMESPACE",
+    "RETENTION_SWEEP",
+    "SERVICE",
+    "SPECS",
+    "TAG_ON_WRITE",
+    "WORKER",
+    "ConsentryFunction",
+    "FunctionSpec",
+    "timeout",
+]
 
 
-@dataclass(frozen=True)
-class FunctionSpec:
-    name: str
-    description: str
-    timeout: Duration
-    memory_mb: int
-
-
-TAG_ON_WRITE = FunctionSpec("tag_on_write", "Tags each chat object S3 announces", Duration.seconds(60), 512)
-CONSENT_CHANGED = FunctionSpec("consent_changed", "Fans out retags on consent changes", Duration.seconds(60), 256)
-CHAT_EVENTS = FunctionSpec("chat_events", "Applies chat.app lifecycle events", Duration.seconds(120), 512)
-RETENTION_SWEEP = FunctionSpec("retention_sweep", "Nightly: queues the due shards", Duration.seconds(120), 256)
-WORKER = FunctionSpec("worker", "Retags, sweeps and erases from the work queue", Duration.minutes(5), 1024)
-BACKFILL = FunctionSpec("backfill", "Tags existing objects for S3 Batch Operations", Duration.minutes(5), 512)
-SPECS = (TAG_ON_WRITE, CONSENT_CHANGED, CHAT_EVENTS, RETENTION_SWEEP, WORKER, BACKFILL)
+def timeout(spec: FunctionSpec) -> Duration:
+    return Duration.seconds(spec.timeout_seconds)
 
 
 def log_retention(days: int) -> logs.RetentionDays:
@@ -60,6 +76,7 @@ class ConsentryFunction(Construct):
         layer: lambda_.ILayerVersion,
         environment: dict[str, str],
         log_retention_days: int,
+        reserve_concurrency: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
@@ -82,8 +99,9 @@ class ConsentryFunction(Construct):
             handler="app.handler",
             layers=[layer],
             role=self.role,
-            timeout=spec.timeout,
+            timeout=timeout(spec),
             memory_size=spec.memory_mb,
+            reserved_concurrent_executions=spec.reserved_concurrency if reserve_concurrency else None,
             log_group=self.log_group,
             environment={
                 **environment,

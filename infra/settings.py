@@ -2,6 +2,7 @@
 
 Create mode (the default) makes the chat-log bucket and the consent table. Attach mode uses
 existing ones: `chatBucketName`, and `consentTableName` with `consentTableStreamArn`.
+Defaults that `consentry.provision` shares live in `consentry.deployment`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from consentry import deployment
 from consentry.policy import Policy, load_policy
 from infra import ROOT
 
@@ -37,10 +39,13 @@ class Settings:
     consent_stream_arn: str | None = None
     alarm_email: str | None = None
     reader_role_arns: tuple[str, ...] = ()
+    legal_operator_arns: tuple[str, ...] = ()
+    chat_app_principal_arn: str | None = None
+    reserve_concurrency: bool = True
     noncurrent_version_days: int = 30
-    deleted_backstop_days: int = 1
-    abort_multipart_days: int = 1
-    log_retention_days: int = 90
+    deleted_backstop_days: int = deployment.DELETED_BACKSTOP_DAYS
+    abort_multipart_days: int = deployment.ABORT_MULTIPART_DAYS
+    log_retention_days: int = deployment.LOG_RETENTION_DAYS
     access_log_days: int = 365
     oldest_due_alarm_hours: int = 36
     sweep_hour_utc: int = 3
@@ -72,17 +77,25 @@ class Settings:
             consent_stream_arn=stream,
             alarm_email=_text(get, "alarmEmail"),
             reader_role_arns=_list(get, "trainingReaderRoleArns"),
+            legal_operator_arns=_list(get, "legalOperatorRoleArns"),
+            chat_app_principal_arn=_text(get, "chatAppPrincipalArn"),
+            reserve_concurrency=_flag(get, "reserveConcurrency", True),
             # Superseded versions outlive the current one by at most the shortest retention figure.
             noncurrent_version_days=_days(get, "noncurrentVersionDays", policy.default_days),
-            deleted_backstop_days=_days(get, "deletedBackstopDays", 1),
-            abort_multipart_days=_days(get, "abortMultipartDays", 1),
-            log_retention_days=_days(get, "logRetentionDays", 90),
+            deleted_backstop_days=_days(get, "deletedBackstopDays", deployment.DELETED_BACKSTOP_DAYS),
+            abort_multipart_days=_days(get, "abortMultipartDays", deployment.ABORT_MULTIPART_DAYS),
+            log_retention_days=_days(get, "logRetentionDays", deployment.LOG_RETENTION_DAYS),
             access_log_days=_days(get, "accessLogDays", 365),
             oldest_due_alarm_hours=_days(get, "oldestDueAlarmHours", 36),
             sweep_hour_utc=_number(get, "sweepHourUtc", 3, 0, 23),
         )
         if settings.log_retention_days not in LOG_RETENTION:
             raise SettingsError(f"logRetentionDays must be one of {sorted(LOG_RETENTION)}")
+        if settings.noncurrent_version_days < deployment.NONCURRENT_VERSION_DAYS_MIN:
+            raise SettingsError(
+                f"noncurrentVersionDays must be at least {deployment.NONCURRENT_VERSION_DAYS_MIN}: a version written "
+                "during a legal hold whose hold failed waits that long in a dead-letter queue"
+            )
         return settings
 
 
@@ -103,6 +116,17 @@ def _list(get: Callable[[str], Any], key: str) -> tuple[str, ...]:
     if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
         raise SettingsError(f"context {key} must be a list of strings or a comma-separated string")
     return tuple(i.strip() for i in items if i.strip())
+
+
+def _flag(get: Callable[[str], Any], key: str, default: bool) -> bool:
+    value = get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise SettingsError(f"context {key} must be true or false, got {value!r}")
 
 
 def _number(get: Callable[[str], Any], key: str, default: int, low: int, high: int) -> int:

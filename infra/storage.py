@@ -11,9 +11,13 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from consentry.deployment import OBJECT_CREATED, lifecycle_rules, notification_filters
 from consentry.policy import Policy
-from infra.enforcement import tls_only_statement
+from infra.enforcement import tls_only
 from infra.settings import Settings
+
+# S3's event names (as `provision` writes them) -> CDK's enum.
+EVENT_TYPES = {OBJECT_CREATED: s3.EventType.OBJECT_CREATED}
 
 
 def private_bucket(
@@ -44,48 +48,25 @@ def private_bucket(
 
 
 def lifecycle_backstop(policy: Policy, settings: Settings) -> list[s3.LifecycleRule]:
-    """Lifecycle rules that catch what the sweep missed, and never delete a chat the policy keeps.
-
-    S3 lifecycle counts days from the creation of the current version; POLICY.md counts retention
-    from the chat's *last activity*, and a `Chat Reopened` event restarts retention without
-    writing a new version. A rule "retention-days=30 -> expire after 30 days" would therefore
-    delete a chat reopened on day 29, and no finite margin fixes that (a chat may be reopened
-    again and again). So there is no rule per retention figure: the nightly sweep, driven by the
-    ledger's `expires_at`, stays the only path that deletes live chats, and the
-    OldestDueAgeSeconds alarm tells when it falls behind. The backstop only removes what is
-    already final:
-
-    - versions tagged `training-reason=deleted` (deleted or erased chats, due at once) after
-      `deleted_backstop_days`, current and noncurrent;
-    - noncurrent versions after `noncurrent_version_days` (default: the policy's shortest
-      figure): superseded copies are no chat's current state and the training reader may not
-      read them anyway; expired delete markers go with them;
-    - incomplete multipart uploads.
-
-    Object Lock legal holds win over lifecycle, so held versions stay. Rules are scoped to the
-    chat prefixes: other keys in the bucket are not ours.
-    """
-    rules: list[s3.LifecycleRule] = []
-    for pattern in policy.keys:
-        rules.append(
-            s3.LifecycleRule(
-                id=f"{pattern.kind}-versions",
-                prefix=pattern.prefix,
-                noncurrent_version_expiration=Duration.days(settings.noncurrent_version_days),
-                expired_object_delete_marker=True,
-                abort_incomplete_multipart_upload_after=Duration.days(settings.abort_multipart_days),
-            )
+    """The lifecycle backstop of `consentry.deployment.lifecycle_rules` (its docstring says why these rules)."""
+    return [
+        s3.LifecycleRule(
+            id=rule.id,
+            prefix=rule.prefix,
+            tag_filters=dict([rule.tag]) if rule.tag else None,
+            expiration=Duration.days(rule.expiration_days) if rule.expiration_days is not None else None,
+            noncurrent_version_expiration=(
+                Duration.days(rule.noncurrent_days) if rule.noncurrent_days is not None else None
+            ),
+            expired_object_delete_marker=rule.expired_object_delete_marker or None,
+            abort_incomplete_multipart_upload_after=(
+                Duration.days(rule.abort_multipart_days) if rule.abort_multipart_days is not None else None
+            ),
         )
-        rules.append(
-            s3.LifecycleRule(
-                id=f"{pattern.kind}-deleted",
-                prefix=pattern.prefix,
-                tag_filters={policy.tags.reason: "deleted"},
-                expiration=Duration.days(settings.deleted_backstop_days),
-                noncurrent_version_expiration=Duration.days(settings.deleted_backstop_days),
-            )
+        for rule in lifecycle_rules(
+            policy, settings.noncurrent_version_days, settings.deleted_backstop_days, settings.abort_multipart_days
         )
-    return rules
+    ]
 
 
 class ChatBucket(Construct):
@@ -107,7 +88,7 @@ class ChatBucket(Construct):
             # An imported bucket gets no policy from CDK. This one replaces the bucket's current
             # policy (S3 allows one per bucket): README says to carry existing statements over.
             self.policy = s3.BucketPolicy(self, "Policy", bucket=self.bucket)
-            self.policy.document.add_statements(tls_only_statement(self.bucket.bucket_arn))
+            self.policy.document.add_statements(tls_only(self.bucket.bucket_arn))
         else:
             bucket = private_bucket(
                 self,
@@ -121,9 +102,9 @@ class ChatBucket(Construct):
             )
             assert bucket.policy is not None  # enforce_ssl made it
             self.bucket, self.policy = bucket, bucket.policy
-        for pattern in policy.keys:
+        for prefix, suffix in notification_filters(policy):
             self.bucket.add_event_notification(
-                s3.EventType.OBJECT_CREATED,
+                EVENT_TYPES[OBJECT_CREATED],
                 s3n.SqsDestination(write_queue),
-                s3.NotificationKeyFilter(prefix=pattern.prefix, suffix=pattern.suffix),
+                s3.NotificationKeyFilter(prefix=prefix, suffix=suffix),
             )

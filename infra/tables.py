@@ -1,4 +1,7 @@
-"""The consent table (the account service's, created here only when not attached) and our ledger."""
+"""The consent table (the account service's, created here only when not attached) and our ledger.
+
+Keys, indexes, streams, TTL and point-in-time recovery are `consentry.deployment.TableSpec`s.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,40 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from consentry.aws.ledger import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK
+from consentry.deployment import CONSENT_TABLE, LEDGER_TABLE, TableSpec
 from infra.settings import Settings
 
-CONSENT_KEY = "user_id"  # POLICY.md: the consent record's partition key
+CONSENT_KEY = CONSENT_TABLE.partition_key
 
 
 def _string(name: str) -> dynamodb.Attribute:
     return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
+
+
+def table_from_spec(scope: Construct, construct_id: str, spec: TableSpec) -> dynamodb.Table:
+    """An on-demand table with deletion protection, kept when the stack goes."""
+    table = dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=_string(spec.partition_key),
+        sort_key=_string(spec.sort_key) if spec.sort_key else None,
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        stream=dynamodb.StreamViewType[spec.stream_view] if spec.stream_view else None,
+        time_to_live_attribute=spec.ttl_attribute,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=spec.point_in_time_recovery
+        ),
+        deletion_protection=True,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    for index in spec.indexes:
+        table.add_global_secondary_index(
+            index_name=index.name,
+            partition_key=_string(index.partition_key),
+            sort_key=_string(index.sort_key) if index.sort_key else None,
+            projection_type=dynamodb.ProjectionType[index.projection],
+        )
+    return table
 
 
 class ConsentTable(Construct):
@@ -29,18 +58,7 @@ class ConsentTable(Construct):
                 table_stream_arn=settings.consent_stream_arn,
             )
         else:
-            self.table = dynamodb.Table(
-                self,
-                "Table",
-                partition_key=_string(CONSENT_KEY),
-                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-                stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
-                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                    point_in_time_recovery_enabled=True
-                ),
-                deletion_protection=True,
-                removal_policy=RemovalPolicy.RETAIN,
-            )
+            self.table = table_from_spec(self, "Table", CONSENT_TABLE)
         assert self.table.table_stream_arn is not None
         self.stream_arn: str = self.table.table_stream_arn
 
@@ -50,25 +68,8 @@ class LedgerTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=_string(PK),
-            sort_key=_string(SK),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.table.add_global_secondary_index(
-            index_name=DUE_INDEX,
-            partition_key=_string(DUE_SHARD),
-            sort_key=_string(EXPIRES_AT),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
+        self.table = table_from_spec(self, "Table", LEDGER_TABLE)
 
     @property
     def index_arns(self) -> list[str]:
-        return [f"{self.table.table_arn}/index/{DUE_INDEX}"]
+        return [f"{self.table.table_arn}/index/{index.name}" for index in LEDGER_TABLE.indexes]

@@ -1,9 +1,15 @@
-"""Shared fixtures: moto for real (in-process `mock_aws`), provisioned by the package itself."""
+"""Shared fixtures: moto for real (in-process `mock_aws`), provisioned by the package itself.
+
+Integration and reliability deployments run under IAM parity (tests/parity/iam.py): each handler
+signs its calls as an IAM user holding its function's statements from the synthesized stack, with
+moto's IAM enforcement on, and every call is decided with AWS's rules; a refused call fails the test.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,12 +27,52 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
+import botocore.loaders
+import botocore.session
 import moto.s3.models
 from moto import mock_aws
 from moto.s3.exceptions import MissingVersion
+from parity.iam import ACTIVE, SESSION, Parity, deployed
+from parity.template import TIMES
 
-from consentry import settings
+from consentry import handlers, settings
+from consentry.deployment import FUNCTIONS
 from consentry.local import LocalRuntime
+
+_LOADERS: dict[str, botocore.loaders.Loader] = {}
+
+
+def _shared_loader(search_paths: Any = None) -> botocore.loaders.Loader:
+    """botocore parses its service models anew in every session, and moto starts a session per test:
+    one loader for the whole run reads each model once (speed only: same models, same calls)."""
+    key = repr(search_paths)
+    if key not in _LOADERS:
+        _LOADERS[key] = botocore.loaders.create_loader(search_paths)
+    return _LOADERS[key]
+
+
+botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]
+
+
+def _as_its_function(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+    """A handler that, called from anywhere (a test, the runtime, `functions/<name>/app.py`), runs as its
+    function when a deployment is under IAM parity: its name and its user's keys in the environment."""
+
+    @functools.wraps(handler)
+    def run(event: Any, context: Any) -> Any:
+        if not ACTIVE:
+            return handler(event, context)
+        with ACTIVE[-1].runtime.as_function(name):
+            return handler(event, context)
+
+    return run
+
+
+# At import, before any test module binds a handler (tests/integration/test_backfill_handler.py loads
+# functions/backfill/app.py, which re-exports the handler object).
+for _spec in FUNCTIONS:
+    _name = f"{_spec.name}_handler"
+    setattr(handlers, _name, _as_its_function(_spec.name, getattr(handlers, _name)))
 
 
 _put_legal_hold = moto.s3.models.S3Backend.put_object_legal_hold
@@ -61,6 +107,20 @@ def _observability_restored() -> Iterator[None]:
         os.environ["POWERTOOLS_METRICS_DISABLED"] = metrics_disabled
 
 
+def fail_on_refusals(parity: Parity) -> None:
+    problems = parity.problems()
+    if problems:
+        pytest.fail("IAM refused calls the handlers make (stack roles, bucket policy):\n  " + "\n  ".join(problems))
+
+
+@pytest.fixture(autouse=True)
+def _iam_parity_held() -> Iterator[None]:
+    """A test on a longer-lived deployment under parity (a module's) fails if IAM refused a handler's call."""
+    yield
+    for parity in ACTIVE:
+        fail_on_refusals(parity)
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     with mock_aws():
@@ -70,6 +130,25 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
-def runtime(aws: None) -> LocalRuntime:
-    """A provisioned deployment on moto, with the local runtime to deliver its events."""
-    return LocalRuntime.provisioned("test")
+def parity(aws: None) -> Iterator[Parity]:
+    """A provisioned deployment on moto under IAM parity (tests/parity/iam.py)."""
+    with deployed("test") as found:
+        yield found
+        fail_on_refusals(found)
+
+
+@pytest.fixture
+def runtime(parity: Parity) -> LocalRuntime:
+    """A provisioned deployment on moto, with the local runtime to deliver its events (under IAM parity)."""
+    return parity.runtime
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SESSION.runs:
+        terminalreporter.write_sep("-", "IAM parity")
+        if "synth" in TIMES:
+            terminalreporter.write_line(f"stack synthesized for parity in {TIMES['synth']:.1f} s (then cached)")
+        terminalreporter.write_line(f"{SESSION.runs} deployments under the stack's IAM policies")
+        for function, granted in sorted(SESSION.granted.items()):
+            idle = sorted(granted - SESSION.actions.get(function, set()))
+            terminalreporter.write_line(f"{function}: granted, not called this session: {', '.join(idle) or '-'}")

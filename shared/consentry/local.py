@@ -8,6 +8,18 @@ visible again and, after the queue's maxReceiveCount, moto moves them to the
 dead-letter queue; failed stream records are retried, then set aside as
 Lambda's on-failure destination would.
 
+Given per-function credentials, each handler runs as Lambda runs it: its
+function name and its role's credentials in the environment, so its calls are
+signed as that function (the IAM-parity tests give each an IAM user holding
+its role's statements, with moto's IAM enforcement on).
+
+The bucket gets the stack's bucket policy (`provision`). moto applies a
+bucket policy to object requests by action and resource only, ignoring every
+Condition: the policy's conditional Deny statements ("unless the principal is
+an enforcer") would deny everyone. Importing this module makes moto skip the
+statements that carry a Condition (AWS evaluates them; `tests/parity`
+evaluates them on every handler call); unconditional ones still apply.
+
 Example:
     >>> with LocalRuntime.serve() as runtime:  # doctest: +SKIP
     ...     runtime.s3.put_object(Bucket=runtime.env["CHAT_BUCKET"], Key="chats/u1/c1.json", Body=b"{}")
@@ -33,13 +45,17 @@ from urllib.parse import unquote_plus, urlencode
 import boto3
 
 from consentry import handlers, settings
+from consentry.deployment import CONSENT_STREAM, FUNCTIONS, WORK_QUEUE, WRITE_QUEUE
 from consentry.flows import Enforcer
 from consentry.policy import format_instant
 from consentry.provision import dead_letter_name, provision
 
-STREAM_RETRIES = 3  # tries of a failing stream record before the on-failure destination
-WRITE_BATCH = 100
-WORK_BATCH = 10
+# Tries of a failing stream record before the on-failure destination, as the stack's event source makes them.
+STREAM_RETRIES = CONSENT_STREAM.retry_attempts + 1
+WRITE_BATCH = WRITE_QUEUE.batch_size
+WORK_BATCH = WORK_QUEUE.batch_size
+# What Lambda puts in a function's environment besides its name: the role's credentials.
+_IDENTITY = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -59,16 +75,18 @@ class LambdaContext:
     log_group_name: str = "local"
     log_stream_name: str = "local"
     function_version: str = "$LATEST"
-    timeout_seconds: float = 300.0
+    timeout_seconds: float | None = None  # None: the deployed function's timeout (consentry.deployment)
     clock: Callable[[], float] = time.monotonic
     started: float | None = None
 
     def __post_init__(self) -> None:
+        if self.timeout_seconds is None:
+            self.timeout_seconds = {f.name: f.timeout_seconds for f in FUNCTIONS}.get(self.function_name, 300)
         if self.started is None:
             self.started = self.clock()
 
     def get_remaining_time_in_millis(self) -> int:
-        assert self.started is not None
+        assert self.started is not None and self.timeout_seconds is not None
         return max(0, int((self.timeout_seconds - (self.clock() - self.started)) * 1000))
 
 
@@ -84,10 +102,15 @@ class Delivered:
 
 
 class LocalRuntime:
-    """Delivers the pending events of one provisioned deployment to the handlers."""
+    """Delivers the pending events of one provisioned deployment to the handlers.
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    `credentials`: per function name, the environment variables of its identity
+    (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally `AWS_SESSION_TOKEN`).
+    """
+
+    def __init__(self, env: Mapping[str, str], credentials: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.env = dict(env)
+        self.credentials = {name: dict(identity) for name, identity in (credentials or {}).items()}
         os.environ.update(self.env)
         settings.current.cache_clear()
         self.s3 = boto3.client("s3")
@@ -148,6 +171,52 @@ class LocalRuntime:
         """The adapters of this deployment, with the runtime's own clients (for reading back what it holds)."""
         return Enforcer(settings.Settings.from_env(), settings.Clients.create())
 
+    # -- running a handler as its function ---------------------------------------
+
+    @contextmanager
+    def as_function(self, name: str) -> Iterator[None]:
+        """Within: the environment of function `name` (its name, its credentials), as Lambda sets it.
+
+        Only for functions given credentials: without them every handler shares
+        the process's identity and clients (the demo, the CLI, the benchmarks).
+        """
+        identity = self.credentials.get(name)
+        if identity is None:
+            yield
+            return
+        saved = {k: os.environ.get(k) for k in (settings.FUNCTION_NAME, *_IDENTITY)}
+        for k in _IDENTITY:
+            os.environ.pop(k, None)
+        os.environ.update({settings.FUNCTION_NAME: name, **identity})
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Any:
+        """Call function `name`'s handler with `event`, as that function."""
+        handler = getattr(handlers, f"{name}_handler")
+        with self.as_function(name):
+            return handler(event, LambdaContext(name))
+
+    def clients_of(self, name: str) -> settings.Clients:
+        """The boto3 clients function `name`'s handler uses (made now if need be)."""
+        with self.as_function(name):
+            return settings.current()[1]
+
+    def handler_clients(self) -> list[settings.Clients]:
+        """The clients of every function (one set when they share the process's identity)."""
+        found: list[settings.Clients] = []
+        for spec in FUNCTIONS:
+            clients = self.clients_of(spec.name)
+            if all(clients is not c for c in found):
+                found.append(clients)
+        return found
+
     # -- triggers -------------------------------------------------------------
 
     def put_chat(
@@ -186,7 +255,7 @@ class LocalRuntime:
             "resources": [],
             "detail": dict(detail),
         }
-        handlers.chat_events_handler(event, LambdaContext("chat_events"))
+        self.invoke("chat_events", event)
 
     def sweep(self, now: datetime) -> dict[str, Any]:
         """Deliver the nightly Scheduled Event with `time` = now."""
@@ -201,7 +270,7 @@ class LocalRuntime:
             "resources": ["arn:aws:events:us-east-1:123456789012:rule/consentry-nightly-sweep"],
             "detail": {},
         }
-        result: dict[str, Any] = handlers.retention_sweep_handler(event, LambdaContext("retention_sweep"))
+        result: dict[str, Any] = self.invoke("retention_sweep", event)
         return result
 
     def settle(self, max_rounds: int = 100_000) -> Delivered:
@@ -213,7 +282,7 @@ class LocalRuntime:
         raise RuntimeError("events still pending after max_rounds deliveries")
 
     def deliver_writes(self) -> int:
-        return self._deliver_sqs(self.env["WRITE_QUEUE_URL"], WRITE_BATCH, handlers.tag_on_write_handler, "writes")
+        return self._deliver_sqs(self.env["WRITE_QUEUE_URL"], WRITE_BATCH, "tag_on_write", "writes")
 
     def stamp(self, body: str) -> str:
         """Give a notification the simulated time of its write, if `put_chat` recorded one."""
@@ -228,7 +297,7 @@ class LocalRuntime:
         return json.dumps(message)
 
     def deliver_work(self) -> int:
-        return self._deliver_sqs(self.env["WORK_QUEUE_URL"], WORK_BATCH, handlers.worker_handler, "work")
+        return self._deliver_sqs(self.env["WORK_QUEUE_URL"], WORK_BATCH, "worker", "work")
 
     def dead_letters(self, queue: str = "WORK_QUEUE_URL") -> list[str]:
         """Bodies waiting in a queue's dead-letter queue (without consuming them)."""
@@ -239,7 +308,7 @@ class LocalRuntime:
 
     # -- SQS -> Lambda ---------------------------------------------------------
 
-    def _deliver_sqs(self, url: str, batch: int, handler: Callable[..., Any], label: str) -> int:
+    def _deliver_sqs(self, url: str, batch: int, function: str, label: str) -> int:
         messages: list[dict[str, Any]] = []
         while len(messages) < batch:
             response = self.sqs.receive_message(
@@ -260,7 +329,7 @@ class LocalRuntime:
             messages = [{**m, "Body": self.stamp(m["Body"])} for m in messages]
         event = {"Records": [sqs_record(m, arn) for m in messages]}
         try:
-            result = handler(event, LambdaContext(label))
+            result = self.invoke(function, event)
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         except Exception:
             failed = {m["MessageId"] for m in messages}
@@ -301,7 +370,7 @@ class LocalRuntime:
         while pending:
             event = {"Records": [json.loads(json.dumps(r, default=_json_default)) for r in pending]}
             delivered += len(pending)
-            result = handlers.consent_changed_handler(event, LambdaContext("consent_changed"))
+            result = self.invoke("consent_changed", event)
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             retry = []
             for record in pending:
@@ -333,6 +402,32 @@ def s3_clock(at: datetime | None) -> Iterator[None]:
         yield
     finally:
         s3_models.utcnow = real  # type: ignore[attr-defined]
+
+
+def moto_skips_conditional_bucket_statements() -> None:
+    """Make moto evaluate only the unconditional statements of a bucket policy (idempotent; no-op without moto)."""
+    try:
+        from moto.iam.access_control import IAMPolicy, PermissionResult
+        from moto.s3.models import FakeBucket
+    except ImportError:  # the `local` extra is not installed: nothing runs on moto here
+        return
+    if getattr(FakeBucket.get_permission, "consentry", False):
+        return
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy)
+        found = document.get("Statement", [])
+        statements = found if isinstance(found, list) else [found]
+        document["Statement"] = [s for s in statements if "Condition" not in s]
+        return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
+
+    get_permission.consentry = True  # type: ignore[attr-defined]
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+moto_skips_conditional_bucket_statements()
 
 
 def sqs_record(message: Mapping[str, Any], arn: str) -> dict[str, Any]:

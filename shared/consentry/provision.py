@@ -2,7 +2,8 @@
 
 The same code sets up the demo, the tests (under `moto.mock_aws` or against a
 moto server through `AWS_ENDPOINT_URL`) and a dev account. Idempotent. A
-production deployment uses the CDK app in `infra/` instead.
+production deployment uses the CDK app in `infra/` instead; both read their
+figures from `consentry.deployment`, and `tests/parity` holds them together.
 
 Example:
     >>> import os
@@ -12,26 +13,40 @@ Example:
 from __future__ import annotations
 
 import json
-from secrets import token_hex
+import secrets
+import time
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from consentry.aws.ledger import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK, TTL
+from consentry.deployment import (
+    CONSENT_TABLE,
+    HASH_KEY_BYTES,
+    LEDGER_TABLE,
+    WORK_QUEUE,
+    WRITE_QUEUE,
+    Principals,
+    QueueSpec,
+    TableSpec,
+    bucket_policy_statements,
+    hash_key_secret_name,
+    lifecycle_rules,
+    notification_configuration,
+    tls_only_statement,
+)
 from consentry.policy import Policy, load_policy
 
-MAX_RECEIVES = 5  # tries before a message goes to its dead-letter queue
-VISIBILITY_TIMEOUT = 30
+MAX_RECEIVES = WRITE_QUEUE.max_receive_count  # tries before a message goes to its dead-letter queue
 
 
 def names(prefix: str, account: str, region: str) -> dict[str, str]:
     return {
         "bucket": f"{prefix}-chat-logs-{account}-{region}",
-        "consent_table": f"{prefix}-consent",
-        "ledger_table": f"{prefix}-ledger",
-        "work_queue": f"{prefix}-work",
-        "write_queue": f"{prefix}-writes",
+        "consent_table": f"{prefix}-{CONSENT_TABLE.name}",
+        "ledger_table": f"{prefix}-{LEDGER_TABLE.name}",
+        "work_queue": f"{prefix}-{WORK_QUEUE.name}",
+        "write_queue": f"{prefix}-{WRITE_QUEUE.name}",
     }
 
 
@@ -39,21 +54,39 @@ def dead_letter_name(queue: str) -> str:
     return f"{queue}-dlq"
 
 
-def provision(prefix: str = "consentry", policy: Policy | None = None) -> dict[str, str]:
-    """Create (or find) bucket, tables and queues; return CONTRACT.md's variables."""
+def principal_arn(caller_arn: str) -> str:
+    """The `aws:PrincipalArn` of a caller: an assumed-role session is matched by its role's ARN."""
+    parts = caller_arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        role = parts[5].split("/")[1]
+        return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+    return caller_arn
+
+
+def provision(
+    prefix: str = "consentry", policy: Policy | None = None, *, principals: Principals | None = None
+) -> dict[str, str]:
+    """Create (or find) bucket, tables, queues and the hash key; return CONTRACT.md's variables.
+
+    The bucket gets the stack's bucket policy and lifecycle rules. `principals`
+    names who may tag, delete and hold chats and who reads them for training;
+    by default the caller alone (it runs the handlers locally) and no reader.
+    """
     policy = policy or load_policy()
     session = boto3.session.Session()
     region = session.region_name or "us-east-1"
-    account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
+    caller = boto3.client("sts", region_name=region).get_caller_identity()
+    account = caller["Account"]
     n = names(prefix, account, region)
-    s3 = boto3.client("s3", region_name=region)
-    dynamodb = boto3.client("dynamodb", region_name=region)
-    sqs = boto3.client("sqs", region_name=region)
+    # Untyped: the requests below are built from consentry.deployment's plain JSON.
+    s3: Any = boto3.client("s3", region_name=region)
+    dynamodb: Any = boto3.client("dynamodb", region_name=region)
+    sqs: Any = boto3.client("sqs", region_name=region)
 
-    work_url = _queue(sqs, n["work_queue"])
-    write_url = _queue(sqs, n["write_queue"])
+    work_url, _ = _queue(sqs, n["work_queue"], WORK_QUEUE)
+    write_url, write_arn = _queue(sqs, n["write_queue"], WRITE_QUEUE)
     _bucket(s3, n["bucket"], region)
-    write_arn = sqs.get_queue_attributes(QueueUrl=write_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bucket_arn = f"arn:aws:s3:::{n['bucket']}"
     sqs.set_queue_attributes(
         QueueUrl=write_url,
         Attributes={
@@ -66,7 +99,7 @@ def provision(prefix: str = "consentry", policy: Policy | None = None) -> dict[s
                             "Principal": {"Service": "s3.amazonaws.com"},
                             "Action": "sqs:SendMessage",
                             "Resource": write_arn,
-                            "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{n['bucket']}"}},
+                            "Condition": {"ArnLike": {"aws:SourceArn": bucket_arn}},
                         }
                     ],
                 }
@@ -74,83 +107,53 @@ def provision(prefix: str = "consentry", policy: Policy | None = None) -> dict[s
         },
     )
     s3.put_bucket_notification_configuration(
-        Bucket=n["bucket"],
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "Id": f"consentry-{pattern.kind}",
-                    "QueueArn": write_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {
-                        "Key": {
-                            "FilterRules": [
-                                {"Name": "prefix", "Value": pattern.prefix},
-                                {"Name": "suffix", "Value": pattern.suffix},
-                            ]
-                        }
-                    },
-                }
-                for pattern in policy.keys
-            ]
-        },
+        Bucket=n["bucket"], NotificationConfiguration=notification_configuration(policy, write_arn)
     )
-    _table(
-        dynamodb,
-        TableName=n["consent_table"],
-        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    if principals is None:
+        me = principal_arn(caller["Arn"])
+        principals = Principals(enforcers=[me], deleters=[me], holders=[me])
+    statements = [tls_only_statement(bucket_arn), *bucket_policy_statements(bucket_arn, policy, principals)]
+    s3.put_bucket_policy(Bucket=n["bucket"], Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=n["bucket"], LifecycleConfiguration={"Rules": [rule.to_s3() for rule in lifecycle_rules(policy)]}
     )
-    _table(
-        dynamodb,
-        TableName=n["ledger_table"],
-        KeySchema=[{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, DUE_SHARD, EXPIRES_AT)
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": DUE_INDEX,
-                "KeySchema": [
-                    {"AttributeName": DUE_SHARD, "KeyType": "HASH"},
-                    {"AttributeName": EXPIRES_AT, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-    )
-    if not _ttl_on(dynamodb, n["ledger_table"]):
-        dynamodb.update_time_to_live(
-            TableName=n["ledger_table"], TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL}
-        )
-    secret = _hash_key(boto3.client("secretsmanager", region_name=region), f"{n['ledger_table']}/hash-key")
+    _table(dynamodb, n["consent_table"], CONSENT_TABLE)
+    _table(dynamodb, n["ledger_table"], LEDGER_TABLE)
+    secret_arn = _hash_key(boto3.client("secretsmanager", region_name=region), hash_key_secret_name(n["ledger_table"]))
     return {
-        "HASH_KEY_SECRET": secret,
         "CHAT_BUCKET": n["bucket"],
         "CONSENT_TABLE": n["consent_table"],
         "LEDGER_TABLE": n["ledger_table"],
         "WORK_QUEUE_URL": work_url,
         "WRITE_QUEUE_URL": write_url,
+        "HASH_KEY_SECRET": secret_arn,
     }
 
 
-def _queue(sqs: Any, name: str) -> str:
-    dlq_url = sqs.create_queue(QueueName=dead_letter_name(name), Attributes={"MessageRetentionPeriod": "1209600"})[
-        "QueueUrl"
-    ]
+def _queue(sqs: Any, name: str, spec: QueueSpec) -> tuple[str, str]:
+    """The queue and its DLQ as `spec` says; (url, arn)."""
+    dlq_url = sqs.create_queue(QueueName=dead_letter_name(name))["QueueUrl"]
+    sqs.set_queue_attributes(
+        QueueUrl=dlq_url,
+        Attributes={"MessageRetentionPeriod": str(spec.dlq_retention_seconds), "SqsManagedSseEnabled": "true"},
+    )
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
     sqs.set_queue_attributes(
         QueueUrl=url,
         Attributes={
-            "VisibilityTimeout": str(VISIBILITY_TIMEOUT),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}),
+            "VisibilityTimeout": str(spec.visibility_timeout_seconds),
+            "MessageRetentionPeriod": str(spec.retention_seconds),
+            "SqsManagedSseEnabled": "true",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}),
         },
     )
-    return url
+    arn: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
 
 
 def _bucket(s3: Any, name: str, region: str) -> None:
+    """Versioned, Object Lock (legal holds only, no default retention), private, SSE-S3."""
     kwargs: dict[str, Any] = {"Bucket": name, "ObjectLockEnabledForBucket": True}
     if region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
@@ -161,27 +164,79 @@ def _bucket(s3: Any, name: str, region: str) -> None:
             raise
     # Object Lock turns versioning on; say so anyway for buckets made before.
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_bucket_ownership_controls(
+        Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    )
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
 
 
-def _ttl_on(dynamodb: Any, table: str) -> bool:
-    status = dynamodb.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
-    return status.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
-
-
-def _hash_key(secrets: Any, name: str) -> str:
-    """The secret holding the key of the ledger's and the logs' keyed hashes: made once, never replaced."""
+def _table(dynamodb: Any, name: str, spec: TableSpec) -> None:
+    """The table as `spec` says, with its stream, TTL and point-in-time recovery."""
+    create: dict[str, Any] = {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": spec.key_schema(),
+        "AttributeDefinitions": spec.attribute_definitions(),
+    }
+    if spec.indexes:
+        create["GlobalSecondaryIndexes"] = spec.global_secondary_indexes()
+    if spec.stream_view:
+        create["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.stream_view}
     try:
-        secrets.create_secret(Name=name, SecretString=token_hex(32), Description="consentry: key of keyed hashes")
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "ResourceExistsException":
-            raise
-    return name
-
-
-def _table(dynamodb: Any, **spec: Any) -> None:
-    try:
-        dynamodb.create_table(BillingMode="PAY_PER_REQUEST", **spec)
+        dynamodb.create_table(**create)
     except ClientError as err:
         if err.response["Error"]["Code"] != "ResourceInUseException":
             raise
-    dynamodb.get_waiter("table_exists").wait(TableName=spec["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    if spec.ttl_attribute:
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        # DynamoDB refuses to enable TTL twice, or while it is being changed.
+        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            dynamodb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
+            )
+    if spec.point_in_time_recovery:
+        _point_in_time_recovery(dynamodb, name)
+
+
+def _point_in_time_recovery(dynamodb: Any, name: str, tries: int = 30) -> None:
+    """Turn PITR on. A table just created refuses it until its backups are available (a few seconds on AWS)."""
+    for attempt in range(tries):
+        try:
+            dynamodb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+            return
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ContinuousBackupsUnavailableException" or attempt == tries - 1:
+                raise
+            time.sleep(2)
+
+
+def _hash_key(secretsmanager: Any, name: str) -> str:
+    """The deployment's hash key: 32 random bytes as hex, made once and never replaced; its ARN."""
+    try:
+        arn: str = secretsmanager.create_secret(
+            Name=name,
+            Description="consentry: key of the keyed hashes of user ids and chat keys",
+            SecretString=secrets.token_hex(HASH_KEY_BYTES),
+        )["ARN"]
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ResourceExistsException":
+            raise
+        arn = secretsmanager.describe_secret(SecretId=name)["ARN"]
+    return arn

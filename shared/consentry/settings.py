@@ -1,16 +1,16 @@
-"""Settings from the environment (CONTRACT.md's variables), read once per process."""
+"""Settings from the environment (CONTRACT.md's variables), read once per function."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
 from consentry.deadline import refuse_late_calls
+from consentry.deployment import hash_key_secret_name
 from consentry.policy import Policy, load_policy
 from consentry.pseudonyms import Pseudonyms
 
@@ -54,7 +54,7 @@ class Settings:
 
     @property
     def hash_key_secret_id(self) -> str:
-        return self.hash_key_secret or f"{self.ledger_table}/hash-key"
+        return self.hash_key_secret or hash_key_secret_name(self.ledger_table)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -90,6 +90,22 @@ def _positive(name: str, default: int) -> int:
     return number
 
 
+# Lambda sets it in each function's environment, with the function role's credentials; the local
+# runtime sets both around each handler when it runs them under per-function identities.
+FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+_CREDENTIALS = {
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "aws_session_token": "AWS_SESSION_TOKEN",
+}
+
+
+def environment_credentials() -> dict[str, str]:
+    """The credentials the environment holds now (boto3 keyword arguments), or none: the default chain then."""
+    found = {arg: os.environ[name] for arg, name in _CREDENTIALS.items() if os.environ.get(name)}
+    return found if {"aws_access_key_id", "aws_secret_access_key"} <= found.keys() else {}
+
+
 @dataclass(frozen=True)
 class Clients:
     s3: S3Client
@@ -107,25 +123,54 @@ class Clients:
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None, endpoint_url: str | None = None) -> Clients:
-        """Clients of `session` (default: boto3's, honouring AWS_ENDPOINT_URL and moto's mocks)."""
-        make = (session or boto3.session.Session()).client
+        """Clients of `session`; by default signed with the environment's credentials at creation.
+
+        They honour AWS_ENDPOINT_URL and moto's mocks. The credentials are read at creation, not from
+        boto3's default session, which caches the first ones (the local runtime runs each function
+        under its own IAM identity).
+        """
+        if session is not None:
+            make: Any = session.client
+        else:
+            keys = environment_credentials()
+
+            def make(service: str, **kwargs: Any) -> Any:
+                return boto3.client(service, **keys, **kwargs)  # type: ignore[call-overload]
+
         kwargs = {"config": BOTO_CONFIG, **({"endpoint_url": endpoint_url} if endpoint_url else {})}
         clients = cls(
-            s3=make("s3", **kwargs),  # type: ignore[call-overload]
-            s3_once=make("s3", **{**kwargs, "config": ONCE_CONFIG}),  # type: ignore[call-overload]
-            dynamodb=make("dynamodb", **kwargs),  # type: ignore[call-overload]
-            sqs=make("sqs", **kwargs),  # type: ignore[call-overload]
-            secrets=make("secretsmanager", **kwargs),  # type: ignore[call-overload]
+            s3=make("s3", **kwargs),
+            s3_once=make("s3", **{**kwargs, "config": ONCE_CONFIG}),
+            dynamodb=make("dynamodb", **kwargs),
+            sqs=make("sqs", **kwargs),
+            secrets=make("secretsmanager", **kwargs),
         )
         for client in (clients.s3, clients.s3_once, clients.dynamodb, clients.sqs, clients.secrets):
             client.meta.events.register_first("before-send", refuse_late_calls(CALL_BUDGET))  # before sending
         return clients
 
 
-@cache
-def current() -> tuple[Settings, Clients]:
-    """Settings and clients of this process, made on first use (Lambda reuses them).
+class _Current:
+    """Settings and clients of the running function, made on first use and kept (Lambda reuses them).
 
+    Kept per function name (`AWS_LAMBDA_FUNCTION_NAME`): Lambda runs one function per process, the local
+    runtime several, each with its own credentials when it runs them under their own IAM identities.
+    Without the variable (the CLI, tests calling flows directly) one set serves the process.
     Tests that change the environment call `current.cache_clear()`.
     """
-    return Settings.from_env(), Clients.create()
+
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[Settings, Clients]] = {}
+
+    def __call__(self) -> tuple[Settings, Clients]:
+        function = os.environ.get(FUNCTION_NAME, "")
+        made = self._made.get(function)
+        if made is None:
+            made = self._made[function] = (Settings.from_env(), Clients.create())
+        return made
+
+    def cache_clear(self) -> None:
+        self._made.clear()
+
+
+current = _Current()

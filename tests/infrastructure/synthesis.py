@@ -28,6 +28,8 @@ from infra.stack import ConsentryStack  # noqa: E402
 POLICY_FILE = "shared/consentry/policies/consumer-terms-2025.toml"
 STREAM_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/accounts-consent/stream/2025-01-01T00:00:00.000"
 EXTERNAL_READER = "arn:aws:iam::210987654321:role/trainer"
+CHAT_APP = "arn:aws:iam::123456789012:role/chat-app"
+LEGAL_OPERATORS = ("arn:aws:iam::123456789012:role/legal-ops", "arn:aws:iam::123456789012:role/legal-ops-2")
 # Attach mode as an operator would pass it on the command line: every value a string.
 ATTACH_CONTEXT = {
     "chatBucketName": "existing-chats",
@@ -36,6 +38,9 @@ ATTACH_CONTEXT = {
     "alarmEmail": "privacy-oncall@example.com",
     "trainingReaderRoleArns": EXTERNAL_READER,
     "policyFile": POLICY_FILE,
+    "chatAppPrincipalArn": CHAT_APP,
+    "legalOperatorRoleArns": ",".join(LEGAL_OPERATORS),
+    "reserveConcurrency": "false",
     "oldestDueAlarmHours": "48",
     "sweepHourUtc": "2",
     "logRetentionDays": "30",
@@ -107,6 +112,15 @@ class Synth:
 
     def actions(self, role_arn: str) -> set[str]:
         return {action for action, _ in self.grants(role_arn)}
+
+    def warnings(self) -> set[str]:
+        """The ids of the synth warnings (`Annotations...add_warning_v2`) the app raised."""
+        return {
+            violation["ruleName"].removeprefix("Annotation::")
+            for report in self.validation["pluginReports"]
+            for violation in report["violations"]
+            if violation["ruleName"].startswith("Annotation::")
+        }
 
     def chat_bucket_policy(self) -> list[Json]:
         """The statements of the chat bucket's policy (created or attached bucket)."""

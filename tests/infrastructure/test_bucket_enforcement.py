@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from consentry.deployment import LOCK_ACTIONS
 from consentry.policy import load_policy
-from infra.stack import ENFORCERS
+from infra.stack import DELETERS, ENFORCERS, HOLDERS
 
-from .synthesis import EXTERNAL_READER, Json, Synth, as_list, flat
+from .synthesis import EXTERNAL_READER, LEGAL_OPERATORS, Json, Synth, as_list, flat
 
 POLICY = load_policy()
 ELIGIBLE_TAG = f"s3:ExistingObjectTag/{POLICY.tags.eligible}"
@@ -16,8 +17,12 @@ def chat_prefix_arns(synth: Synth) -> set[str]:
     return {f"{bucket}/{pattern.prefix}*" for pattern in POLICY.keys}
 
 
+def role_arns(synth: Synth, specs: tuple[object, ...]) -> set[str]:
+    return {synth.ref(synth.stack.functions[spec.name].role.role_arn) for spec in specs}  # type: ignore[attr-defined]
+
+
 def enforcer_arns(synth: Synth) -> set[str]:
-    return {synth.ref(synth.stack.functions[spec.name].role.role_arn) for spec in ENFORCERS}
+    return role_arns(synth, ENFORCERS)
 
 
 def principal_arns(statement: Json, operator: str) -> set[str]:
@@ -65,16 +70,27 @@ def test_writers_may_not_put_objects_carrying_policy_tag_keys(each_mode: Synth) 
     assert len(keys) == 5
 
 
-def test_only_enforcer_roles_delete_chat_objects(each_mode: Synth) -> None:
+def test_only_the_deleting_roles_delete_chat_objects(each_mode: Synth) -> None:
     deny = each_mode.statement("OnlyEnforcerDeletesChats")
     assert deny["Effect"] == "Deny"
     assert set(deny["Action"]) == {"s3:DeleteObject", "s3:DeleteObjectVersion"}
-    assert principal_arns(deny, "ArnNotLike") == enforcer_arns(each_mode)
+    assert principal_arns(deny, "ArnNotLike") == role_arns(each_mode, DELETERS)
     assert {flat(r) for r in as_list(deny["Resource"])} == chat_prefix_arns(each_mode)
 
 
-def test_enforcers_are_the_functions_that_tag_or_delete(created: Synth) -> None:
+def test_only_holders_and_legal_operators_lock_chats_or_bypass_retention(created: Synth, attached: Synth) -> None:
+    for synth, operators in ((created, set()), (attached, set(LEGAL_OPERATORS))):
+        deny = synth.statement("OnlyHoldersLockChats")
+        assert (deny["Effect"], deny["Principal"]) == ("Deny", {"AWS": "*"})
+        assert set(as_list(deny["Action"])) == set(LOCK_ACTIONS)
+        assert {"s3:PutObjectLegalHold", "s3:PutObjectRetention", "s3:BypassGovernanceRetention"} <= set(LOCK_ACTIONS)
+        assert principal_arns(deny, "ArnNotLike") == role_arns(synth, HOLDERS) | operators
+        assert {flat(r) for r in as_list(deny["Resource"])} == chat_prefix_arns(synth)
+
+
+def test_enforcers_are_the_functions_that_tag_and_deleters_and_holders_are_among_them(created: Synth) -> None:
     assert {spec.name for spec in ENFORCERS} == {"tag_on_write", "chat_events", "worker", "backfill"}
+    assert set(DELETERS) <= set(ENFORCERS) and set(HOLDERS) <= set(ENFORCERS)
 
 
 def test_bucket_refuses_plain_http(each_mode: Synth) -> None:

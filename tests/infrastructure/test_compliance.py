@@ -12,6 +12,7 @@ from .synthesis import Synth
 ACKNOWLEDGED_RULES = {
     "AwsSolutions-L1",
     "AwsSolutions-SQS3",
+    "AwsSolutions-SMG4",
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
 }
 # CDK writes DependsOn beside a Ref/GetAtt to the same resource; cfn-lint notes the redundancy (W3005).
@@ -31,6 +32,7 @@ def test_cdk_nag_reports_no_unacknowledged_finding(each_mode: Synth) -> None:
         (violation["ruleName"], [c["constructPath"] for c in violation["violatingConstructs"]])
         for report in each_mode.validation["pluginReports"]
         for violation in report["violations"]
+        if not violation["ruleName"].startswith("Annotation::")  # the app's own warnings (test_operations)
     ]
     assert violations == []
 
@@ -40,7 +42,9 @@ def test_cdk_nag_ran_and_acknowledged_only_known_findings(each_mode: Synth) -> N
     found = acknowledged(each_mode)
     wildcard_findings = {rule for rule in found if rule.startswith("AwsSolutions-IAM5[Resource::")}
     assert found - wildcard_findings == ACKNOWLEDGED_RULES
-    # Wildcards are accepted only as `<bucket>/<prefix>/*`, for these prefixes.
+    # '*' alone only for dynamodb:ListStreams, which takes no resource (tests/infrastructure/test_least_privilege.py).
+    wildcard_findings.discard("AwsSolutions-IAM5[Resource::*]")
+    # Other wildcards are accepted only as `<bucket>/<prefix>/*`, for these prefixes.
     prefixes = {re.fullmatch(r"AwsSolutions-IAM5\[Resource::[^*]+/([a-z-]+)/\*\]", rule) for rule in wildcard_findings}
     assert None not in prefixes
     assert {m.group(1) for m in prefixes if m} == {"chats", "code-sessions", "manifests", "reports"}

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from infra.functions import SPECS
-from infra.stack import WRITE_BATCH_SIZE
+from infra.stack import NO_CHAT_APP, WRITE_BATCH_SIZE
 
-from .synthesis import Synth, flat
+from .synthesis import CHAT_APP, Synth, flat
 
 NAMES = ("tag_on_write", "consent_changed", "chat_events", "retention_sweep", "worker", "backfill")
 DETAIL_TYPES = {
@@ -181,3 +181,68 @@ def test_s3_batch_operations_may_invoke_backfill(created: Synth) -> None:
     backfill = created.ref(created.stack.functions["backfill"].function.function_arn)
     invokes = {r for a, r in created.grants(role_arn) if a == "lambda:InvokeFunction"}
     assert invokes == {backfill}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_function_gets_the_hash_key_secret(each_mode: Synth, name: str) -> None:
+    env = function(each_mode, name)["Environment"]["Variables"]
+    assert flat(env["HASH_KEY_SECRET"]) == each_mode.ref(each_mode.stack.hash_key.secret_arn)
+
+
+def test_the_hash_key_is_64_hex_characters_and_outlives_the_stack(created: Synth) -> None:
+    logical = created.logical_id(created.stack.hash_key.secret_arn)
+    secret = created.resources[logical]
+    generator = secret["Properties"]["GenerateSecretString"]
+    alphabet = {chr(c) for c in range(33, 127)} - set(generator["ExcludeCharacters"])
+    assert alphabet == set("0123456789abcdef") and generator["PasswordLength"] == 64
+    assert not generator["IncludeSpace"]
+    assert secret["DeletionPolicy"] == "Retain"
+    assert flat(secret["Properties"]["Name"]) == f"{created.ref(created.stack.ledger.table.table_name)}/hash-key"
+
+
+@pytest.mark.parametrize(("queue", "consumer"), [("write", "tag_on_write"), ("work", "worker")])
+def test_queue_consumers_are_capped_on_their_event_source_not_throttled(
+    each_mode: Synth, queue: str, consumer: str
+) -> None:
+    """Lambda's poller never exceeds MaximumConcurrency, so nothing is returned to the queue for lack of a slot.
+    Reserved concurrency below it would throttle, and throttled receives count towards the DLQ."""
+    esm = mapping(each_mode, consumer)
+    cap = esm["ScalingConfig"]["MaximumConcurrency"]
+    assert 2 <= cap <= 1000  # SQS event sources accept 2 to 1000
+    reserved = function(each_mode, consumer).get("ReservedConcurrentExecutions")
+    assert reserved is None or reserved >= cap
+
+
+def test_a_runaway_backfill_chat_app_or_sweep_cannot_take_the_accounts_concurrency(
+    created: Synth, attached: Synth
+) -> None:
+    reserved = {n: function(created, n).get("ReservedConcurrentExecutions") for n in NAMES}
+    assert reserved["retention_sweep"] == 1
+    assert reserved["backfill"] is not None and reserved["chat_events"] is not None
+    # reserveConcurrency=false (accounts below the default quota): no function reserves any.
+    assert all("ReservedConcurrentExecutions" not in function(attached, n) for n in NAMES)
+
+
+def test_work_queue_visibility_covers_six_consumer_timeouts_plus_its_window(created: Synth) -> None:
+    for queue, consumer in (("write", "tag_on_write"), ("work", "worker")):
+        props = created.resources[created.logical_id(getattr(created.stack, queue).queue.queue_arn)]["Properties"]
+        window = mapping(created, consumer).get("MaximumBatchingWindowInSeconds", 0)
+        assert props["VisibilityTimeout"] == 6 * function(created, consumer)["Timeout"] + window
+
+
+def test_only_the_chat_app_may_send_chat_app_events(created: Synth, attached: Synth) -> None:
+    for synth, sender in ((created, None), (attached, CHAT_APP)):
+        statements = [p["Properties"]["Statement"] for p in synth.of_type("AWS::Events::EventBusPolicy").values()]
+        (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+        assert deny["Action"] == "events:PutEvents" and deny["Principal"] == {"AWS": "*"}
+        assert deny["Condition"]["StringEquals"] == {"events:source": "chat.app"}
+        allows = [s for s in statements if s["Effect"] == "Allow"]
+        if sender is None:
+            assert "ArnNotEquals" not in deny["Condition"]  # fail closed: nobody, until it is named
+            assert allows == []
+            assert NO_CHAT_APP in synth.warnings()
+        else:
+            assert deny["Condition"]["ArnNotEquals"] == {"aws:PrincipalArn": sender}
+            (allow,) = allows
+            assert allow["Principal"] == {"AWS": sender}
+            assert NO_CHAT_APP not in synth.warnings()

@@ -55,3 +55,12 @@ def test_attached_bucket_lifecycle_is_left_to_its_owner(attached: Synth) -> None
     # CloudFormation cannot change an imported bucket; README lists the rules to add by hand.
     buckets = attached.of_type("AWS::S3::Bucket").values()
     assert all("existing-chats" not in str(b) for b in buckets)
+
+
+def test_a_version_written_during_a_hold_outlives_any_dead_letter_wait(created: Synth) -> None:
+    """Object Lock keeps a held version from lifecycle; a version whose hold failed waits for the DLQ's redrive,
+    so the noncurrent rule must outlast the longest a message stays in a dead-letter queue."""
+    longest = max(q["Properties"]["MessageRetentionPeriod"] for q in created.of_type("AWS::SQS::Queue").values())
+    for rule in rules(created):
+        if "TagFilters" not in rule:
+            assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] * 86_400 > longest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from consentry.deployment import DLQ_RETENTION_SECONDS
 from infra.settings import Settings, SettingsError
 
 from .synthesis import STREAM_ARN, Synth
@@ -37,6 +38,7 @@ def test_ledger_is_on_demand_with_pitr_and_the_due_index(each_mode: Synth) -> No
             ],
             "BillingMode": "PAY_PER_REQUEST",
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
             "GlobalSecondaryIndexes": [
                 {
                     "IndexName": "due",
@@ -44,7 +46,7 @@ def test_ledger_is_on_demand_with_pitr_and_the_due_index(each_mode: Synth) -> No
                         {"AttributeName": "due_shard", "KeyType": "HASH"},
                         {"AttributeName": "expires_at", "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},  # the sweep claims by keys alone
                 }
             ],
         },
@@ -59,7 +61,14 @@ def test_attach_mode_creates_neither_bucket_nor_consent_table(attached: Synth) -
 
 def test_attach_mode_puts_the_enforcement_policy_on_the_existing_bucket(attached: Synth) -> None:
     sids = {s.get("Sid") for s in attached.chat_bucket_policy()}
-    assert {"TlsOnly", "OnlyEnforcerTagsChats", "NoWriterSetsPolicyTags", "OnlyEnforcerDeletesChats"} <= sids
+    assert {
+        "OnlyEnforcerTagsChats",
+        "NoWriterSetsPolicyTags",
+        "OnlyEnforcerDeletesChats",
+        "OnlyHoldersLockChats",
+    } <= sids
+    tls = [s for s in attached.chat_bucket_policy() if s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}]
+    assert len(tls) == 1
 
 
 def test_attach_mode_adds_notifications_without_replacing_existing_ones(attached: Synth) -> None:
@@ -89,14 +98,30 @@ def test_log_retention_must_be_one_cloudwatch_accepts() -> None:
 
 
 def test_settings_take_strings_from_the_command_line() -> None:
-    settings = context(sweepHourUtc="23", trainingReaderRoleArns="arn:a, arn:b", noncurrentVersionDays="7")
+    settings = context(
+        sweepHourUtc="23",
+        trainingReaderRoleArns="arn:a, arn:b",
+        noncurrentVersionDays="21",
+        legalOperatorRoleArns="arn:l",
+        reserveConcurrency="false",
+    )
     assert (settings.sweep_hour_utc, settings.reader_role_arns, settings.noncurrent_version_days) == (
         23,
         ("arn:a", "arn:b"),
-        7,
+        21,
     )
+    assert (settings.legal_operator_arns, settings.reserve_concurrency) == (("arn:l",), False)
     with pytest.raises(SettingsError, match="sweepHourUtc"):
         context(sweepHourUtc="24")
+    with pytest.raises(SettingsError, match="reserveConcurrency"):
+        context(reserveConcurrency="maybe")
+
+
+def test_noncurrent_versions_outlive_a_hold_waiting_in_a_dead_letter_queue() -> None:
+    """A version written during a hold whose hold failed must still exist when the DLQ is redriven."""
+    with pytest.raises(SettingsError, match="noncurrentVersionDays"):
+        context(noncurrentVersionDays="7")
+    assert context(noncurrentVersionDays=str(DLQ_RETENTION_SECONDS // 86_400 + 1)).noncurrent_version_days == 15
 
 
 def test_retention_defaults_come_from_the_policy_file() -> None:

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from infra.monitoring import NO_SUBSCRIBER
+
 from .synthesis import Synth, flat
 
 NAMES = ("tag_on_write", "consent_changed", "chat_events", "retention_sweep", "worker", "backfill")
@@ -47,7 +49,9 @@ def test_oldest_due_object_age_is_alarmed(created: Synth, attached: Synth) -> No
         assert alarm["Dimensions"] == [{"Name": "service", "Value": "consentry"}]
 
 
-@pytest.mark.parametrize("counter", ["TagFailures", "InvalidConsentRecords", "TagLimitExceeded", "RejectedEvents"])
+@pytest.mark.parametrize(
+    "counter", ["InvalidConsentRecords", "TagLimitExceeded", "RejectedEvents", "StreamFailures", "WorkFailures"]
+)
 def test_package_failure_counters_are_alarmed(created: Synth, counter: str) -> None:
     (alarm,) = alarms_on(created, counter, "consentry")
     assert alarm["Statistic"] == "Sum"
@@ -59,11 +63,13 @@ def test_every_alarm_notifies_the_alarm_topic(each_mode: Synth) -> None:
     assert all([flat(a) for a in alarm["AlarmActions"]] == [topic] for alarm in alarms(each_mode))
 
 
-def test_alarm_email_subscribes_when_given(created: Synth, attached: Synth) -> None:
+def test_alarm_email_subscribes_when_given_and_its_absence_is_a_loud_warning(created: Synth, attached: Synth) -> None:
     assert created.of_type("AWS::SNS::Subscription") == {}
+    assert NO_SUBSCRIBER in created.warnings()
     (subscription,) = attached.of_type("AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "privacy-oncall@example.com"
+    assert NO_SUBSCRIBER not in attached.warnings()
 
 
 def test_alarm_topic_requires_tls(created: Synth) -> None:

@@ -1,6 +1,6 @@
 """`functions/backfill`: S3 Batch Operations (schema 2.0) invocations on moto, shaped like AWS's own sample.
 
-The sample is ../shared/aws-events/s3BatchOperationEventSchemaV2.json (Powertools' test event); each test
+The sample is tests/events/s3BatchOperationEventSchemaV2.json (Powertools' test event); each test
 swaps in its tasks. Keys arrive URL-encoded, as in the CSV manifest that `consentry.aws.batch_ops` writes.
 """
 
@@ -23,7 +23,7 @@ from consentry.policy import Reason
 from support import record, set_consent, t, tags
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = json.loads((ROOT.parent / "shared" / "aws-events" / "s3BatchOperationEventSchemaV2.json").read_text())
+SAMPLE = json.loads((ROOT / "tests" / "events" / "s3BatchOperationEventSchemaV2.json").read_text())
 # The deployed entry point itself: functions/backfill/app.py (functions/ is not a package).
 _spec = importlib.util.spec_from_file_location("backfill_app", ROOT / "functions" / "backfill" / "app.py")
 assert _spec is not None and _spec.loader is not None
@@ -158,7 +158,7 @@ def slow_down(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     """S3 answers GetObjectTagging with 503 SlowDown, as it does under throttling (HTTP-level fault injection)."""
     monkeypatch.setattr(settings, "BOTO_CONFIG", botocore.config.Config(retries={"max_attempts": 1}))
     settings.current.cache_clear()
-    _, clients = settings.current()
+    clients = runtime.clients_of("backfill")
     body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 
     def throttle(request: Any, **_: Any) -> AWSResponse:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from consentry import handlers, settings
+from consentry import handlers
 from consentry.local import LambdaContext, LocalRuntime, sqs_record
 from consentry.policy import Reason
 from support import eligible, exists, record, remove_consent, set_consent, t, tags, versions
@@ -27,9 +27,9 @@ def write(rt: LocalRuntime, key: str, at: str, **kwargs: object) -> None:
 def calls(runtime: LocalRuntime) -> Iterator[Counter[str]]:
     """Counts the API calls the handlers make, by operation name."""
     counter: Counter[str] = Counter()
-    _, clients = settings.current()
-    for client in (clients.s3, clients.dynamodb, clients.sqs):
-        client.meta.events.register("before-call.*.*", lambda model, **_: counter.update([model.name]))
+    for clients in runtime.handler_clients():
+        for client in (clients.s3, clients.dynamodb, clients.sqs):
+            client.meta.events.register("before-call.*.*", lambda model, **_: counter.update([model.name]))
     yield counter
 
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 from moto import mock_aws
+from parity.iam import deployed
 
 from consentry import settings as consentry_settings
-from consentry.local import LocalRuntime
 
 from .figures import FIGURES
 from .harness import Deployment, FakeS3Clock, Faults, LogCapture, VirtualTime, WriteCounter, consentry_logger
@@ -51,8 +51,8 @@ def provisioned() -> Iterator[Deployment]:
     try:
         with mock_aws():
             consentry_settings.current.cache_clear()
-            rt = LocalRuntime.provisioned("rel")
-            yield Deployment(rt, clock)
+            with deployed("rel") as parity:  # every handler under its stack role's IAM policy
+                yield Deployment(parity.runtime, clock)
     finally:
         patch.undo()
         consentry_settings.current.cache_clear()

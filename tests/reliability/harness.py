@@ -207,7 +207,9 @@ class Deployment:
         held = {e["Key"] for e in errors}  # moto names the key a lock refused, not the version
         if not held:
             return
-        retry = [v for v in versions if v["Key"] in held]
+        # What is left of those keys: the first pass removed their versions no lock kept (moto raises
+        # AttributeError, not NoSuchVersion, for a legal hold put on a version that is gone).
+        retry = [v for v in self._all_versions() if v["Key"] in held]
         for v in retry:  # a legal hold: release it, then delete
             with contextlib.suppress(self.s3.exceptions.ClientError):  # a delete marker cannot be held
                 self.s3.put_object_legal_hold(
@@ -832,10 +834,48 @@ class WriteCounter:
         result.update(self.counts - before)
 
 
+class EveryFunction:
+    """One service's clients of every function, as one: hooks registered here go on each of them.
+
+    Under IAM parity each function has its own clients (its own credentials); without it they share one.
+    """
+
+    def __init__(self, clients: Sequence[Any]) -> None:
+        self.clients = tuple(clients)
+        self.meta = self  # `client.meta.events.register(...)`, as on a boto3 client
+        self.events = self
+        self.config = self.clients[0].meta.config  # the same BOTO_CONFIG for all
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EveryFunction) and [id(c) for c in other.clients] == [id(c) for c in self.clients]
+
+    def __hash__(self) -> int:
+        return hash(tuple(id(c) for c in self.clients))
+
+    def register(self, *args: Any, **kwargs: Any) -> None:
+        for client in self.clients:
+            client.meta.events.register(*args, **kwargs)
+
+    def register_first(self, *args: Any, **kwargs: Any) -> None:
+        for client in self.clients:
+            client.meta.events.register_first(*args, **kwargs)
+
+    def register_last(self, *args: Any, **kwargs: Any) -> None:
+        for client in self.clients:
+            client.meta.events.register_last(*args, **kwargs)
+
+    def unregister(self, *args: Any, **kwargs: Any) -> None:
+        for client in self.clients:
+            client.meta.events.unregister(*args, **kwargs)
+
+
 def handler_clients() -> list[Any]:
-    """The boto3 clients the handlers use (made on first use, cached per process)."""
-    _, clients = settings.current()
-    return [clients.s3, clients.dynamodb, clients.sqs, clients.s3_once]
+    """The boto3 clients the handlers use, by service (s3, dynamodb, sqs, s3_once), each spanning every function."""
+    from parity.iam import ACTIVE
+
+    sets = ACTIVE[-1].runtime.handler_clients() if ACTIVE else [settings.current()[1]]
+    services = ("s3", "dynamodb", "sqs", "s3_once")  # s3_once: the S3 client without SDK retries (delete markers)
+    return [EveryFunction([getattr(c, service) for c in sets]) for service in services]
 
 
 # -- log lines and metrics ---------------------------------------------------------------------

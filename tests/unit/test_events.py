@@ -1,4 +1,4 @@
-"""Parsing the real AWS event shapes (../shared/aws-events) and moto's thinner ones."""
+"""Parsing the real AWS event shapes (tests/events) and moto's thinner ones."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from consentry.handlers import events
 from support import t
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "aws-events"
+SAMPLES = Path(__file__).resolve().parents[1] / "events"
 
 
 def sample(name: str) -> dict[str, Any]:

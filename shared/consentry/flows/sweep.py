@@ -90,6 +90,7 @@ def sweep_page(enforcer: Enforcer, work: Work) -> dict[str, int]:
 
 
 def _newest(versions: Sequence[ObjectVersion]) -> ObjectVersion | None:
+    """The version that is not a delete marker with the latest LastModified."""
     real = [v for v in versions if not v.delete_marker]
     return max(real, key=lambda v: v.last_modified) if real else None
 
@@ -147,9 +148,15 @@ def _sweep_claimed(
 
 
 def _renewed(record: ChatRecord, versions: Sequence[ObjectVersion]) -> bool:
-    """A version newer than the ledger's: a write not processed yet (or whose notification was lost)."""
-    newest = _newest(versions)
-    return newest is not None and record.version_id is not None and newest.version_id != record.version_id
+    """A version newer than the ledger's: a write not processed yet (or whose notification was lost).
+
+    Newer by LastModified: S3's order of versions in the same instant is not one every S3 (moto) agrees on.
+    """
+    real = [v for v in versions if not v.delete_marker]
+    known = next((v for v in real if v.version_id == record.version_id), None)
+    if known is None:
+        return bool(real) and record.version_id is not None
+    return any(v.last_modified > known.last_modified for v in real)
 
 
 def _keep_renewed(

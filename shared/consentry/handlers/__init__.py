@@ -154,6 +154,7 @@ def retention_sweep(event: dict[str, Any]) -> dict[str, Any]:
         count("BadEvents")
         raise
     summary = flows.start_sweep(enforcer(), now)
+    count("SweepStarted")  # the heartbeat: every shard queued (infra/monitoring.py alarms when it stops)
     metrics.add_metric(name="OldestDueAgeSeconds", unit=MetricUnit.Seconds, value=summary["oldest_due_age_seconds"])
     return summary
 
