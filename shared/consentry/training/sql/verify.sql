@@ -1,0 +1,32 @@
+-- Verification: the manifest's entries that may no longer be read, each with the first reason found
+-- in a fresh export of the ledger (an anti-join on key and version; no call per entry).
+-- Reasons: not-a-chat (another bucket), gone (no record with this key: never recorded, or removed and
+-- only a tombstone left), erased (covered by an erasure request), deleted, expired (swept, or due at
+-- $now), the tag error (tag-limit), the record's policy reason when it is no longer eligible
+-- (consent-denied, consent-pending, commercial-tier...), version-changed (the chat was written since).
+SELECT *
+FROM (
+  SELECT
+    m.bucket,
+    m."key",
+    m.version_id,
+    m.consent_version,
+    m.policy_version,
+    m.expires_on,
+    CASE
+      WHEN m.bucket <> $bucket THEN 'not-a-chat'
+      WHEN c.chat_key IS NULL THEN 'gone'
+      WHEN c.deleted_at IS NOT NULL AND e.pk IS NOT NULL THEN 'erased'
+      WHEN c.deleted_at IS NOT NULL OR c.state = 'deleted' THEN 'deleted'
+      WHEN c.state NOT IN ('active', 'archived') THEN 'expired'
+      WHEN c.tag_error IS NOT NULL THEN c.tag_error
+      WHEN NOT c.eligible THEN c.reason
+      WHEN c.expires_at <= $now THEN 'expired'
+      WHEN c.version_id IS NULL OR c.version_id <> m.version_id THEN 'version-changed'
+    END AS reason
+  FROM manifest AS m
+  LEFT JOIN chats AS c ON c.chat_key = m."key"
+  LEFT JOIN erasures AS e ON e.pk = c.pk AND e.requested_at = c.deleted_at
+) AS checked
+WHERE reason IS NOT NULL
+ORDER BY "key", version_id
