@@ -119,7 +119,9 @@ def test_export_is_asked_for_at_t_into_its_own_prefix_and_its_files_are_the_ledg
     assert sent[0]["S3Bucket"] == EXPORTS and sent[0]["ExportFormat"] == "DYNAMODB_JSON"
     assert done.prefix == exports.prefix_for(held.latest) and sent[0]["ClientToken"]
     lines = [json.loads(line) for p in exports.download(seeded.s3, done, tmp_path) for line in gzip.open(p)]
-    assert sorted(i["Item"]["key"]["S"] for i in lines) == sorted(r.key for r in Ledger(seeded.dynamodb, seeded.env["LEDGER_TABLE"]).scan())
+    assert sorted(i["Item"]["key"]["S"] for i in lines) == sorted(
+        r.key for r in Ledger(seeded.dynamodb, seeded.env["LEDGER_TABLE"]).scan()
+    )
     assert lines[0]["Item"]["eligible"].keys() == {"BOOL"} and lines[0]["Item"]["revision"].keys() == {"N"}
 
 
@@ -269,7 +271,10 @@ def test_manifest_csv_written_and_read_without_duckdb() -> None:
         ("bucket,key\r\n", "Line: 1"),
         ("b,chats/u1/c1.json,v1,three,consumer-terms-2025@1,2030-01-01\r\n", "Line: 1"),
         ("b,chats/u1/c1.json,v1,3,consumer-terms-2025@1,2030-13-01\r\n", "Line: 1"),
-        ("b,chats/u1/c1.json,,3,consumer-terms-2025@1,2030-01-01\r\n", "'chats/u1/c1.json': bucket, key and version_id"),
+        (
+            "b,chats/u1/c1.json,,3,consumer-terms-2025@1,2030-01-01\r\n",
+            "'chats/u1/c1.json': bucket, key and version_id",
+        ),
     ],
 )
 def test_malformed_manifest_is_refused_with_the_line_or_entry(

@@ -37,7 +37,9 @@ def report_files(ledger_files: list[Path], now: datetime, into: Path) -> tuple[l
         db.copy("report", {"now": format_instant(now)}, out)
         rows = db.parquet_rows(out)
     shutil.rmtree(into / ".duckdb", ignore_errors=True)
-    return [Count(str(d), label, int(e), int(n)) for d, label, e, n in rows], out
+    return [
+        Count(str(d), label, int(e or 0), int(n or 0)) for d, label, e, n in rows
+    ], out  # COUNT_IF of no row is NULL in DuckDB
 
 
 __all__ = ["Count", "report_files"]

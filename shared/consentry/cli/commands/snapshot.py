@@ -62,10 +62,9 @@ def training_bucket(target: Target, given: str | None) -> str:
         bucket = f"{target.prefix}-training-{sts.get_caller_identity()['Account']}-{region}"
     if not target.real:
         exports = module("export")
-        for done in exports.prepare_local(
-            target.clients.dynamodb, target.clients.s3, target.settings.ledger_table, bucket
-        ):
-            note(f"{done} (local server)")
+        done = exports.prepare_local(target.clients.dynamodb, target.clients.s3, target.settings.ledger_table, bucket)
+        for line in [] if target.embedded else done:  # a fresh embedded server is gone with the command
+            note(f"{line} (local server)")
     return bucket
 
 
