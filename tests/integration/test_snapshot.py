@@ -118,7 +118,8 @@ def test_export_is_asked_for_at_t_into_its_own_prefix_and_its_files_are_the_ledg
     assert sent[0]["ExportTime"] == held.latest == done.at
     assert sent[0]["S3Bucket"] == EXPORTS and sent[0]["ExportFormat"] == "DYNAMODB_JSON"
     assert done.prefix == exports.prefix_for(held.latest) and sent[0]["ClientToken"]
-    lines = [json.loads(line) for p in exports.download(seeded.s3, done, tmp_path) for line in gzip.open(p)]
+    text = b"".join(gzip.decompress(p.read_bytes()) for p in exports.download(seeded.s3, done, tmp_path))
+    lines = [json.loads(line) for line in text.splitlines()]
     assert sorted(i["Item"]["key"]["S"] for i in lines) == sorted(
         r.key for r in Ledger(seeded.dynamodb, seeded.env["LEDGER_TABLE"]).scan()
     )

@@ -159,6 +159,25 @@ class Athena:
         return out[1:]
 
 
+def take(runner: Athena, name: str, data: str, at: str, chat_bucket: str, out: str) -> int:
+    """The snapshot `name` on Athena: the export's `data/` folder as a partition, the manifest UNLOADed to
+    `out` (`parquet/` and `csv/`), itself a partition of `manifests`; the number of entries."""
+    runner.run(add_partition(LEDGER_TABLE, name, data, runner.place.database))
+    select = trino("manifest", {"at": at, "bucket": chat_bucket}, ledger=name, database=runner.place.database)
+    runner.run(unload(select, f"{out.rstrip('/')}/parquet/", "PARQUET"))
+    runner.run(add_partition(MANIFEST_TABLE, name, f"{out.rstrip('/')}/parquet/", runner.place.database))
+    csv = trino("batch_operations_csv", {}, manifest=name, database=runner.place.database)
+    runner.run(unload(csv, f"{out.rstrip('/')}/csv/", "TEXTFILE"))
+    counted = runner.rows(runner.run(f"SELECT count(*) FROM {runner.place.database}.{MANIFEST_TABLE} "
+                                     f"WHERE {PARTITION} = {literal(name)}"))  # fmt: skip
+    return int(counted[0][0] or 0) if counted else 0
+
+
+def report(runner: Athena, ledger: str, now: str) -> list[tuple[str | None, ...]]:
+    """The report's counts over the export partition `ledger` (rows as `counts.report_files` has them)."""
+    return runner.rows(runner.run(trino("report", {"now": now}, ledger=ledger, database=runner.place.database)))
+
+
 __all__ = [
     "DATABASE",
     "LEDGER_TABLE",
@@ -169,7 +188,9 @@ __all__ = [
     "Place",
     "QueryFailed",
     "add_partition",
+    "report",
     "request",
+    "take",
     "trino",
     "unload",
 ]

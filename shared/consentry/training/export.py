@@ -93,6 +93,11 @@ class Export:
     def location(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
+    @property
+    def data(self) -> str:
+        """The folder of the data files on AWS (what the Glue table's partition points at)."""
+        return f"{self.location}/AWSDynamoDB/{self.export_id}/data/"
+
 
 def iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
