@@ -46,16 +46,18 @@ def test_athena_reads_one_export_partition_and_one_manifest_partition() -> None:
 def test_constructs_that_differ_between_engines_as_trino_gets_them() -> None:
     chats = athena.trino("manifest", VALUES, ledger="l")
     # struct fields of the export's `Item`: Glue lower-cases them, Trino matches case-insensitively
-    assert "Item.\"key\".S AS chat_key" in chats and "COALESCE(Item.eligible.BOOL, FALSE) AS eligible" in chats
+    assert 'Item."key".S AS chat_key' in chats and "COALESCE(Item.eligible.BOOL, FALSE) AS eligible" in chats
     assert "TRY_CAST(Item.consent_version.N AS BIGINT)" in chats
     assert "Item.sk.S LIKE 'chat#%'" in chats
     # named parameters become literals, quotes doubled
     assert "last_activity <= '2026-01-01T00:00:00.000000Z'" in chats
     assert "'o''brien' AS bucket" in athena.trino("manifest", {**VALUES, "bucket": "o'brien"}, ledger="l")
     report = athena.trino("report", VALUES, ledger="l")
-    assert "COUNT_IF(NOT eligible AND NOT held AND expires_at <= '2026-01-02T00:00:00.000000Z')" in report
+    assert "COUNT_IF(stored AND NOT held AND expires_at <= '2026-01-02T00:00:00.000000Z') AS due" in report
+    assert report.endswith("GROUP BY GROUPING SETS ((reason), (tier), (expiry_month), (state), ())")  # one scan
+    assert "COUNT(DISTINCT CASE WHEN stored THEN pk END) AS users" in report
     # the query's own CTE comes after the ledger's
-    assert report.index("chats AS (") < report.index("stored AS (")
+    assert report.index("chats AS (") < report.index("chat_rows AS (")
     csv = athena.trino("batch_operations_csv", VALUES, manifest="m")
     assert (
         "REPLACE(REPLACE(REPLACE(REPLACE(URL_ENCODE(m.\"key\"), '+', '%20'), '%2F', '/'), '%7E', '~'), '*', '%2A')"

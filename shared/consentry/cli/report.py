@@ -103,16 +103,14 @@ def from_counts(
     for row in counts:
         pair = [row.eligible, row.not_eligible]
         if row.dimension == "objects":
-            data.eligible, data.not_eligible = pair
-            data.objects = row.eligible + row.not_eligible
-        elif row.dimension in ("held", "due", "tag_errors"):
-            setattr(data, row.dimension, row.eligible + row.not_eligible)
-        elif row.dimension == "users":
-            data.users = row.eligible
-        elif row.dimension == "reason" and row.label:
-            reasons[row.label] += row.eligible + row.not_eligible
+            data.eligible, data.not_eligible, data.objects = row.eligible, row.not_eligible, row.stored
+            data.held, data.due, data.tag_errors, data.users = row.held, row.due, row.tag_errors, row.users
         elif row.dimension == "state" and row.label:
-            states[row.label] += row.eligible + row.not_eligible
+            states[row.label] += row.records
+        elif not row.stored:  # a group of removed chats only
+            continue
+        elif row.dimension == "reason" and row.label:
+            reasons[row.label] += row.stored
         elif row.dimension == "tier":
             tier = row.label or NO_RECORD
             if tiers and row.label and row.label not in tiers:

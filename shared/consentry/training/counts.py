@@ -1,10 +1,10 @@
 """The report's numbers from a ledger export: `sql/report.sql`, run by DuckDB, kept as Parquet.
 
-One row per (dimension, label) with the eligible and not-eligible chat
-objects: `objects` (every stored chat), `reason`, `tier` (label NULL: no
-consent record), `month` (of `expires_at`), `state` (every chat record,
-removed ones too), `held`, `due` (at `now`, not held), `tag_errors`, and
-`users` (distinct partition keys with a stored chat, in `eligible`).
+One row per (dimension, label): `objects` (the totals), `reason`, `tier`
+(label NULL: no consent record), `month` (of `expires_at`), `state`. Stored
+chats (all but removed ones) are counted eligible or not, held, due at `now`
+(not held), with a tag error, and their users (distinct partition keys);
+`records` counts every chat record of the group, removed ones too.
 `consentry report` turns them into its HTML and JSON.
 """
 
@@ -27,6 +27,15 @@ class Count:
     label: str | None
     eligible: int
     not_eligible: int
+    records: int = 0
+    held: int = 0
+    due: int = 0
+    tag_errors: int = 0
+    users: int = 0
+
+    @property
+    def stored(self) -> int:
+        return self.eligible + self.not_eligible
 
 
 def report_files(ledger_files: list[Path], now: datetime, into: Path) -> tuple[list[Count], Path]:
@@ -37,9 +46,8 @@ def report_files(ledger_files: list[Path], now: datetime, into: Path) -> tuple[l
         db.copy("report", {"now": format_instant(now)}, out)
         rows = db.parquet_rows(out)
     shutil.rmtree(into / ".duckdb", ignore_errors=True)
-    return [
-        Count(str(d), label, int(e or 0), int(n or 0)) for d, label, e, n in rows
-    ], out  # COUNT_IF of no row is NULL in DuckDB
+    # COUNT_IF over no row is NULL in DuckDB
+    return [Count(str(row[0]), row[1], *(int(v or 0) for v in row[2:])) for row in rows], out
 
 
 __all__ = ["Count", "report_files"]

@@ -39,6 +39,9 @@ MANIFEST_COLUMNS = ("bucket", "key", "version_id", "consent_version", "policy_ve
 # DuckDB's own memory, with spilling to the work directory beyond it: the peak stays flat as the ledger grows.
 MEMORY_LIMIT = "256MB"
 THREADS = 2
+# A DynamoDB item is at most 400 KB; in DynamoDB JSON, with its type wrappers, well under 2 MB. DuckDB's
+# JSON reader buffers per thread in proportion to this (default 16 MB), which would dominate the memory.
+MAX_LINE = 2 * 2**20
 _PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
 _COMMENT = re.compile(r"--[^\n]*")
 
@@ -84,6 +87,7 @@ class DuckDB:
         self.con.execute(f"SET threads = {int(threads)}")
         self.con.execute(f"SET temp_directory = {literal(str(workdir / 'spill'))}")
         self.con.execute("SET preserve_insertion_order = false")  # ORDER BY still holds; the rest may stream
+        self.con.execute("SET enable_external_file_cache = false")  # files are read once: caching them only grows
         self.con.execute(f"CREATE OR REPLACE VIEW ledger AS {self._source(ledger_files)}")
         for view in VIEWS:
             self.con.execute(f"CREATE OR REPLACE VIEW {view} AS {text(view)}")
@@ -94,7 +98,10 @@ class DuckDB:
             return f"SELECT CAST(NULL AS {duckdb_type()}) AS {COLUMN} WHERE FALSE"
         paths = ", ".join(literal(str(path)) for path in ledger_files)
         columns = f"{{{literal(COLUMN)}: {literal(duckdb_type())}}}"
-        return f"SELECT {COLUMN} FROM read_json([{paths}], columns = {columns}, format = 'newline_delimited')"
+        return (
+            f"SELECT {COLUMN} FROM read_json([{paths}], columns = {columns}, format = 'newline_delimited', "
+            f"maximum_object_size = {MAX_LINE})"
+        )
 
     def close(self) -> None:
         self.con.close()

@@ -10,4 +10,3 @@ SELECT
   m.policy_version,
   m.expires_on
 FROM manifest AS m
-ORDER BY m."key"

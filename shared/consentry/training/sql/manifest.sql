@@ -1,6 +1,7 @@
 -- The manifest: every chat version eligible at $at, as the ledger export holds it.
 -- Eligible at T: decided eligible, live (active or archived, not deleted), tags written (no tag_error),
 -- a version named, last activity at or before T and not due at T. Instants are fixed-width ISO text.
+-- No ORDER BY: rows stream from the export to the files (DuckDB) and UNLOAD writes in parallel (Athena).
 SELECT
   $bucket AS bucket,
   chat_key AS "key",
@@ -18,4 +19,3 @@ WHERE eligible
   AND consent_version IS NOT NULL
   AND last_activity <= $at
   AND expires_at > $at
-ORDER BY chat_key

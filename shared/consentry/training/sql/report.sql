@@ -1,28 +1,42 @@
--- The report's counts, one row per (dimension, label): eligible and not eligible chat objects.
--- Stored objects are every chat record but removed ones; `state` counts every chat record.
-WITH stored AS (
-  SELECT * FROM chats WHERE state <> 'removed'
+-- The report's counts in one pass over the export (Athena bills each scan): one row per grouping set.
+-- dimension `objects` (label ''): the totals; `reason`, `tier` (label NULL: no consent record), `month`
+-- (of expires_at), `state`. eligible / not_eligible / held / due / tag_errors / users count stored chats
+-- (every chat record but removed ones); `records` counts every chat record of the group, removed too.
+WITH chat_rows AS (
+  SELECT
+    pk,
+    reason,
+    tier,
+    state,
+    eligible,
+    held,
+    tag_error,
+    expires_at,
+    SUBSTR(expires_at, 1, 7) AS expiry_month,
+    state <> 'removed' AS stored
+  FROM chats
 )
-SELECT 'objects' AS dimension, '' AS label,
-  COUNT_IF(eligible) AS eligible, COUNT_IF(NOT eligible) AS not_eligible
-FROM stored
-UNION ALL
-SELECT 'reason', reason, COUNT_IF(eligible), COUNT_IF(NOT eligible) FROM stored GROUP BY reason
-UNION ALL
-SELECT 'tier', tier, COUNT_IF(eligible), COUNT_IF(NOT eligible) FROM stored GROUP BY tier
-UNION ALL
-SELECT 'month', SUBSTR(expires_at, 1, 7), COUNT_IF(eligible), COUNT_IF(NOT eligible)
-FROM stored GROUP BY SUBSTR(expires_at, 1, 7)
-UNION ALL
-SELECT 'state', state, COUNT_IF(eligible), COUNT_IF(NOT eligible) FROM chats GROUP BY state
-UNION ALL
-SELECT 'held', '', COUNT_IF(held AND eligible), COUNT_IF(held AND NOT eligible) FROM stored
-UNION ALL
-SELECT 'due', '', COUNT_IF(eligible AND NOT held AND expires_at <= $now),
-  COUNT_IF(NOT eligible AND NOT held AND expires_at <= $now)
-FROM stored
-UNION ALL
-SELECT 'tag_errors', '', COUNT_IF(eligible AND tag_error IS NOT NULL), COUNT_IF(NOT eligible AND tag_error IS NOT NULL)
-FROM stored
-UNION ALL
-SELECT 'users', '', COUNT(DISTINCT pk), 0 FROM stored
+SELECT
+  CASE
+    WHEN GROUPING(reason) = 0 THEN 'reason'
+    WHEN GROUPING(tier) = 0 THEN 'tier'
+    WHEN GROUPING(expiry_month) = 0 THEN 'month'
+    WHEN GROUPING(state) = 0 THEN 'state'
+    ELSE 'objects'
+  END AS dimension,
+  CASE
+    WHEN GROUPING(reason) = 0 THEN reason
+    WHEN GROUPING(tier) = 0 THEN tier
+    WHEN GROUPING(expiry_month) = 0 THEN expiry_month
+    WHEN GROUPING(state) = 0 THEN state
+    ELSE ''
+  END AS label,
+  COUNT_IF(stored AND eligible) AS eligible,
+  COUNT_IF(stored AND NOT eligible) AS not_eligible,
+  COUNT(*) AS records,
+  COUNT_IF(stored AND held) AS held,
+  COUNT_IF(stored AND NOT held AND expires_at <= $now) AS due,
+  COUNT_IF(stored AND tag_error IS NOT NULL) AS tag_errors,
+  COUNT(DISTINCT CASE WHEN stored THEN pk END) AS users
+FROM chat_rows
+GROUP BY GROUPING SETS ((reason), (tier), (expiry_month), (state), ())

@@ -4,6 +4,23 @@
 -- only a tombstone left), erased (covered by an erasure request), deleted, expired (swept, or due at
 -- $now), the tag error (tag-limit), the record's policy reason when it is no longer eligible
 -- (consent-denied, consent-pending, commercial-tier...), version-changed (the chat was written since).
+-- Each chat's reason is found before the join, so that the join carries three columns per chat.
+WITH current_chats AS (
+  SELECT
+    c.chat_key,
+    c.version_id,
+    CASE
+      WHEN c.deleted_at IS NOT NULL AND e.pk IS NOT NULL THEN 'erased'
+      WHEN c.deleted_at IS NOT NULL OR c.state = 'deleted' THEN 'deleted'
+      WHEN c.state NOT IN ('active', 'archived') THEN 'expired'
+      WHEN c.tag_error IS NOT NULL THEN c.tag_error
+      WHEN NOT c.eligible THEN c.reason
+      WHEN c.expires_at <= $now THEN 'expired'
+    END AS revoked_by
+  FROM chats AS c
+  LEFT JOIN erasures AS e ON e.pk = c.pk AND e.requested_at = c.deleted_at
+  WHERE c.chat_key IS NOT NULL
+)
 SELECT *
 FROM (
   SELECT
@@ -16,17 +33,11 @@ FROM (
     CASE
       WHEN m.bucket <> $bucket THEN 'not-a-chat'
       WHEN c.chat_key IS NULL THEN 'gone'
-      WHEN c.deleted_at IS NOT NULL AND e.pk IS NOT NULL THEN 'erased'
-      WHEN c.deleted_at IS NOT NULL OR c.state = 'deleted' THEN 'deleted'
-      WHEN c.state NOT IN ('active', 'archived') THEN 'expired'
-      WHEN c.tag_error IS NOT NULL THEN c.tag_error
-      WHEN NOT c.eligible THEN c.reason
-      WHEN c.expires_at <= $now THEN 'expired'
+      WHEN c.revoked_by IS NOT NULL THEN c.revoked_by
       WHEN c.version_id IS NULL OR c.version_id <> m.version_id THEN 'version-changed'
     END AS reason
   FROM manifest AS m
-  LEFT JOIN chats AS c ON c.chat_key = m."key"
-  LEFT JOIN erasures AS e ON e.pk = c.pk AND e.requested_at = c.deleted_at
+  LEFT JOIN current_chats AS c ON c.chat_key = m."key"
 ) AS checked
 WHERE reason IS NOT NULL
 ORDER BY "key", version_id
