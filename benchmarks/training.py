@@ -52,7 +52,7 @@ LARGE = 1_000_000
 OLD_SIZES = (10_000,)  # the old path on moto in the default run (it adds about a minute)
 OLD_SIZES_FULL = (10_000, 100_000)  # with --training-1m
 OLD_VERIFY_MAX = 10_000  # the old verify (2 S3 calls per entry) up to here
-PART = 250_000  # items per export data file
+PART = 50_000  # items per export data file (DynamoDB splits an export into many files)
 BUCKET = "consentry-chat-logs-123456789012-us-east-1"
 T = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 1, 2, tzinfo=UTC)

@@ -42,6 +42,8 @@ THREADS = 2
 # A DynamoDB item is at most 400 KB; in DynamoDB JSON, with its type wrappers, well under 2 MB. DuckDB's
 # JSON reader buffers per thread in proportion to this (default 16 MB), which would dominate the memory.
 MAX_LINE = 2 * 2**20
+# Rows a Parquet writer holds before it writes them (DuckDB's default, 122,880, buffers ~20 MB per thread).
+ROW_GROUP = 32_768
 _PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
 _COMMENT = re.compile(r"--[^\n]*")
 
@@ -120,7 +122,9 @@ class DuckDB:
     def copy(self, name: str, values: Mapping[str, Any], path: Path, file_format: str = "PARQUET") -> int:
         """Write the rows of query `name` to `path` (PARQUET, or CSV without a header); the row count."""
         sql = text(name)
-        options = "FORMAT PARQUET" if file_format == "PARQUET" else "FORMAT CSV, HEADER false"
+        options = (
+            f"FORMAT PARQUET, ROW_GROUP_SIZE {ROW_GROUP}" if file_format == "PARQUET" else "FORMAT CSV, HEADER false"
+        )
         self.con.execute(f"COPY ({sql}) TO {literal(str(path))} ({options})", _only(sql, values))
         return self.count(path)
 
