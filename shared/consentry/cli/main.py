@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("file", metavar="MANIFEST")
     verify.add_argument("--now", metavar="T", help="instant expiry is checked at (default: the export's instant)")
-    verify.add_argument("--export-bucket", metavar="B", help=EXPORT_BUCKET_HELP)
+    verify.add_argument("--export-bucket", metavar="B", default=argparse.SUPPRESS, help=EXPORT_BUCKET_HELP)
     return parser
 
 
@@ -465,9 +465,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from consentry.cli.commands import snapshot
 
+    snapshot.module()  # installed (DuckDB included) before anything is asked of AWS
     exports = snapshot.module("export")
     if args.snapshot_command == "verify":
         now = _when(args.now) if args.now else None
+        snapshot.check_local(args.file)
         with _connect(args, "ledger") as target:
             bucket = snapshot.training_bucket(target, args.export_bucket)
             result, revocations, done = snapshot.verify(target, args.file, now, bucket)

@@ -104,6 +104,13 @@ def take(target: Target, at: datetime | None, out: str | None, bucket: str) -> T
     return Taken(done.at, done, manifest.entries, csv_at, parquet_at)
 
 
+def check_local(location: str) -> None:
+    """A manifest on this machine must exist before anything is asked of AWS."""
+    if not location.startswith("s3://") and not Path(location).exists():
+        hint = "write one with `consentry snapshot --at T --out FILE`"
+        raise CommandError(f"no snapshot manifest at {location!r}: {hint}")
+
+
 def verify(target: Target, location: str, now: datetime | None, bucket: str) -> tuple[Any, list[Any], Any]:
     """A fresh export, anti-joined with the manifest at `location`: (Verification, its revocations, the export)."""
     snapshot = module()
