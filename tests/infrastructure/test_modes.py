@@ -11,9 +11,8 @@ from .synthesis import STREAM_ARN, Synth
 
 def test_create_mode_makes_the_chat_bucket_and_the_consent_table(created: Synth) -> None:
     # chat bucket, access logs, batch operations manifests/reports
-    assert (
-        len(created.of_type("AWS::S3::Bucket")) == 5
-    )  # chats, access logs, batch operations, training, Athena results
+    # chats, access logs, batch operations, training, Athena results
+    assert len(created.of_type("AWS::S3::Bucket")) == 5
     tables = created.of_type("AWS::DynamoDB::Table").values()
     keys = sorted(tuple(k["AttributeName"] for k in t["Properties"]["KeySchema"]) for t in tables)
     assert keys == [("pk", "sk"), ("user_id",)]
