@@ -1,7 +1,8 @@
 """`python -m benchmarks`: every budget of issue 7, measured in one run, as a table.
 
 Options: `--quick` (smaller N, fewer import rounds: a smoke run, not the
-budgets' sizes). Exit status 1 when a budget fails. What the handlers print
+budgets' sizes); `--training-1m` (the training side at 1M records too, and
+its old path at 100k: the training budgets). Exit status 1 when a budget fails. What the handlers print
 (Powertools' EMF metrics) goes to .bench/handlers.log.
 """
 
@@ -21,7 +22,7 @@ from benchmarks.deploy import ROOT, prepare_environment
 prepare_environment()
 
 from benchmarks import budgets as B  # noqa: E402
-from benchmarks import costs, deploy, fanout, imports, naive, scenarios  # noqa: E402
+from benchmarks import costs, deploy, fanout, imports, naive, scenarios, training  # noqa: E402
 from benchmarks.calls import Tally, item_size  # noqa: E402
 from benchmarks.report import Row, mb, money, section, table  # noqa: E402
 from consentry.flows import RETAG_PAGE  # noqa: E402
@@ -29,7 +30,7 @@ from consentry.flows import RETAG_PAGE  # noqa: E402
 MILLION = 1_000_000
 
 
-def measure(quick: bool) -> dict[str, Any]:
+def measure(quick: bool, training_1m: bool = False) -> dict[str, Any]:
     sizes = (1000, 2000, 5000) if quick else (1000, 10_000, 100_000)
     sweep_sizes = (1000, 5000) if quick else (1000, 100_000)
     m: dict[str, Any] = {"sizes": sizes, "sweep_sizes": sweep_sizes}
@@ -66,6 +67,13 @@ def measure(quick: bool) -> dict[str, Any]:
     m["imports"] = imports.measure(3 if quick else 7)
     m["import_layers"] = imports.decompose(3 if quick else 5)
     m["import_own"] = imports.own_modules()
+    step("training: snapshot, verify, report (old path vs new)")
+    if quick:
+        m["training"] = training.measure((1000, 10_000), old_sizes=(1000,))
+    elif training_1m:
+        m["training"] = training.measure((*training.SIZES, training.LARGE), old_sizes=training.OLD_SIZES_FULL)
+    else:
+        m["training"] = training.measure(training.SIZES)
     timings["end"] = time.perf_counter()
     m["timings"] = {a: timings[b] - timings[a] for a, b in itertools.pairwise(timings)}
     return m
@@ -255,6 +263,8 @@ def rows_and_notes(m: dict[str, Any]) -> tuple[list[Row], list[str]]:
     notes.append(
         section("Naive nightly full pass vs consentry, per day (1M objects, 1% = 10,000 changed per day)", day["lines"])
     )
+    rows.extend(training.rows(m["training"]))
+    notes.append(section("Training side: snapshot, verify, report (docs/cost.md)", training.lines(m["training"])))
     notes.append(section("Cost model (us-east-1 list prices; docs/cost.md)", cost_lines(m)))
     notes.append(section("At 1B objects (assumptions stated; docs/cost.md)", scale_lines(m)))
     notes.append(section("Measured calls by operation", op_lines(m)))
@@ -503,6 +513,9 @@ def _ops(tally: Tally) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke run, not the budgets")
+    parser.add_argument(
+        "--training-1m", action="store_true", help="the training side at 1M records too (its budgets; ~10 min more)"
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     started = time.perf_counter()
@@ -510,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     log.mkdir(exist_ok=True)
     print("consentry cost benchmarks (moto; API calls counted through botocore event hooks)", file=sys.stderr)
     with open(log / "handlers.log", "w") as out, contextlib.redirect_stdout(out):
-        measured = measure(args.quick)
+        measured = measure(args.quick, args.training_1m)
     rows, notes = rows_and_notes(measured)
     print(table(rows))
     for note in notes:

@@ -49,6 +49,7 @@ from infra.queues import QueueWithDlq, dead_letter_queue
 from infra.settings import Settings
 from infra.storage import ChatBucket, private_bucket
 from infra.tables import ConsentTable, LedgerTable
+from infra.training import Training
 from infra.training_reader import TrainingReader
 
 WRITE_BATCH_SIZE = WRITE_QUEUE.batch_size
@@ -220,6 +221,7 @@ class ConsentryStack(Stack):
             hour_utc=settings.sweep_hour_utc,
         )
         batch = BatchOperations(self, "BatchOperations", backfill=fns[BACKFILL.name].function, access_logs=access_logs)
+        self.training = Training(self, "Training", access_logs=access_logs, batch_operations_role=batch.role)
 
         # -- enforcement in the bucket policy ------------------------------------------------
         reader = TrainingReader(self, "TrainingReader", bucket_arn=bucket_arn, policy=policy)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,22 +137,23 @@ def test_snapshot_without_its_module(
     one_line_error(result, "consentry.training.snapshot", "upgrade consentry")
 
 
-def test_snapshot_verify_of_a_missing_or_bad_file(
-    served: Served, cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake = types.ModuleType("consentry.training.snapshot")
-
-    def read(stream: object) -> list[object]:
-        raise ValueError("line 1: 2 columns, expected 6")
-
-    fake.read = read  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "consentry.training.snapshot", fake)
+def test_snapshot_verify_of_a_missing_or_bad_file(served: Served, cli: Callable[..., Result], tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n")
 
     url = ("--endpoint-url", served.url)
-    one_line_error(cli(*url, "snapshot", "verify", str(tmp_path / "none.csv")), "no snapshot file")
-    one_line_error(cli(*url, "snapshot", "verify", str(bad)), "not a snapshot this version can read: line 1")
+    one_line_error(cli(*url, "snapshot", "verify", str(tmp_path / "none.csv")), "no snapshot manifest")
+    cli(*url, "snapshot", "--out", str(tmp_path / "good.csv"))  # the local server's one-time notes, if any
+    one_line_error(cli(*url, "snapshot", "verify", str(bad)), "not a snapshot this version can read", "Line: 1")
+
+
+def test_snapshot_at_an_instant_pitr_does_not_hold_is_a_usage_error(served: Served, cli: Callable[..., Result]) -> None:
+    result = cli("--endpoint-url", served.url, "snapshot", "--at", "2020-01-01")
+
+    assert result.code == 2
+    last = result.err.splitlines()[-1]  # after the local server's one-time notes, if this ran first
+    assert last.startswith("consentry snapshot: error: 2020-01-01T00:00:00Z is outside what point-in-time recovery")
+    assert "Traceback" not in result.err
 
 
 def test_debug_shows_the_traceback(cli: Callable[..., Result]) -> None:

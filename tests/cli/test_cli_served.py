@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import boto3
 from clirun import Result, Served
 
 NOVEL = "chats/chen/2025-09-20-novel-outline.json"
@@ -269,16 +270,53 @@ def test_backfill_manifest_lists_every_chat_object(served: Served, cli: Callable
     assert "nothing tagged" in result.err
 
 
-def test_snapshot_take_and_verify(served: Served, cli: Callable[..., Result], tmp_path: Path) -> None:
+def test_snapshot_is_the_ledger_exported_at_the_latest_instant_and_verify_anti_joins_it(
+    served: Served, cli: Callable[..., Result], tmp_path: Path
+) -> None:
     path = tmp_path / "snapshot.csv"
-    taken = cli("--endpoint-url", served.url, "snapshot", "--at", AT, "--out", str(path))
-    fine = cli("--endpoint-url", served.url, "snapshot", "verify", str(path), "--now", AT)
-    late = cli("--endpoint-url", served.url, "snapshot", "verify", str(path), "--now", "2031-01-01", "--json")
+    taken = cli("--endpoint-url", served.url, "snapshot", "--out", str(path), "--json")
+    fine = cli("--endpoint-url", served.url, "snapshot", "verify", str(path))
+    late = cli(
+        "--endpoint-url",
+        served.url,
+        "snapshot",
+        "verify",
+        str(tmp_path / "snapshot.parquet"),
+        "--now",
+        "2031-01-01",
+        "--json",
+    )
 
-    assert taken.code == 0
+    assert taken.code == 0, taken.err
+    data = json.loads(taken.out)
     keys = [row[1] for row in csv.reader(path.open())]
-    assert len(keys) == 8 and NOVEL in keys
-    assert "8 entries written" in taken.err
-    assert fine.code == 0 and "nothing to revoke" in fine.out
+    # The story's eligible chats expire from 2030-11 (five years after their activity): 8 until then.
+    assert len(keys) == data["entries"] == 8 and NOVEL in keys
+    assert data["parquet"] == str(tmp_path / "snapshot.parquet") and (tmp_path / "snapshot.parquet").exists()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["at"])
+    assert data["export"]["location"].startswith("s3://consentry-training-123456789012-us-east-1/exports/ledger-")
+    assert fine.code == 0 and "all 8 entries may still be read; nothing to revoke" in fine.out
     assert late.code == 3
-    assert {r["reason"] for r in json.loads(late.out)["revocations"]} == {"expired"}
+    result = json.loads(late.out)
+    assert (result["checked"], result["revoked"], result["by_reason"]) == (8, 8, {"expired": 8})
+    assert {r["reason"] for r in result["revocations"]} == {"expired"}
+
+
+def test_snapshot_goes_to_the_export_bucket_by_default(served: Served, cli: Callable[..., Result]) -> None:
+    data = json.loads(cli("--endpoint-url", served.url, "snapshot", "--json").out)
+
+    bucket, _, key = data["csv"][len("s3://") :].partition("/")
+    assert bucket == "consentry-training-123456789012-us-east-1"
+    assert key.startswith("manifests/ledger-") and key.endswith("/manifest.csv")
+    assert data["parquet"].endswith("/parquet/manifest.parquet")
+    s3 = boto3.client("s3", endpoint_url=served.url, region_name="us-east-1")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    assert len(body.splitlines()) == data["entries"] == 8
+
+
+def test_report_writes_its_numbers_beside_the_html(served: Served, cli: Callable[..., Result], tmp_path: Path) -> None:
+    _, page, _ = report(cli, served.url, tmp_path)
+
+    numbers = json.loads((tmp_path / "report.json").read_text())
+    assert numbers == json.loads(page.script)
+    assert (tmp_path / "report.parquet").read_bytes()[:4] == b"PAR1"

@@ -12,7 +12,8 @@ from .synthesis import STREAM_ARN, Synth
 
 def test_create_mode_makes_the_chat_bucket_and_the_consent_table(created: Synth) -> None:
     # chat bucket, access logs, batch operations manifests/reports
-    assert len(created.of_type("AWS::S3::Bucket")) == 3
+    # chats, access logs, batch operations, training, Athena results
+    assert len(created.of_type("AWS::S3::Bucket")) == 5
     tables = created.of_type("AWS::DynamoDB::Table").values()
     keys = sorted(tuple(k["AttributeName"] for k in t["Properties"]["KeySchema"]) for t in tables)
     assert keys == [("pk", "sk"), ("user_id",)]
@@ -54,7 +55,7 @@ def test_ledger_is_on_demand_with_pitr_and_the_due_index(each_mode: Synth) -> No
 
 
 def test_attach_mode_creates_neither_bucket_nor_consent_table(attached: Synth) -> None:
-    assert len(attached.of_type("AWS::S3::Bucket")) == 2  # access logs, batch operations
+    assert len(attached.of_type("AWS::S3::Bucket")) == 4  # access logs, batch operations, training, Athena results
     (ledger,) = attached.of_type("AWS::DynamoDB::Table").values()
     assert ledger["Properties"]["KeySchema"][0]["AttributeName"] == "pk"
 

@@ -1,42 +1,84 @@
-"""Training snapshots: `snapshot.take` at T, the manifest format, and `verify` before a training run."""
+"""Training snapshots on moto and DuckDB: the ledger exported at T, its manifest, verify, the report's counts.
+
+moto runs the export for real (ExportTableToPointInTime writes gzipped
+DynamoDB JSON into the bucket named), in a thread of its own: the poll's
+pause joins that thread instead of sleeping. moto ignores `ExportTime` (its
+export is the table as it is when asked), so "the ledger as it was at T" is
+shown here by exports taken before and after a change.
+"""
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import json
+import threading
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
+from botocore.stub import Stubber
 
-from consentry.flows.enforcer import Enforcer
+from consentry.aws.batch_ops import encode_key
+from consentry.aws.ledger import ChatRecord
+from consentry.cli import report
 from consentry.local import LocalRuntime
-from consentry.training import snapshot
-from consentry.training.snapshot import Revocation, SnapshotEntry, SnapshotError
+from consentry.training import counts, snapshot
+from consentry.training import export as exports
+from consentry.training.snapshot import SnapshotEntry, SnapshotError
 from support import set_consent, t, versions
 
 GRANT = t("2025-09-01")
 T = t("2025-12-01")
+EXPORTS = "test-training"
+LIVE = ("active", "archived")
 
 
-@pytest.fixture
-def enforcer(runtime: LocalRuntime) -> Enforcer:
-    return Enforcer.from_env()
+def moto_export_done(_: float) -> None:
+    """The poll's pause: wait for moto's export threads (a real pause on AWS)."""
+    for thread in threading.enumerate():
+        if type(thread).__name__ == "TableExport":
+            thread.join()
 
 
-def write(rt: LocalRuntime, key: str, at: str, **kwargs: object) -> None:
-    rt.put_chat(key, at=t(at), **kwargs)  # type: ignore[arg-type]
-    rt.settle()
+def ledger_files(rt: LocalRuntime, into: Path) -> list[Path]:
+    """Export the ledger now (PITR on, bucket made: the local world) and download its files."""
+    exports.prepare_local(rt.dynamodb, rt.s3, rt.env["LEDGER_TABLE"], EXPORTS)
+    done = snapshot.export_ledger(rt.dynamodb, rt.env["LEDGER_TABLE"], EXPORTS, sleep=moto_export_done)
+    return exports.download(rt.s3, done, into / "export")
+
+
+def manifest(rt: LocalRuntime, files: list[Path], at: datetime, into: Path) -> list[SnapshotEntry]:
+    taken = snapshot.manifest_files(files, at, rt.bucket, into)
+    with taken.csv.open(encoding="utf-8", newline="") as stream:
+        entries = snapshot.read(stream)
+    assert taken.entries == len(entries)
+    return sorted(entries, key=lambda e: e.key)  # unordered: rows stream from the export to the files
+
+
+def eligible_at(record: ChatRecord, at: datetime) -> bool:
+    """The old snapshot's definition, on one current ledger record: the oracle."""
+    return (
+        record.eligible
+        and record.state in LIVE
+        and record.deleted_at is None
+        and record.tag_error is None
+        and record.last_activity <= at < record.expires_at
+        and bool(record.version_id)
+        and record.consent_version is not None
+    )
 
 
 def current_version(rt: LocalRuntime, key: str) -> str:
     return next(v["VersionId"] for v in versions(rt, key) if v["IsLatest"])
 
 
-def by_key(entries: list[SnapshotEntry]) -> dict[str, SnapshotEntry]:
-    return {e.key: e for e in entries}
-
-
-def reasons(revocations: list[Revocation]) -> dict[str, str]:
-    return {r.entry.key: r.reason for r in revocations}
+def reasons(verification: snapshot.Verification) -> dict[str, str]:
+    return {r.entry.key: r.reason for r in verification.revocations()}
 
 
 @pytest.fixture
@@ -55,13 +97,107 @@ def seeded(runtime: LocalRuntime) -> LocalRuntime:
     return runtime
 
 
-def test_snapshot_lists_exactly_the_chats_eligible_at_t_with_version_consent_and_policy(
-    seeded: LocalRuntime, enforcer: Enforcer
+# -- the export -------------------------------------------------------------------------------------
+
+
+def test_export_is_asked_for_at_t_into_its_own_prefix_and_its_files_are_the_ledger(
+    seeded: LocalRuntime, tmp_path: Path
 ) -> None:
-    entries = snapshot.take(enforcer, T)
+    exports.prepare_local(seeded.dynamodb, seeded.s3, seeded.env["LEDGER_TABLE"], EXPORTS)
+    held = exports.window(seeded.dynamodb, seeded.env["LEDGER_TABLE"])
+    sent: list[dict[str, Any]] = []
+    seeded.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.ExportTableToPointInTime", lambda params, **_: sent.append(dict(params))
+    )
+
+    done = snapshot.export_ledger(
+        seeded.dynamodb, seeded.env["LEDGER_TABLE"], EXPORTS, held.latest, sleep=moto_export_done
+    )
+
+    assert sent[0]["ExportTime"] == held.latest == done.at
+    assert sent[0]["S3Bucket"] == EXPORTS and sent[0]["ExportFormat"] == "DYNAMODB_JSON"
+    assert done.prefix == exports.prefix_for(held.latest) and sent[0]["ClientToken"]
+    text = b"".join(gzip.decompress(p.read_bytes()) for p in exports.download(seeded.s3, done, tmp_path))
+    lines = [json.loads(line) for line in text.splitlines()]
+    chat_items = [i["Item"] for i in lines if i["Item"]["sk"]["S"].startswith("chat#") and "key" in i["Item"]]
+    assert sorted(i["key"]["S"] for i in chat_items) == sorted(r.key for r in seeded.enforcer().ledger.scan())
+    assert lines[0]["Item"]["eligible"].keys() == {"BOOL"} and lines[0]["Item"]["revision"].keys() == {"N"}
+
+
+def test_an_instant_outside_what_pitr_holds_is_refused_before_any_export(seeded: LocalRuntime) -> None:
+    table = seeded.env["LEDGER_TABLE"]
+    exports.prepare_local(seeded.dynamodb, seeded.s3, table, EXPORTS)
+    held = exports.window(seeded.dynamodb, table)
+
+    for at in (held.earliest - timedelta(seconds=1), held.latest + timedelta(minutes=1), T):
+        with pytest.raises(exports.OutsideWindow, match="outside what point-in-time recovery"):
+            exports.start(seeded.dynamodb, table, at, EXPORTS)
+    arn = seeded.dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+    assert seeded.dynamodb.list_exports(TableArn=arn)["ExportSummaries"] == []
+
+
+def test_pitr_holds_at_most_35_days_whatever_the_service_says(runtime: LocalRuntime) -> None:
+    latest = t("2026-03-01")
+    with Stubber(runtime.dynamodb) as stub:
+        stub.add_response(
+            "describe_continuous_backups",
+            {
+                "ContinuousBackupsDescription": {
+                    "ContinuousBackupsStatus": "ENABLED",
+                    "PointInTimeRecoveryDescription": {
+                        "PointInTimeRecoveryStatus": "ENABLED",
+                        "EarliestRestorableDateTime": latest - timedelta(days=60),
+                        "LatestRestorableDateTime": latest,
+                    },
+                }
+            },
+        )
+        held = exports.window(runtime.dynamodb, "ledger")
+    assert held.earliest == latest - timedelta(days=35)
+    with pytest.raises(exports.OutsideWindow):
+        held.check(latest - timedelta(days=36), "ledger")
+
+
+def test_no_pitr_no_export(runtime: LocalRuntime) -> None:
+    runtime.dynamodb.update_continuous_backups(  # provision() turns it on, as the stack does
+        TableName=runtime.env["LEDGER_TABLE"],
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False},
+    )
+    with pytest.raises(exports.PitrOff, match="point-in-time recovery is off"):
+        exports.start(runtime.dynamodb, runtime.env["LEDGER_TABLE"], None, EXPORTS)
+
+
+def test_an_export_into_a_missing_bucket_fails_with_the_services_reason(runtime: LocalRuntime) -> None:
+    exports.prepare_local(runtime.dynamodb, runtime.s3, runtime.env["LEDGER_TABLE"], EXPORTS)
+    with pytest.raises(exports.ExportFailed, match="S3NoSuchBucket"):
+        snapshot.export_ledger(runtime.dynamodb, runtime.env["LEDGER_TABLE"], "no-such-bucket", sleep=moto_export_done)
+
+
+def test_wait_polls_with_backoff_until_the_export_completes(runtime: LocalRuntime) -> None:
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/ledger/export/01-abc"
+    pauses: list[float] = []
+    with Stubber(runtime.dynamodb) as stub:
+        for status in ("IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS", "COMPLETED"):
+            stub.add_response(
+                "describe_export",
+                {"ExportDescription": {"ExportArn": arn, "ExportStatus": status, "S3Bucket": "b", "S3Prefix": "p"}},
+            )
+        done = exports.wait(runtime.dynamodb, arn, T, sleep=pauses.append)
+    assert pauses == [0.0, 0.0, 0.0, 0.0, exports.BACKOFF_START]
+    assert (done.export_id, done.bucket, done.prefix) == ("01-abc", "b", "p")
+
+
+# -- the manifest: eligible at T in the export ------------------------------------------------------------
+
+
+def test_manifest_lists_exactly_the_chats_eligible_at_t_with_version_consent_and_policy(
+    seeded: LocalRuntime, tmp_path: Path
+) -> None:
+    files = ledger_files(seeded, tmp_path)
+    entries = manifest(seeded, files, T, tmp_path / "m")
+
     assert [e.key for e in entries] == ["chats/u1/c1.json", "chats/u2/c1.json", "code-sessions/u1/s1.jsonl"]
-    first = by_key(entries)["chats/u1/c1.json"]
-    assert first == SnapshotEntry(
+    assert entries[0] == SnapshotEntry(
         bucket=seeded.bucket,
         key="chats/u1/c1.json",
         version_id=current_version(seeded, "chats/u1/c1.json"),
@@ -69,68 +205,116 @@ def test_snapshot_lists_exactly_the_chats_eligible_at_t_with_version_consent_and
         policy_version="consumer-terms-2025@1",
         expires_on="2030-09-30",
     )
+    rows = duckdb.sql(f"SELECT * FROM read_parquet('{tmp_path / 'm' / 'manifest.parquet'}')").fetchall()
+    assert sorted((SnapshotEntry(*row[:6]) for row in rows), key=lambda e: e.key) == entries
 
 
-def test_snapshot_leaves_out_chats_active_after_t_and_chats_due_at_t(seeded: LocalRuntime, enforcer: Enforcer) -> None:
-    assert "chats/u1/after-t.json" in by_key(snapshot.take(enforcer, t("2025-12-03")))
-    # Five years on, the chats of October 2025 are due: none is eligible then.
-    assert [e.key for e in snapshot.take(enforcer, t("2030-10-04"))] == ["chats/u1/after-t.json"]
-    assert snapshot.take(enforcer, t("2025-09-30")) == []
-
-
-def test_snapshot_never_lists_a_chat_that_is_ineligible_now(seeded: LocalRuntime, enforcer: Enforcer) -> None:
-    set_consent(seeded, "u2", "denied", t("2026-01-01"), version=2)  # opted out after T
-    seeded.chat_event("Chat Deleted", {"user_id": "u1", "key": "chats/u1/c1.json"}, t("2026-01-02"))
+def test_manifest_keeps_the_old_meaning_of_eligible_at_t_on_the_exported_records(
+    seeded: LocalRuntime, tmp_path: Path
+) -> None:
+    seeded.chat_event("Chat Deleted", {"user_id": "u2", "key": "chats/u2/c1.json"}, t("2025-12-05"))
     seeded.settle()
-    assert [e.key for e in snapshot.take(enforcer, T)] == ["code-sessions/u1/s1.jsonl"]
+    files = ledger_files(seeded, tmp_path)
+    records = list(seeded.enforcer().ledger.scan())
+    for at in (t("2025-09-30"), T, t("2025-12-03"), t("2030-09-30"), t("2030-10-04"), t("2031-01-01")):
+        expected = sorted(r.key for r in records if eligible_at(r, at))
+        assert [e.key for e in manifest(seeded, files, at, tmp_path / at.strftime("%Y%m%d"))] == expected, at
+    assert [e.key for e in manifest(seeded, files, t("2030-10-04"), tmp_path / "late")] == ["chats/u1/after-t.json"]
 
 
-def test_manifest_is_headerless_csv_bucket_encoded_key_version_first_and_reads_back(seeded: LocalRuntime) -> None:
+def test_a_snapshot_is_the_ledger_at_its_instant_later_changes_do_not_touch_it(
+    seeded: LocalRuntime, tmp_path: Path
+) -> None:
+    before = ledger_files(seeded, tmp_path / "before")
+    set_consent(seeded, "u2", "denied", t("2026-01-01"), version=2)  # opted out after the first export
+    seeded.settle()
+    after = ledger_files(seeded, tmp_path / "after")
+
+    at = t("2026-02-01")
+    assert "chats/u2/c1.json" in [e.key for e in manifest(seeded, before, at, tmp_path / "m1")]
+    assert "chats/u2/c1.json" not in [e.key for e in manifest(seeded, after, at, tmp_path / "m2")]
+
+
+def test_batch_operations_csv_is_headerless_with_keys_encoded_as_encode_key(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    odd = ["chats/ü ser+1/c,1 é~*.json", "chats/u%20/a'b\"c.json", "code-sessions/u 2/s+1.jsonl"]
+    set_consent(runtime, "ü ser+1", "granted", GRANT)
+    set_consent(runtime, "u%20", "granted", GRANT)
+    set_consent(runtime, "u 2", "granted", GRANT)
+    for key in odd:
+        runtime.put_chat(key, at=t("2025-10-01"))
+    runtime.settle()
+
+    taken = snapshot.manifest_files(ledger_files(runtime, tmp_path), T, runtime.bucket, tmp_path / "m")
+
+    rows = list(csv.reader(io.StringIO(taken.csv.read_text(encoding="utf-8"))))
+    assert sorted(row[1] for row in rows) == sorted(encode_key(k) for k in odd)
+    assert all(len(row) == len(snapshot.BATCH_OPERATIONS_FIELDS) and row[0] == runtime.bucket for row in rows)
+    with taken.csv.open(encoding="utf-8", newline="") as stream:
+        assert sorted(e.key for e in snapshot.read(stream)) == sorted(odd)
+
+
+def test_manifest_csv_written_and_read_without_duckdb() -> None:
     entries = [
-        SnapshotEntry(seeded.bucket, "chats/ü ser+1/c,1 é.json", "v-1", 7, "consumer-terms-2025@1", "2030-01-02"),
-        SnapshotEntry(seeded.bucket, "chats/u1/c1.json", "v-2", 1, "consumer-terms-2025@1", "2030-01-03"),
+        SnapshotEntry("chat-logs", "chats/ü ser+1/c,1 é.json", "v-1", 7, "consumer-terms-2025@1", "2030-01-02"),
+        SnapshotEntry("chat-logs", "chats/u1/c1.json", "v-2", 1, "consumer-terms-2025@1", "2030-01-03"),
     ]
     out = io.StringIO()
     snapshot.write(entries, out)
-    rows = list(csv.reader(io.StringIO(out.getvalue())))
-    assert rows[0] == [
-        seeded.bucket,
-        "chats/%C3%BC%20ser%2B1/c%2C1%20%C3%A9.json",
-        "v-1",
-        "7",
-        "consumer-terms-2025@1",
-        "2030-01-02",
-    ]
-    assert len(rows) == 2 and all(len(r) == len(snapshot.BATCH_OPERATIONS_FIELDS) for r in rows)
+    assert out.getvalue().splitlines()[0] == (
+        "chat-logs,chats/%C3%BC%20ser%2B1/c%2C1%20%C3%A9.json,v-1,7,consumer-terms-2025@1,2030-01-02"
+    )
     assert snapshot.read(io.StringIO(out.getvalue())) == entries
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "message"),
     [
-        "bucket,key\r\n",
-        "bucket,chats/u1/c1.json,v1,three,consumer-terms-2025@1,2030-01-01\r\n",
-        "bucket,chats/u1/c1.json,v1,3,consumer-terms-2025@1,2030-13-01\r\n",
-        "bucket,chats/u1/c1.json,,3,consumer-terms-2025@1,2030-01-01\r\n",
+        ("bucket,key\r\n", "Line: 1"),
+        ("b,chats/u1/c1.json,v1,three,consumer-terms-2025@1,2030-01-01\r\n", "Line: 1"),
+        ("b,chats/u1/c1.json,v1,3,consumer-terms-2025@1,2030-13-01\r\n", "Line: 1"),
+        (
+            "b,chats/u1/c1.json,,3,consumer-terms-2025@1,2030-01-01\r\n",
+            "'chats/u1/c1.json': bucket, key and version_id",
+        ),
     ],
 )
-def test_malformed_manifest_is_refused_with_the_line(text: str) -> None:
-    with pytest.raises(SnapshotError, match="line 1"):
+def test_malformed_manifest_is_refused_with_the_line_or_entry(
+    runtime: LocalRuntime, tmp_path: Path, text: str, message: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text)
+    with pytest.raises(SnapshotError, match=message):
+        snapshot.verify_files([], bad, T, runtime.bucket, tmp_path / "v")
+    with pytest.raises(SnapshotError):
         snapshot.read(io.StringIO(text))
 
 
-def test_unchanged_snapshot_verifies_clean(seeded: LocalRuntime, enforcer: Enforcer) -> None:
-    entries = snapshot.take(enforcer, T)
-    assert snapshot.verify(enforcer, entries, now=t("2026-01-01")) == []
+# -- verify: what in a manifest may no longer be read now ---------------------------------------------------
+
+
+def taken(rt: LocalRuntime, tmp_path: Path, at: datetime = T) -> Path:
+    return snapshot.manifest_files(ledger_files(rt, tmp_path / "then"), at, rt.bucket, tmp_path / "m").parquet
+
+
+def verify(rt: LocalRuntime, parquet: Path, now: datetime, tmp_path: Path) -> snapshot.Verification:
+    return snapshot.verify_files(ledger_files(rt, tmp_path / "now"), parquet, now, rt.bucket, tmp_path / "v")
+
+
+def test_unchanged_snapshot_verifies_clean(seeded: LocalRuntime, tmp_path: Path) -> None:
+    result = verify(seeded, taken(seeded, tmp_path), t("2026-01-01"), tmp_path)
+    assert (result.checked, result.revoked, result.by_reason) == (3, 0, {})
 
 
 def test_verify_lists_entries_revoked_by_opt_out_deletion_erasure_and_new_version(
-    seeded: LocalRuntime, enforcer: Enforcer
+    seeded: LocalRuntime, tmp_path: Path
 ) -> None:
     set_consent(seeded, "u3", "granted", GRANT)
     seeded.put_chat("chats/u3/c1.json", at=t("2025-10-01"))
-    write(seeded, "chats/u3/c2.json", "2025-10-01")
-    entries = snapshot.take(enforcer, T)
+    seeded.put_chat("chats/u3/c2.json", at=t("2025-10-01"))
+    seeded.settle()
+    parquet = taken(seeded, tmp_path)
 
     set_consent(seeded, "u2", "denied", t("2025-12-10"), version=2)
     seeded.chat_event("Chat Deleted", {"user_id": "u1", "key": "chats/u1/c1.json"}, t("2025-12-11"))
@@ -138,54 +322,82 @@ def test_verify_lists_entries_revoked_by_opt_out_deletion_erasure_and_new_versio
     seeded.put_chat("code-sessions/u1/s1.jsonl", body=b'{"edited": true}', at=t("2025-12-13"))
     seeded.settle()
 
-    revoked = snapshot.verify(enforcer, entries, now=t("2026-01-01"))
-    assert reasons(revoked) == {
+    result = verify(seeded, parquet, t("2026-01-01"), tmp_path)
+    assert reasons(result) == {
         "chats/u1/c1.json": "deleted",
         "chats/u2/c1.json": "consent-denied",
         "chats/u3/c1.json": "erased",
         "chats/u3/c2.json": "erased",
         "code-sessions/u1/s1.jsonl": "version-changed",
     }
-    assert [r.entry for r in revoked] == [e for e in entries if e.key in reasons(revoked)]
+    assert result.by_reason == {"consent-denied": 1, "deleted": 1, "erased": 2, "version-changed": 1}
+    assert (result.checked, result.revoked) == (5, 5)
 
 
-def test_verify_sees_an_opt_out_whose_retag_has_not_run_yet(seeded: LocalRuntime, enforcer: Enforcer) -> None:
-    entries = snapshot.take(enforcer, T)
-    set_consent(seeded, "u2", "denied", t("2025-12-10"), version=2)  # stream record not delivered yet
-    assert reasons(snapshot.verify(enforcer, entries, now=t("2026-01-01"))) == {"chats/u2/c1.json": "consent-denied"}
-
-
-def test_verify_lists_entries_expired_or_swept_by_the_time_of_training(
-    seeded: LocalRuntime, enforcer: Enforcer
-) -> None:
-    entries = snapshot.take(enforcer, T)
-    assert set(reasons(snapshot.verify(enforcer, entries, now=t("2030-10-02"))).values()) == {"expired"}
+def test_verify_lists_entries_expired_or_swept_by_then(seeded: LocalRuntime, tmp_path: Path) -> None:
+    parquet = taken(seeded, tmp_path)
+    assert set(reasons(verify(seeded, parquet, t("2030-10-02"), tmp_path / "due")).values()) == {"expired"}
     seeded.sweep(t("2030-10-04"))
     seeded.settle()
-    assert set(reasons(snapshot.verify(enforcer, entries, now=t("2030-10-04"))).values()) == {"expired"}
+    assert set(reasons(verify(seeded, parquet, t("2030-10-04"), tmp_path / "swept")).values()) == {"expired"}
 
 
-def test_verify_checks_the_tags_s3_carries_on_the_listed_version(seeded: LocalRuntime, enforcer: Enforcer) -> None:
-    entries = snapshot.take(enforcer, T)
-    key = "chats/u2/c1.json"
-    seeded.s3.put_object_tagging(
-        Bucket=seeded.bucket,
-        Key=key,
-        VersionId=by_key(entries)[key].version_id,
-        Tagging={"TagSet": [{"Key": "training-eligible", "Value": "false"}]},
-    )
-    assert reasons(snapshot.verify(enforcer, entries, now=t("2026-01-01"))) == {key: "tags-not-eligible"}
+def test_verify_reads_tombstones_and_missing_attributes_as_gone_or_not_eligible(
+    seeded: LocalRuntime, tmp_path: Path
+) -> None:
+    parquet = taken(seeded, tmp_path)
+    table = seeded.env["LEDGER_TABLE"]
+    ledger = seeded.enforcer().ledger
+    # A tombstone (the chat deleted and removed: hashed keys, no user id, key, activity or version) is found
+    # by the manifest's hashed sort key, and says why the chat went.
+    seeded.chat_event("Chat Deleted", {"user_id": "u1", "key": "chats/u1/c1.json"}, t("2025-12-20"))
+    tombstone = ledger.get("u1", "chats/u1/c1.json")
+    assert tombstone is not None and tombstone.removed
+    # A record written with explicit NULLs: eligible NULL reads as not eligible.
+    key = {"pk": {"S": ledger.user_pk("u2")}, "sk": {"S": ledger.chat_sk("chats/u2/c1.json")}}
+    item = seeded.dynamodb.get_item(TableName=table, Key=key)
+    seeded.dynamodb.put_item(TableName=table, Item={**item["Item"], "eligible": {"NULL": True}, "tier": {"NULL": True}})
+
+    result = verify(seeded, parquet, t("2026-01-01"), tmp_path)
+    assert reasons(result) == {"chats/u1/c1.json": "deleted", "chats/u2/c1.json": "consent-granted"}
 
 
-def test_verify_refuses_entries_that_are_not_our_chats_or_unknown(seeded: LocalRuntime, enforcer: Enforcer) -> None:
+def test_verify_refuses_entries_of_another_bucket_and_unknown_keys(seeded: LocalRuntime, tmp_path: Path) -> None:
     policy = "consumer-terms-2025@1"
     entries = [
-        SnapshotEntry(seeded.bucket, "exports/u1/c1.json", "v1", 1, policy, "2030-01-01"),
         SnapshotEntry("another-bucket", "chats/u1/c1.json", "v1", 1, policy, "2030-01-01"),
         SnapshotEntry(seeded.bucket, "chats/u1/never-written.json", "v1", 1, policy, "2030-01-01"),
     ]
-    assert [r.reason for r in snapshot.verify(enforcer, entries, now=t("2026-01-01"))] == [
-        "not-a-chat",
-        "not-a-chat",
-        "not-recorded",
-    ]
+    path = tmp_path / "ours.csv"
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        snapshot.write(entries, stream)
+    result = verify(seeded, path, t("2026-01-01"), tmp_path)
+    assert reasons(result) == {"chats/u1/c1.json": "not-a-chat", "chats/u1/never-written.json": "gone"}
+
+
+# -- the report's counts: the same SQL ------------------------------------------------------------------
+
+
+def test_report_counts_from_sql_equal_a_count_of_the_ledgers_records(seeded: LocalRuntime, tmp_path: Path) -> None:
+    seeded.chat_event("Chat Deleted", {"user_id": "u2", "key": "chats/u2/c1.json"}, t("2025-12-05"))
+    seeded.sweep(t("2025-12-06"))
+    seeded.settle()
+    now = t("2025-11-15")
+    rows, parquet = counts.report_files(ledger_files(seeded, tmp_path), now, tmp_path / "r")
+    data = report.from_counts(rows, now, "p", "here", seeded.bucket, ["free", "pro", "max", "team"])
+
+    records = list(seeded.enforcer().ledger.scan_with_tombstones())
+    stored = [r for r in records if r.state != "removed"]
+    assert (data.objects, data.eligible, data.removed) == (
+        len(stored),
+        sum(r.eligible for r in stored),
+        len(records) - len(stored),
+    )
+    assert data.due == sum(r.in_due_index and r.expires_at <= now for r in stored)
+    assert data.users == len({r.user_id for r in stored})
+    assert sum(data.by_reason.values()) == data.objects and data.by_reason["consent-granted"] == data.eligible
+    assert sum(b.total for b in data.by_month) == data.objects
+    assert data.by_state == {"active": len(stored), "removed": len(records) - len(stored)}
+    assert {b.label: b.total for b in data.by_tier} == Counter(r.tier or report.NO_RECORD for r in stored)
+    assert data.removed == 4  # u2's deleted chat, and the denied, pending and incognito chats swept when due
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchall() == [(len(rows),)]

@@ -11,6 +11,7 @@ Exit status: 0 done; 1 an error (the line says what to do); 2 a usage error;
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -33,7 +34,7 @@ from botocore.exceptions import (
 )
 
 from consentry import __version__
-from consentry.cli.commands.output import Progress, Style, TimeError, instant, note, parse_time, print_json
+from consentry.cli.commands.output import Progress, Style, TimeError, note, parse_time, print_json
 from consentry.cli.commands.target import DEFAULT_SERVE_URL, CommandError, connect, describe
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REVOKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -53,6 +54,11 @@ without --prefix, CHAT_BUCKET, CONSENT_TABLE and LEDGER_TABLE when set; else pre
 policy: --policy FILE, else POLICY_FILE, else the bundled consumer-terms-2025 policy.
 """
 
+EXPORT_BUCKET_HELP = (
+    "bucket for ledger exports and manifests (default: TRAINING_BUCKET, the stack's TrainingBucketName; "
+    "on a local server <prefix>-training-<account>-<region>, created if missing)"
+)
+
 EXAMPLES = """\
 examples:
   consentry demo                                   the whole story in about 10 s, nothing to set up
@@ -62,7 +68,10 @@ examples:
   consentry sweep --dry-run --now 2027-01-01
   consentry backfill --checkpoint backfill.ckpt    resumable; --manifest out.csv for S3 Batch Operations
   consentry policy validate my-policy.toml
-  consentry report --out report.html
+  consentry report --out report.html                the numbers too: report.json, report.parquet
+  consentry snapshot --at 2026-11-20 --out s3://bucket/manifests/run-42/
+                                                   the ledger as it was then, and what was eligible
+  consentry snapshot verify s3://bucket/manifests/run-42/   what of it may no longer be read now
   consentry --real --prefix prod report            the same against your AWS account
 """
 
@@ -218,30 +227,49 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         "write a self-contained HTML report (counts and charts)",
         "Counts of the stored chat objects by eligibility, reason, tier and expiry month, with inline SVG "
-        "charts, in one HTML file that needs no network. --json prints the numbers instead.",
+        "charts, in one HTML file that needs no network; the same numbers beside it as JSON and Parquet "
+        "(FILE.json, FILE.parquet). The counts are SQL over the ledger's latest point-in-time export "
+        "(the queries `snapshot` uses). --json prints the numbers instead.",
     )
     report.add_argument("--out", metavar="FILE", help="HTML file to write (default consentry-report.html)")
     report.add_argument("--now", metavar="T", default="now", help="instant for 'due' counts (default: now)")
+    report.add_argument("--export-bucket", metavar="B", help=EXPORT_BUCKET_HELP)
 
     snapshot = command(
         "snapshot",
-        "write the training snapshot at an instant, or verify one",
-        "`consentry snapshot --at T [--out FILE]` writes the manifest of the object versions eligible at T, for "
-        "a training run. `consentry snapshot verify FILE` lists the entries a training run must not read any "
-        "more (exit status 3 if any).",
+        "the ledger as it was at T, and the chat versions eligible then; or verify a manifest",
+        "`consentry snapshot --at T` = the ledger as it was at T: DynamoDB exports it from point-in-time "
+        "recovery (T within what PITR holds, 35 days at most; `latest` by default), and the manifest lists "
+        "every chat version eligible at T in that export: Parquet for the data team, and the headerless CSV "
+        "S3 Batch Operations reads. A later opt-out or deletion does not change the snapshot at T. "
+        "`consentry snapshot verify MANIFEST` = what in that manifest may no longer be read now (exit "
+        "status 3 if anything).",
+        epilog="--out: s3://bucket/prefix/ (manifest.csv and parquet/manifest.parquet there), a directory, "
+        "FILE.csv (FILE.parquet beside it), or - (the CSV on stdout). Default: "
+        "s3://<export bucket>/manifests/ledger-<T>/.",
     )
-    snapshot.add_argument("--at", metavar="T", default="now", help="instant of the snapshot (default: now)")
-    snapshot.add_argument("--out", metavar="FILE", help="file to write (default: stdout)")
+    snapshot.add_argument(
+        "--at",
+        metavar="T",
+        default="latest",
+        help="the instant: `latest` (the newest PITR holds, a few minutes ago), a date or an instant",
+    )
+    snapshot.add_argument("--out", metavar="PLACE", help="where the manifest goes (see below)")
+    snapshot.add_argument("--export-bucket", metavar="B", help=EXPORT_BUCKET_HELP)
     snapshot_commands = snapshot.add_subparsers(dest="snapshot_command", metavar="SUBCOMMAND")
     verify = snapshot_commands.add_parser(
         "verify",
-        help="list the entries of a snapshot to revoke",
+        help="what in a manifest may no longer be read now",
         parents=[common],
-        description="Re-checks every entry of a snapshot file against the ledger, the consent table and S3, and "
-        "lists those a training run must not read any more. Exit status 3 when there are any.",
+        description="What in a manifest may no longer be read now: exports the ledger as it is (the latest "
+        "instant PITR holds) and anti-joins it with the manifest (ours, Parquet or CSV; a file, a directory or "
+        "s3://...). Lists every entry whose chat is no longer eligible or no longer that version, with the "
+        "first reason found (gone, erased, deleted, expired, consent-denied, version-changed...). Exit status 3 "
+        "when there are any. A consent change counts once its retag has reached the ledger (minutes).",
     )
-    verify.add_argument("file", metavar="FILE")
-    verify.add_argument("--now", metavar="T", help="instant retention is checked at (default: now)")
+    verify.add_argument("file", metavar="MANIFEST")
+    verify.add_argument("--now", metavar="T", help="instant expiry is checked at (default: the export's instant)")
+    verify.add_argument("--export-bucket", metavar="B", default=argparse.SUPPRESS, help=EXPORT_BUCKET_HELP)
     return parser
 
 
@@ -401,11 +429,17 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from consentry.cli import report
+    from consentry.cli.commands import snapshot
 
     now = _when(args.now)
+    out = Path(args.out or "consentry-report.html")
     with _connect(args, "ledger") as target:
-        data = report.collect(
-            target.enforcer().ledger.scan_with_tombstones(),
+        bucket = snapshot.training_bucket(target, args.export_bucket)
+        counts, _ = snapshot.report_counts(
+            target, bucket, now, None if args.json and not args.out else out.with_suffix(".parquet")
+        )
+        data = report.from_counts(
+            counts,
             now=now,
             policy=target.policy.label,
             where=target.where,
@@ -415,14 +449,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.json and not args.out:
         print_json(report.to_json(data))
         return EXIT_OK
-    out = Path(args.out or "consentry-report.html")
     out.write_text(report.render_html(data), encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps(report.to_json(data), indent=2) + "\n", encoding="utf-8")
     if args.json:
         print_json({"file": str(out), **report.to_json(data)})
     else:
         print(
             f"wrote {out}: {data.objects} stored chat objects, {data.eligible} eligible, {data.due} due, "
-            f"{data.removed} removed (open it in a browser; it needs no network)"
+            f"{data.removed} removed (open it in a browser; it needs no network); the numbers in "
+            f"{out.with_suffix('.json')} and {out.with_suffix('.parquet')}"
         )
     return EXIT_OK
 
@@ -430,20 +465,53 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from consentry.cli.commands import snapshot
 
+    snapshot.module()  # installed (DuckDB included) before anything is asked of AWS
+    exports = snapshot.module("export")
     if args.snapshot_command == "verify":
         now = _when(args.now) if args.now else None
-        with _connect(args, "bucket", "ledger", "consent") as target:
-            revocations = snapshot.verify(target, args.file, now)
+        snapshot.check_local(args.file)
+        with _connect(args, "ledger") as target:
+            bucket = snapshot.training_bucket(target, args.export_bucket)
+            result, revocations, done = snapshot.verify(target, args.file, now, bucket)
         if args.json:
-            print_json({"file": args.file, "revocations": revocations})
+            print_json(
+                {
+                    "manifest": args.file,
+                    "now": result.now,
+                    "export": snapshot.export_json(done),
+                    "checked": result.checked,
+                    "revoked": result.revoked,
+                    "by_reason": result.by_reason,
+                    "revocations": revocations,
+                }
+            )
         else:
-            print(snapshot.render_revocations(revocations, args.file))
+            print(snapshot.render_revocations(revocations, args.file, result.checked))
         return EXIT_REVOKED if revocations else EXIT_OK
-    at = _when(args.at)
-    with _connect(args, "bucket", "ledger", "consent") as target:
-        count = snapshot.take(target, at, args.out)
-    if args.out not in (None, "-"):
-        note(f"snapshot at {instant(at)}: {count} entries written to {args.out}")
+    if args.json and args.out == "-":
+        raise UsageError("--out - writes the CSV to stdout: drop --json, or give --out a place")
+    at = None if args.at.strip().lower() in ("latest", "now") else _when(args.at)
+    with _connect(args, "ledger") as target:
+        bucket = snapshot.training_bucket(target, args.export_bucket)
+        try:
+            taken = snapshot.take(target, at, args.out, bucket)
+        except exports.OutsideWindow as err:
+            raise UsageError(str(err)) from None
+    if args.json:
+        print_json(
+            {
+                "at": taken.at,
+                "export": snapshot.export_json(taken.export),
+                "entries": taken.entries,
+                "csv": taken.csv,
+                "parquet": taken.parquet,
+                "target": describe(target),
+            }
+        )
+    elif args.out != "-":
+        print(snapshot.summary(taken))
+    else:
+        note(snapshot.summary(taken))
     return EXIT_OK
 
 

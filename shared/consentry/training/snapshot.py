@@ -1,39 +1,34 @@
-"""Training snapshots: which object versions a training run may read, and proof of it.
+"""Training snapshots: the ledger as it was at T, its manifest, and what of it may no longer be read.
 
-`take(enforcer, at)` lists the chats eligible at instant `at`; `write` stores
-the list as a manifest that both the training job and S3 Batch Operations read;
-`verify` re-checks a manifest just before a training run and lists every entry
-revoked since (opt-out, deletion, erasure, expiry, a newer version).
+Two questions, two words:
 
-What "eligible at T" means here. The ledger keeps each chat's *current*
-decision (made under the newest consent version it has applied), not a
-history of decisions, so a snapshot is "eligible at T, as known now": a chat
-is listed when its current ledger record
+- **`snapshot --at T`: the ledger as it was at T.** DynamoDB exports the
+  ledger at T from its point-in-time recovery (`consentry.training.export`);
+  the manifest is every chat version eligible at T in that export. T must be
+  an instant PITR holds (the last 35 days at most). An opt-out, deletion or
+  erasure after T does not change the snapshot at T: that is what an audit
+  asks ("what could training read on that date").
+- **`snapshot verify`: what in a manifest may no longer be read now.** A
+  fresh export of the ledger, anti-joined with the manifest: every entry
+  whose chat is no longer eligible, or no longer that version, with the
+  first reason found (`consentry.training.queries`, `sql/verify.sql`).
 
-- is eligible (`consent-granted`), live (`active` or `archived`, neither
-  deleted nor removed) and its tags were written (no `tag_error`);
-- has its last activity at or before T: the version the record names existed
-  at T (a chat written or reopened after T is left out, even though an older
-  version of it may have been eligible at T: its tags were rewritten since);
-- is not due at T (`expires_at > T`);
-- names an object version (every row of the manifest pins one version, which
-  is what makes the snapshot a proof of what was read).
+Eligible at T, in the export: decided eligible (`consent-granted`), live
+(`active` or `archived`, not deleted), tags written (no `tag_error`), a
+version named, last activity at or before T, and not due at T
+(`expires_at > T`). Verification trusts the ledger: tags follow it, and the
+bucket policy refuses any object whose tags say otherwise. It sees a consent
+change once its retag has written the ledger (minutes), not before.
 
-So a snapshot never lists a chat that is ineligible now, whatever T is: an
-opt-out, deletion or erasure after T removes the chat from any later
-snapshot at T. It can only leave out what was eligible at T, never add.
+Files, as DuckDB writes them (`COPY ... (FORMAT PARQUET)` and CSV):
 
-Manifest format (`write`/`read`): CSV, UTF-8, no header row (S3 Batch
-Operations would read a header as an object), one row per entry:
+- `manifest.parquet`: bucket, key, version_id, consent_version,
+  policy_version, expires_on: for the data team (Athena, Spark, pandas);
+- `manifest.csv`: the same rows, no header (S3 Batch Operations would read a
+  header as an object), keys URL-encoded as `consentry.aws.batch_ops.encode_key`
+  does; a Batch Operations job reads it with `Fields=BATCH_OPERATIONS_FIELDS`.
 
-    bucket,key,version_id,consent_version,policy_version,expires_on
-
-`key` is URL-encoded as S3 Batch Operations CSV manifests require
-(`consentry.aws.batch_ops.encode_key`). A Batch Operations job reads it with
-`Fields=BATCH_OPERATIONS_FIELDS` (`Bucket, Key, VersionId, Ignore, Ignore,
-Ignore`) and acts on exactly the listed versions.
-
-Example:
+Example (the CSV format, read and written without DuckDB):
     >>> import io
     >>> entry = SnapshotEntry("chat-logs", "chats/u 1/c1.json", "v1", 3, "consumer-terms-2025@1", "2030-09-30")
     >>> out = io.StringIO(); write([entry], out); out.getvalue()
@@ -45,19 +40,24 @@ Example:
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from consentry.aws.batch_ops import decode_key, encode_key
-from consentry.aws.ledger import ChatRecord
-from consentry.flows.enforcer import Enforcer
-from consentry.flows.records import chat_of
-from consentry.policy import ConsentRecord, chat_key, decide
+from consentry.policy import format_instant
+from consentry.training import export as exports
+from consentry.training.queries import DuckDB, QueryError, literal
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3control.literals import JobManifestFieldNameType
 
 COLUMNS = ("bucket", "key", "version_id", "consent_version", "policy_version", "expires_on")
@@ -70,11 +70,12 @@ BATCH_OPERATIONS_FIELDS: tuple[JobManifestFieldNameType, ...] = (
     "Ignore",
     "Ignore",
 )
-LIVE_STATES = ("active", "archived")
+MANIFESTS = "manifests/"
+CSV_NAME, PARQUET_NAME = "manifest.csv", "manifest.parquet"
 
 
 class SnapshotError(ValueError):
-    """A manifest that does not parse; the message names the line."""
+    """A manifest that cannot be read; the message names the line or entry."""
 
 
 @dataclass(frozen=True)
@@ -91,57 +92,158 @@ class SnapshotEntry:
 
 @dataclass(frozen=True)
 class Revocation:
-    """A snapshot entry that must not be trained on any more, and why.
+    """A manifest entry that must not be read any more, and the first reason found (see `sql/verify.sql`).
 
-    `reason`: a policy reason code of the current decision (`consent-denied`,
-    `consent-pending`, `commercial-tier`, `before-consent`, `incognito`,
-    `invalid-consent-record`, ...), or one of `deleted` (Chat Deleted),
-    `erased` (Erasure Requested), `expired` (retention over, or swept),
-    `version-changed` (the chat was written again: another version is the
-    chat now), `version-gone` (the listed version no longer exists),
-    `tags-not-eligible` (S3 does not carry `training-eligible=true` on the
-    version), `tag-limit` (our tags never fitted on the object),
-    `not-recorded` (the ledger does not know the chat), `not-a-chat` (not one
-    of our keys, or not in our bucket).
+    `reason`: `gone` (no record of the key: removed, only a tombstone left, or
+    never recorded), `erased`, `deleted`, `expired` (swept, or due by then),
+    `tag-limit`, a policy reason (`consent-denied`, `consent-pending`,
+    `commercial-tier`, ...), `version-changed` (written since: another version
+    is the chat now), `not-a-chat` (another bucket).
     """
 
     entry: SnapshotEntry
     reason: str
 
 
-def eligible_at(record: ChatRecord, at: datetime) -> bool:
-    """The module docstring's definition of "eligible at T", on one current ledger record."""
-    return (
-        record.eligible
-        and record.state in LIVE_STATES
-        and record.deleted_at is None
-        and record.tag_error is None
-        and record.last_activity <= at < record.expires_at
-        and bool(record.version_id)
-        and record.consent_version is not None
-    )
+@dataclass(frozen=True)
+class Manifest:
+    """A snapshot's manifest: how many entries, and where its two files are (local paths here)."""
+
+    at: datetime
+    entries: int
+    parquet: Path
+    csv: Path
 
 
-def take(enforcer: Enforcer, at: datetime) -> list[SnapshotEntry]:
-    """Every chat eligible at `at` (see the module docstring), sorted by key."""
-    bucket = enforcer.settings.bucket
-    entries = [
-        SnapshotEntry(
-            bucket=bucket,
-            key=record.key,
-            version_id=str(record.version_id),
-            consent_version=int(record.consent_version or 0),
-            policy_version=record.policy_version,
-            expires_on=record.expires_on,
-        )
-        for record in enforcer.ledger.scan()
-        if eligible_at(record, at)
-    ]
-    return sorted(entries, key=lambda e: e.key)
+@dataclass(frozen=True)
+class Verification:
+    """What verify found: how many entries were checked and revoked, by reason; the revoked rows in `parquet`."""
+
+    now: datetime
+    checked: int
+    revoked: int
+    by_reason: dict[str, int]
+    parquet: Path
+
+    def revocations(self) -> list[Revocation]:
+        """The revoked entries, in key order (read from `parquet`: as many as there are)."""
+        import duckdb
+
+        with duckdb.connect() as con:
+            rows = con.execute(f"SELECT * FROM read_parquet({literal(str(self.parquet))})").fetchall()
+        return [Revocation(SnapshotEntry(*row[:6]), row[6]) for row in rows]
+
+
+# -- on files: the export's data files in, Parquet and CSV out (what the benchmark measures) -----------------
+
+
+def manifest_files(ledger_files: list[Path], at: datetime, chat_bucket: str, into: Path) -> Manifest:
+    """Write `manifest.parquet` and `manifest.csv` of the chats eligible at `at` into `into`."""
+    into.mkdir(parents=True, exist_ok=True)
+    parquet, csv_path = into / PARQUET_NAME, into / CSV_NAME
+    with DuckDB(ledger_files, into / ".duckdb") as db:
+        count = db.copy("manifest", {"at": format_instant(at), "bucket": chat_bucket}, parquet)
+        db.use_manifest(parquet)
+        db.copy("batch_operations_csv", {}, csv_path, "CSV")
+    shutil.rmtree(into / ".duckdb", ignore_errors=True)
+    return Manifest(at, count, parquet, csv_path)
+
+
+def verify_files(ledger_files: list[Path], manifest: Path, now: datetime, chat_bucket: str, into: Path) -> Verification:
+    """The entries of `manifest` (Parquet, or our CSV) not eligible `now` in the export; `revoked.parquet` too."""
+    into.mkdir(parents=True, exist_ok=True)
+    out = into / "revoked.parquet"
+    with DuckDB(ledger_files, into / ".duckdb") as db:
+        try:
+            checked = db.use_manifest(manifest)
+        except QueryError as err:
+            raise SnapshotError(f"{manifest.name}: {err}") from None
+        # Entries with the chat's hashed sort key (our Parquet) are matched on it: tombstones then say why.
+        hashed = db.con.execute("SELECT count(chat_sk) = count(*) AND count(*) > 0 FROM manifest").fetchone()
+        by_hash = bool(hashed and hashed[0])
+        revoked = db.copy("verify", {"now": format_instant(now), "bucket": chat_bucket, "by_hash": by_hash}, out)
+        by_reason = db.con.execute(
+            f"SELECT reason, count(*) FROM read_parquet({literal(str(out))}) GROUP BY reason ORDER BY reason"
+        ).fetchall()
+    shutil.rmtree(into / ".duckdb", ignore_errors=True)
+    return Verification(now, checked, revoked, {reason: int(n) for reason, n in by_reason}, out)
+
+
+# -- with AWS: the export, the files, and where the outputs go ----------------------------------------------
+
+
+def export_ledger(
+    dynamodb: DynamoDBClient,
+    table: str,
+    bucket: str,
+    at: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> exports.Export:
+    """The export of the ledger at `at` (None: the latest instant PITR holds), waited for."""
+    arn, at = exports.start(dynamodb, table, at, bucket)
+    return exports.wait(dynamodb, arn, at, sleep=sleep)
+
+
+@contextmanager
+def workspace() -> Iterator[Path]:
+    """A scratch directory for the export's files and DuckDB's spill space, removed after."""
+    with tempfile.TemporaryDirectory(prefix="consentry-") as path:
+        yield Path(path)
+
+
+def default_location(bucket: str, export: exports.Export) -> str:
+    """Where a snapshot's manifest goes unless told: beside the exports, named after its instant."""
+    return f"s3://{bucket}/{MANIFESTS}{export.prefix.rsplit('/', 1)[-1]}/"
+
+
+def publish(s3: S3Client, manifest: Manifest, out: str) -> tuple[str, str]:
+    """Put the manifest's files at `out` (s3://bucket/prefix/, a directory, or FILE.csv); (csv, parquet)."""
+    if out.startswith("s3://"):
+        bucket, _, prefix = out[5:].partition("/")
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        places = (f"{prefix}{CSV_NAME}", f"{prefix}parquet/{PARQUET_NAME}")
+        for path, key in zip((manifest.csv, manifest.parquet), places, strict=True):
+            s3.upload_file(str(path), bucket, key)
+        return f"s3://{bucket}/{places[0]}", f"s3://{bucket}/{places[1]}"
+    target = Path(out)
+    csv_path = target if target.suffix == ".csv" else target / CSV_NAME
+    parquet = csv_path.with_suffix(".parquet")
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(manifest.csv, csv_path)
+    shutil.copyfile(manifest.parquet, parquet)
+    return str(csv_path), str(parquet)
+
+
+def fetch_manifest(s3: S3Client, location: str, into: Path) -> Path:
+    """A manifest to verify, as a local file: a path, or s3://... (a file, or a prefix `publish` wrote)."""
+    if not location.startswith("s3://"):
+        path = Path(location)
+        if path.is_dir():
+            path = path / PARQUET_NAME if (path / PARQUET_NAME).exists() else path / CSV_NAME
+        if not path.exists():
+            raise FileNotFoundError(location)
+        return path
+    bucket, _, key = location[5:].partition("/")
+    if key.endswith((".csv", ".parquet")):
+        candidates = [key]
+    else:
+        base = key.rstrip("/") + "/" if key else ""
+        candidates = [f"{base}parquet/{PARQUET_NAME}", f"{base}{CSV_NAME}"]
+    for candidate in candidates:
+        local = into / Path(candidate).name
+        try:
+            s3.download_file(bucket, candidate, str(local))
+        except Exception:  # a missing candidate: try the next one
+            continue
+        return local
+    raise FileNotFoundError(location)
+
+
+# -- the CSV format without DuckDB (small manifests, tests, tools) -------------------------------------------
 
 
 def write(entries: Iterable[SnapshotEntry], stream: TextIO) -> None:
-    """Write the manifest rows (format in the module docstring) to a text stream."""
+    """Write manifest rows (the format of the module docstring) to a text stream."""
     writer = csv.writer(stream, lineterminator="\r\n")
     for entry in entries:
         if not entry.version_id:
@@ -159,7 +261,7 @@ def write(entries: Iterable[SnapshotEntry], stream: TextIO) -> None:
 
 
 def read(stream: TextIO) -> list[SnapshotEntry]:
-    """The entries of a manifest written by `write`; SnapshotError on a malformed line."""
+    """The entries of a CSV manifest; SnapshotError on a malformed line."""
     entries = []
     for number, row in enumerate(csv.reader(stream), start=1):
         if not row or row == [""]:
@@ -178,78 +280,20 @@ def read(stream: TextIO) -> list[SnapshotEntry]:
     return entries
 
 
-def verify(enforcer: Enforcer, entries: Sequence[SnapshotEntry], now: datetime | None = None) -> list[Revocation]:
-    """Entries revoked since the snapshot: re-checked against the ledger, the consent table and S3.
-
-    Each entry is decided again under its user's consent record as it is now
-    (so a consent change whose retag has not run yet is seen), then its
-    version's tags and the object's current version are read from S3. `now`
-    (default: the wall clock; this runs before a training job, not in a
-    handler) is when retention is checked. Returns one revocation per revoked
-    entry, in the entries' order; an empty list means the manifest may be used.
-    """
-    now = now or datetime.now(UTC)
-    policy = enforcer.policy
-    ours = {e.key: chat_key(e.key, policy) for e in entries}
-    users = {e.key: found.user_id for e in entries if (found := ours[e.key]) is not None}
-    records = enforcer.ledger.get_many([(users[k], k) for k in dict.fromkeys(users)])
-    consents = enforcer.consents.get_many(users.values())
-    erasures: dict[str, set[datetime]] = defaultdict(set)
-    for user_id in {records[k].user_id for k in records if records[k].deleted_at is not None}:
-        erasures[user_id] = {e.requested_at for e in enforcer.ledger.erasures(user_id)}
-
-    revoked = []
-    for entry in entries:
-        reason = _ledger_reason(entry, enforcer, records.get(entry.key), consents, erasures, now)
-        if reason is None:
-            reason = _s3_reason(entry, enforcer)
-        if reason is not None:
-            revoked.append(Revocation(entry, reason))
-    return revoked
-
-
-def _ledger_reason(
-    entry: SnapshotEntry,
-    enforcer: Enforcer,
-    record: ChatRecord | None,
-    consents: Mapping[str, ConsentRecord],
-    erasures: dict[str, set[datetime]],
-    now: datetime,
-) -> str | None:
-    if entry.bucket != enforcer.settings.bucket or chat_key(entry.key, enforcer.policy) is None:
-        return "not-a-chat"
-    if record is None:
-        return "not-recorded"
-    if record.deleted_at is not None:
-        return "erased" if record.deleted_at in erasures[record.user_id] else "deleted"
-    if record.state not in LIVE_STATES:
-        return "expired"  # removed by the retention sweep
-    if record.tag_error is not None:
-        return record.tag_error
-    if not record.eligible:
-        return record.reason.value
-    decision = decide(chat_of(record), consents[record.user_id], enforcer.policy)
-    if not decision.eligible:
-        return decision.reason.value
-    if decision.is_due(now):
-        return "expired"
-    if record.version_id != entry.version_id:
-        return "version-changed"
-    return None
-
-
-def _s3_reason(entry: SnapshotEntry, enforcer: Enforcer) -> str | None:
-    tags = enforcer.chats.tags(entry.key, entry.version_id)
-    if tags is None:
-        return "version-gone"
-    if tags.get(enforcer.policy.tags.eligible) != "true":
-        return "tags-not-eligible"
-    current = enforcer.chats.head(entry.key)
-    if current is None:
-        return "deleted"  # deleted in S3 itself (a delete marker on top), not through our events
-    if current.version_id != entry.version_id:
-        return "version-changed"
-    return None
-
-
-__all__ = ["BATCH_OPERATIONS_FIELDS", "Revocation", "SnapshotEntry", "SnapshotError", "read", "take", "verify", "write"]
+__all__ = [
+    "BATCH_OPERATIONS_FIELDS",
+    "Manifest",
+    "Revocation",
+    "SnapshotEntry",
+    "SnapshotError",
+    "Verification",
+    "default_location",
+    "export_ledger",
+    "fetch_manifest",
+    "manifest_files",
+    "publish",
+    "read",
+    "verify_files",
+    "workspace",
+    "write",
+]

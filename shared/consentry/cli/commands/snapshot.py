@@ -1,74 +1,161 @@
-"""`consentry snapshot`: the training set eligible at an instant, and its re-check.
+"""`consentry snapshot` and the report's numbers: the ledger exported at an instant, queried by DuckDB.
 
-The work is done by `consentry.training.snapshot` (`take`, `write`, `read`,
-`verify`), imported when the command runs, so that the rest of the CLI works
-without it.
+`snapshot --at T` = the ledger as it was at T (a DynamoDB point-in-time
+export), and its manifest of the chat versions eligible at T.
+`snapshot verify` = what in a manifest may no longer be read now (a fresh
+export, anti-joined with the manifest). The work is done by
+`consentry.training` (DuckDB: the `local` extra), imported when a command runs.
+
+Where exports and manifests go: `--export-bucket`, else `TRAINING_BUCKET`
+(the stack's output `TrainingBucketName`), else, on a local server only,
+`<prefix>-training-<account>-<region>`, created there with the ledger's
+point-in-time recovery turned on if they are not yet.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from consentry.cli.commands.output import table
+import boto3
+
+from consentry.cli.commands.output import instant, note, table
 from consentry.cli.commands.target import CommandError, Target
 
+TRAINING_BUCKET = "TRAINING_BUCKET"
 
-def module() -> ModuleType:
+
+def module(name: str = "snapshot") -> ModuleType:
+    """`consentry.training.<name>`, or a CommandError saying what to install."""
     try:
-        return importlib.import_module("consentry.training.snapshot")
+        return importlib.import_module(f"consentry.training.{name}")
     except ModuleNotFoundError as err:
-        if err.name != "consentry.training.snapshot":
+        if err.name == "duckdb":
+            raise CommandError(
+                "snapshots and reports run their queries on DuckDB, which is not installed: "
+                "pip install 'consentry[local]'"
+            ) from None
+        if err.name != f"consentry.training.{name}":
             raise
         raise CommandError(
-            "snapshots need consentry.training.snapshot, which this installation does not have yet: upgrade consentry"
+            f"snapshots need consentry.training.{name}, which this installation does not have yet: upgrade consentry"
         ) from None
 
 
-def take(target: Target, at: datetime, out: str | None) -> int:
-    """Write the snapshot at `at` to `out` (stdout when None or '-'); returns the entry count."""
-    snapshot = module()
-    entries = snapshot.take(target.enforcer(), at)
-    if out in (None, "-"):
-        snapshot.write(entries, sys.stdout)
-    else:
-        with open(out, "w", encoding="utf-8", newline="") as stream:
-            snapshot.write(entries, stream)
-    return len(entries)
+def training_bucket(target: Target, given: str | None) -> str:
+    """The bucket of exports and manifests; prepared (PITR on, bucket made) on a local server."""
+    bucket = given or os.environ.get(TRAINING_BUCKET)
+    if bucket is None and target.real:
+        raise CommandError(
+            "name the bucket for exports and manifests: --export-bucket B or TRAINING_BUCKET "
+            "(the stack's output TrainingBucketName)"
+        )
+    if bucket is None:
+        region = target.clients.s3.meta.region_name
+        sts = boto3.client("sts", endpoint_url=target.endpoint_url, region_name=region)
+        bucket = f"{target.prefix}-training-{sts.get_caller_identity()['Account']}-{region}"
+    if not target.real:
+        exports = module("export")
+        done = exports.prepare_local(target.clients.dynamodb, target.clients.s3, target.settings.ledger_table, bucket)
+        for line in [] if target.embedded else done:  # a fresh embedded server is gone with the command
+            note(f"{line} (local server)")
+    return bucket
 
 
-def verify(target: Target, path: str, now: datetime | None = None) -> list[Any]:
-    """The revocations of a snapshot file: entries a training run must not read any more."""
+def export(target: Target, bucket: str, at: datetime | None) -> Any:
+    """The ledger's export at `at` (None: the latest instant PITR holds), waited for."""
+    exports = module("export")
     snapshot = module()
     try:
-        with open(path, encoding="utf-8", newline="") as stream:
-            entries = snapshot.read(stream)
-    except FileNotFoundError:
+        return snapshot.export_ledger(target.clients.dynamodb, target.settings.ledger_table, bucket, at)
+    except exports.PitrOff as err:
+        raise CommandError(str(err)) from None
+    except exports.ExportFailed as err:
+        raise CommandError(f"{err}: retry, or check the bucket's policy and encryption") from None
+
+
+@dataclass
+class Taken:
+    at: datetime
+    export: Any
+    entries: int
+    csv: str
+    parquet: str
+
+
+def take(target: Target, at: datetime | None, out: str | None, bucket: str) -> Taken:
+    """Export the ledger at `at`, write its manifest; `out`: s3://..., a directory, FILE.csv or '-' (CSV on stdout)."""
+    snapshot = module()
+    done = export(target, bucket, at)
+    with snapshot.workspace() as work:
+        files = module("export").download(target.clients.s3, done, work / "export")
+        manifest = snapshot.manifest_files(files, done.at, target.settings.bucket, work / "manifest")
+        if out == "-":
+            sys.stdout.write(manifest.csv.read_text(encoding="utf-8"))
+            return Taken(done.at, done, manifest.entries, "-", "-")
+        where = out or snapshot.default_location(bucket, done)
+        csv_at, parquet_at = snapshot.publish(target.clients.s3, manifest, where)
+    return Taken(done.at, done, manifest.entries, csv_at, parquet_at)
+
+
+def check_local(location: str) -> None:
+    """A manifest on this machine must exist before anything is asked of AWS."""
+    if not location.startswith("s3://") and not Path(location).exists():
         hint = "write one with `consentry snapshot --at T --out FILE`"
-        raise CommandError(f"no snapshot file {path!r}: {hint}") from None
-    except ValueError as err:
-        raise CommandError(f"{path} is not a snapshot this version can read: {err}") from None
-    extra = {} if now is None else {"now": now}
-    result: list[Any] = snapshot.verify(target.enforcer(), entries, **extra)
-    return result
+        raise CommandError(f"no snapshot manifest at {location!r}: {hint}")
 
 
-def render_revocations(revocations: list[Any], path: str) -> str:
+def verify(target: Target, location: str, now: datetime | None, bucket: str) -> tuple[Any, list[Any], Any]:
+    """A fresh export, anti-joined with the manifest at `location`: (Verification, its revocations, the export)."""
+    snapshot = module()
+    with snapshot.workspace() as work:
+        try:
+            manifest = snapshot.fetch_manifest(target.clients.s3, location, work)
+        except FileNotFoundError:
+            hint = "write one with `consentry snapshot --at T --out FILE`"
+            raise CommandError(f"no snapshot manifest at {location!r}: {hint}") from None
+        done = export(target, bucket, None)
+        files = module("export").download(target.clients.s3, done, work / "export")
+        try:
+            result = snapshot.verify_files(files, manifest, now or done.at, target.settings.bucket, work / "verify")
+        except ValueError as err:
+            raise CommandError(f"{location} is not a snapshot this version can read: {err}") from None
+        return result, result.revocations(), done
+
+
+def report_counts(target: Target, bucket: str, now: datetime, out: Path | None) -> tuple[list[Any], Any]:
+    """The report's counts from the latest export; `report.parquet` copied to `out` when given."""
+    counts = module("counts")
+    done = export(target, bucket, None)
+    with module().workspace() as work:
+        files = module("export").download(target.clients.s3, done, work / "export")
+        rows, parquet = counts.report_files(files, now, work / "report")
+        if out is not None:
+            out.write_bytes(parquet.read_bytes())
+    return rows, done
+
+
+def export_json(done: Any) -> dict[str, Any]:
+    return {"arn": done.arn, "location": done.location, "at": done.at, "items": done.items}
+
+
+def render_revocations(revocations: list[Any], path: str, checked: int) -> str:
     if not revocations:
-        return f"{path}: every entry may still be read; nothing to revoke"
-    rows = []
-    for revocation in revocations:
-        entry = getattr(revocation, "entry", revocation)
-        rows.append(
-            [
-                getattr(entry, "key", str(entry)),
-                getattr(entry, "version_id", "-"),
-                getattr(revocation, "reason", "-"),
-            ]
-        )
+        return f"{path}: all {checked} entries may still be read; nothing to revoke"
+    rows = [[r.entry.key, r.entry.version_id, r.reason] for r in revocations]
     count = len(revocations)
-    head = f"{count} entr{'y' if count == 1 else 'ies'} of {path} must not be trained on any more:"
+    head = f"{count} of {checked} entr{'y' if checked == 1 else 'ies'} of {path} must not be read any more:"
     return f"{head}\n{table(['key', 'version', 'reason'], rows)}"
+
+
+def summary(taken: Taken) -> str:
+    return (
+        f"snapshot at {instant(taken.at)} (the ledger as it was then, exported to {taken.export.location}): "
+        f"{taken.entries} entries; manifest {taken.csv} (S3 Batch Operations CSV) and {taken.parquet}"
+    )
