@@ -46,7 +46,7 @@ class Settings:
     deleted_backstop_days: int = deployment.DELETED_BACKSTOP_DAYS
     abort_multipart_days: int = deployment.ABORT_MULTIPART_DAYS
     log_retention_days: int = deployment.LOG_RETENTION_DAYS
-    access_log_days: int = 365
+    access_log_days: int = deployment.LOG_RETENTION_DAYS
     oldest_due_alarm_hours: int = 36
     sweep_hour_utc: int = 3
 
@@ -84,19 +84,34 @@ class Settings:
             noncurrent_version_days=_days(get, "noncurrentVersionDays", policy.default_days),
             deleted_backstop_days=_days(get, "deletedBackstopDays", deployment.DELETED_BACKSTOP_DAYS),
             abort_multipart_days=_days(get, "abortMultipartDays", deployment.ABORT_MULTIPART_DAYS),
-            log_retention_days=_days(get, "logRetentionDays", deployment.LOG_RETENTION_DAYS),
-            access_log_days=_days(get, "accessLogDays", 365),
+            log_retention_days=_days(get, "logRetentionDays", _log_days(policy.default_days)),
+            access_log_days=_days(get, "accessLogDays", policy.default_days),
             oldest_due_alarm_hours=_days(get, "oldestDueAlarmHours", 36),
             sweep_hour_utc=_number(get, "sweepHourUtc", 3, 0, 23),
         )
         if settings.log_retention_days not in LOG_RETENTION:
             raise SettingsError(f"logRetentionDays must be one of {sorted(LOG_RETENTION)}")
+        # Our own logs obey the retention we enforce: nothing personal outlives the shortest retention.
+        for key, value in (
+            ("logRetentionDays", settings.log_retention_days),
+            ("accessLogDays", settings.access_log_days),
+        ):
+            if value > policy.default_days:
+                raise SettingsError(
+                    f"{key} must not exceed the policy's shortest retention ({policy.default_days} days): logs hold "
+                    "keyed hashes and access logs the keys of requests"
+                )
         if settings.noncurrent_version_days < deployment.NONCURRENT_VERSION_DAYS_MIN:
             raise SettingsError(
                 f"noncurrentVersionDays must be at least {deployment.NONCURRENT_VERSION_DAYS_MIN}: a version written "
                 "during a legal hold whose hold failed waits that long in a dead-letter queue"
             )
         return settings
+
+
+def _log_days(limit: int) -> int:
+    """The longest retention CloudWatch Logs accepts that does not exceed `limit` days."""
+    return max(days for days in LOG_RETENTION if days <= limit)
 
 
 def _text(get: Callable[[str], Any], key: str) -> str | None:

@@ -61,7 +61,9 @@ DELETERS = (TAG_ON_WRITE, CHAT_EVENTS, WORKER, BACKFILL)
 # The enforcers that place and release legal holds (the only ones the bucket policy lets lock a chat).
 HOLDERS = (TAG_ON_WRITE, CHAT_EVENTS, WORKER, BACKFILL)
 
-LOG_RETENTION_DAYS = 90
+# Logs and access logs keep keyed hashes and keys of requests: no longer than the policy's shortest retention for
+# ineligible data (`default_days`, 30 in the bundled policy); CloudWatch takes only some values (infra/settings.py).
+LOG_RETENTION_DAYS = 30
 POWERTOOLS_SERVICE = "consentry"  # Powertools service name, and the `service` dimension of our metrics
 METRICS_NAMESPACE = "consentry"
 

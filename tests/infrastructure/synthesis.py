@@ -43,7 +43,7 @@ ATTACH_CONTEXT = {
     "reserveConcurrency": "false",
     "oldestDueAlarmHours": "48",
     "sweepHourUtc": "2",
-    "logRetentionDays": "30",
+    "logRetentionDays": "14",
 }
 # Numbers worth a line at the end of the run (synth times, bundle sizes).
 SUMMARY: dict[str, str] = {}

@@ -98,6 +98,16 @@ def test_log_retention_must_be_one_cloudwatch_accepts() -> None:
         context(logRetentionDays="42")
 
 
+def test_logs_keep_no_longer_than_the_policys_shortest_retention() -> None:
+    """Issue 13: log lines (keyed hashes) and S3 access logs (keys) expire with the ineligible data they speak of."""
+    settings = context()
+    shortest = settings.policy.default_days
+    assert settings.log_retention_days <= shortest and settings.access_log_days <= shortest
+    for key in ("logRetentionDays", "accessLogDays"):
+        with pytest.raises(SettingsError, match=f"{key} must not exceed"):
+            context(**{key: str(shortest * 3)})
+
+
 def test_settings_take_strings_from_the_command_line() -> None:
     settings = context(
         sweepHourUtc="23",

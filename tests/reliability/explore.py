@@ -240,7 +240,7 @@ EVENTS = (
     Interleaved("erasure", _event("Erasure Requested", None), lambda w: w.erase(U, E_AT)),
     Interleaved("hold placed", _event("Legal Hold Placed"), lambda w: w.hold(K1, True, E_AT)),
     Interleaved("hold released", _event("Legal Hold Released"), lambda w: w.hold(K1, False, E_AT)),
-    Interleaved("console hold", console_hold, lambda w: w.hold(K1, True)),
+    Interleaved("console hold", console_hold, lambda w: w.console_hold(K1)),
     _consent("denied"),
     _consent("granted"),
     Interleaved("sweep", lambda d: d.schedule_sweep(LATE_SWEEP) and None, lambda w: w.sweep(LATE_SWEEP) and None),

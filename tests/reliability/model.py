@@ -32,7 +32,9 @@ class Chat:
     activity: datetime | None = None  # latest write or reopen, ever (time only moves forward)
     incognito: bool = False  # metadata of the latest write
     writer_tags: dict[str, str] = field(default_factory=dict)  # tags the writer put on the latest write
-    deleted_at: datetime | None = None  # Chat Deleted: the key is dead from then on
+    deleted_at: datetime | None = None  # Chat Deleted: the key is dead from then on (the first deletion)
+    deletions: list[datetime] = field(default_factory=list)  # every Chat Deleted of this life
+    console_held: bool = False  # a hold placed from the S3 console: the ledger learns it when a purge meets it
     erasures: list[datetime] = field(default_factory=list)  # requests of the user that cover this chat
     held: bool = False
     announced: bool = True  # an event (or the backfill) told the system about it: the sweep can find it
@@ -45,10 +47,7 @@ class Chat:
 
     def deletion_times(self) -> set[datetime]:
         """Any of these may be the ledger's `deleted_at`: whichever deletion was processed first."""
-        times = set(self.erasures)
-        if self.deleted_at is not None:
-            times.add(self.deleted_at)
-        return times
+        return set(self.erasures) | set(self.deletions)
 
 
 @dataclass
@@ -70,8 +69,9 @@ class World:
 
     def write(self, key: str, at: datetime, metadata: Mapping[str, str], tags: Mapping[str, str]) -> None:
         chat = self.chats[key]
-        if chat.deleted_at is not None and at > chat.deleted_at:
+        if chat.deleted_at is not None and at > max(chat.deletions):
             chat.deleted_at = None  # written after its deletion: a new life of the key, the normal rules
+            chat.deletions = []
         chat.erasures = [e for e in chat.erasures if e >= at]  # a later write follows the normal rules
         chat.written = chat.ever_written = True
         chat.activity = at if chat.activity is None else max(chat.activity, at)
@@ -86,7 +86,8 @@ class World:
 
     def delete(self, key: str, at: datetime) -> None:
         chat = self.chats[key]
-        chat.deleted_at = at
+        chat.deleted_at = chat.deleted_at or at
+        chat.deletions.append(at)
         if not chat.held:
             chat.purged = True
 
@@ -97,6 +98,12 @@ class World:
                 if not chat.held:
                     chat.purged = True
 
+    def console_hold(self, key: str) -> None:
+        """A legal hold placed from the S3 console on every stored version: no event, no time."""
+        chat = self.chats[key]
+        if chat.written and not chat.purged:
+            chat.held = chat.console_held = True
+
     def hold(self, key: str, on: bool, at: datetime | None = None) -> None:
         chat = self.chats[key]
         if at is not None and chat.hold_at is not None and at < chat.hold_at:
@@ -106,6 +113,7 @@ class World:
         if not chat.written or chat.purged:
             return  # nothing stored to hold
         chat.held = on
+        chat.console_held = False  # an event says it now (a release unlocks every version, console's included)
         if not on and chat.dead and chat.written:
             chat.purged = True
 
@@ -175,12 +183,17 @@ class World:
         key = chat.key
         got = (record.reason.value, record.retention_days, record.expires_at, record.last_activity)
         want = (expected.reason, expected.retention_days, expected.expires_at, chat.activity)
+        if chat.dead:
+            # A deleted chat's decision is final (deleted, due at once): later activity and consent are moot.
+            got, want = got[:3], want[:3]
         assert got == want, f"{key}: ledger (reason, days, expires, activity) {got} != {want}"
         assert record.eligible == (expected.eligible and fits), f"{key}: ledger eligible {record.eligible}"
         assert (record.tag_error is None) == fits, f"{key}: tag_error {record.tag_error!r} but fits={fits}"
         version = None if consent is None else int(consent["version"])
-        assert record.consent_version == version, (
+        assert chat.dead or record.consent_version == version, (
             f"{key}: decided on consent v{record.consent_version}, latest v{version}"
         )
-        assert record.held == chat.held, f"{key}: ledger held={record.held}, latest hold event says {chat.held}"
+        # A console hold reaches the ledger when a purge meets it (POLICY.md: found, it counts as placed).
+        held = {chat.held, False} if chat.console_held else {chat.held}
+        assert record.held in held, f"{key}: ledger held={record.held}, latest hold event says {chat.held}"
         assert record.incognito == chat.incognito, f"{key}: ledger incognito={record.incognito}"
