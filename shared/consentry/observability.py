@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from consentry.pseudonyms import Pseudonyms
 
 _scrub: tuple[re.Pattern[str], Pseudonyms | None] | None = None
+_protected: tuple[tuple[tuple[str, str], ...], Pseudonyms | None] | None = None
 
 
 class ScrubbingFormatter(LambdaPowertoolsFormatter):
@@ -31,12 +32,24 @@ class ScrubbingFormatter(LambdaPowertoolsFormatter):
         return scrub(super().format(record))
 
 
-def protect(prefixes: Sequence[str], names: Pseudonyms | None) -> None:
-    """Scrub keys under these prefixes from every log line from now on, as hashes under `names`."""
-    global _scrub
-    forms = {form for prefix in prefixes for form in (prefix, quote(prefix, safe=""), quote(prefix))}
-    alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
-    _scrub = (re.compile(rf"(?:{alternatives})[^\s\"'<>\\]*"), names)
+def protect(patterns: Sequence[tuple[str, str]], names: Pseudonyms | None) -> None:
+    """Scrub keys of these (prefix, suffix) patterns from every log line from now on, as hashes under `names`.
+
+    A key's segments may hold spaces and any other character but `/`: a match runs from the prefix to the
+    suffix (or, for a user's listing prefix, to the next `/`); URL-encoded forms too. Matching too much only
+    hides more text.
+    """
+    global _scrub, _protected
+    if _protected == (tuple(patterns), names):
+        return  # every invocation makes its Enforcer: compile once per container
+    _protected = (tuple(patterns), names)
+    plain, encoded = r"[^/\"\\<>\n]", r"(?:(?!%2F)[^\s\"\\<>])"
+    alternatives = []
+    for prefix, suffix in patterns:
+        alternatives.append(rf"{re.escape(prefix)}{plain}+/(?:{plain}*?{re.escape(suffix)})?")
+        quoted, quoted_suffix = re.escape(quote(prefix, safe="")), re.escape(quote(suffix, safe=""))
+        alternatives.append(rf"{quoted}{encoded}+(?:%2F{encoded}*?{quoted_suffix})?")
+    _scrub = (re.compile("|".join(alternatives), re.IGNORECASE), names)
 
 
 def scrub(text: str) -> str:

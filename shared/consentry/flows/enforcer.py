@@ -102,7 +102,7 @@ class Enforcer:
         self.consents = ConsentStore(clients.dynamodb, settings.consent_table, settings.policy, self.names)
         self.chats = ChatStore(clients.s3, settings.bucket, settings.policy, clients.s3_once)
         self.queue = WorkQueue(clients.sqs, settings.work_queue_url)
-        protect([pattern.prefix for pattern in self.policy.keys], self.names)
+        protect([(pattern.prefix, pattern.suffix) for pattern in self.policy.keys], self.names)
 
     def ref(self, key: str) -> dict[str, str]:
         """How a chat is named in logs: its pseudonym, never its key."""
