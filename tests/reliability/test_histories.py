@@ -196,11 +196,13 @@ class Histories(RuleBasedStateMachine):
     @rule(data=st.data(), on=st.booleans(), step=STEPS)
     def legal_hold(self, data: st.DataObject, on: bool, step: timedelta) -> None:
         # A hold is placed on chats that are still there, and released from held ones.
-        key = self.pick(data, lambda c: c.ever_written and not c.dead and not c.held if on else c.held)
+        # (A hold on a key with nothing stored holds nothing: the chat app places them on stored chats.)
+        key = self.pick(data, lambda c: c.written and not c.purged and not c.dead and not c.held if on else c.held)
         if key is None:
             return
-        self._event("Legal Hold Placed" if on else "Legal Hold Released", key, self.tick(step))
-        self.world.hold(key, on)
+        at = self.tick(step)
+        self._event("Legal Hold Placed" if on else "Legal Hold Released", key, at)
+        self.world.hold(key, on, at)
 
     def _event(self, detail_type: str, key: str, at: datetime) -> None:
         user = key.split("/")[1]

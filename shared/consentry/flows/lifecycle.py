@@ -165,18 +165,32 @@ def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update
     """`Chat Deleted` (or erasure): ineligible at once, due at once.
 
     With `covers_after=False` (erasure) a chat whose last activity is after
-    `at` is not covered.
+    `at` is not covered. A key whose chat was removed before is deleted again
+    when something is stored under it (a write whose event is not processed
+    yet); with nothing stored, its tombstone notes the deletion, so that a
+    late write of a version stored before it is removed too.
     """
 
     def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
         state = next_state(current, Event.DELETE)
         if state is None or _stale(current, at) or (current is not None and current.deleted_at is not None):
-            return None  # removed, a deletion of an ended life, or deleted already
-        if current is None:
+            return None  # a deletion of an ended life, or deleted already
+        if current is None or current.removed:
             if facts is None:
+                return None if current is None else replace(current, last_deleted_at=at)
+            if not covers_after and facts.last_modified > at:
                 return None
             chat = Chat(facts.key, consent.user_id, facts.last_modified, facts.incognito, deleted_at=at)
-            return evaluate(chat, consent, policy, state=state.value, version_id=facts.version_id, last_deleted_at=at)
+            revision = current.revision if current else 0
+            return evaluate(
+                chat,
+                consent,
+                policy,
+                state=state.value,
+                version_id=facts.version_id,
+                last_deleted_at=at,
+                revision=revision,
+            )
         if not covers_after and current.last_activity > at:
             return None
         chat = replace(chat_of(current), deleted_at=at)

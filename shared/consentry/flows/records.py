@@ -12,11 +12,12 @@ a lock turns the chat `LOCKED`). Read the table row by row to check a flow:
 | archived      | archived | .        | active   | archived | archived | deleted  | archived | removing | archived | removed  |
 | removing      | active R | .        | active R | .        | removing | deleted  | active R | removing | active R | removed  |
 | deleted       | active*  | deleted  | .        | .        | .        | deleted  | deleted  | removing | deleted  | removed  |
-| removed       | active*  | deleted* | .        | .        | .        | .        | active*  | .        | .        | .        |
+| removed       | active*  | deleted* | .        | .        | .        | deleted* | active*  | .        | .        | .        |
 
 `stale` is a write whose time is at or before a deletion already applied to
 the key: a leftover version of the deleted life, deleted too (a write after
-the deletion is a new life: `write`).
+the deletion is a new life: `write`). A `delete` of a removed chat with
+nothing stored changes no state: its tombstone notes the deletion's time.
 
 A claimed chat that was deleted (`removing` with `deleted_at`) follows the
 `deleted` row, `claim` and `purged` aside: given back, it is `deleted` again.
@@ -105,13 +106,15 @@ NEXT: Mapping[tuple[State, Event], State] = {
     (S.DELETED, E.PURGED): S.REMOVED,
     (S.REMOVED, E.WRITE): S.ACTIVE,
     (S.REMOVED, E.STALE): S.DELETED,
+    (S.REMOVED, E.DELETE): S.DELETED,  # something stored again, not recorded yet (else the tombstone notes it)
     (S.REMOVED, E.HOLD): S.ACTIVE,
 }
 # A chat the sweep had claimed that one of these takes back may carry the sweep's delete marker.
 REVIVES = frozenset({(S.REMOVING, E.WRITE), (S.REMOVING, E.REOPEN), (S.REMOVING, E.HOLD), (S.REMOVING, E.LOCKED)})
 # Rows marked `*`: the event starts a new life of the key (a new record from the stored object's facts).
 NEW_LIFE = frozenset(
-    {(S.NEW, e) for e in E} | {(S.REMOVED, E.WRITE), (S.REMOVED, E.STALE), (S.REMOVED, E.HOLD), (S.DELETED, E.WRITE)}
+    {(S.NEW, e) for e in E}
+    | {(S.REMOVED, E.WRITE), (S.REMOVED, E.STALE), (S.REMOVED, E.DELETE), (S.REMOVED, E.HOLD), (S.DELETED, E.WRITE)}
 )
 
 
