@@ -25,7 +25,8 @@ from benchmarks import budgets as B  # noqa: E402
 from benchmarks import costs, deploy, fanout, imports, naive, scenarios, training  # noqa: E402
 from benchmarks.calls import Tally, item_size  # noqa: E402
 from benchmarks.report import Row, mb, money, section, table  # noqa: E402
-from consentry.flows import RETAG_PAGE  # noqa: E402
+from consentry.aws.ledger import RANGES  # noqa: E402
+from consentry.flows.fanout import RETAG_PAGE  # noqa: E402
 
 MILLION = 1_000_000
 
@@ -53,8 +54,8 @@ def measure(quick: bool, training_1m: bool = False) -> dict[str, Any]:
             if n == sizes[0]:
                 m["retag"][n] = scenarios.retag(dep, n, then_unchanged=True)
             else:
-                middle = math.ceil(n / RETAG_PAGE) // 2
-                m["retag"][n] = scenarios.retag(dep, n, sample_pages=[middle])
+                pages_in_range = math.ceil(n / len(RANGES) / RETAG_PAGE)
+                m["retag"][n] = scenarios.retag(dep, n, sample=("7", (pages_in_range - 1) // 2))
     m["sweep"] = {}
     for t in sweep_sizes:
         step(f"sweep T={t} (in-process moto)")
