@@ -343,3 +343,55 @@ def sweep(dep: Deployment, total: int, due: int, per_user: int = 100) -> Sweep:
         removed += g["count"]
     assert runs, "the sweep queued no work"
     return Sweep(total, due, calls, removed)
+
+
+# -- an erasure of a user ------------------------------------------------------------------------
+
+
+@dataclass
+class Erasure:
+    chats: int
+    runs: list[MessageRun]
+
+    @property
+    def calls(self) -> Tally:
+        return sum((r.calls for r in self.runs), Tally())
+
+
+ERASED = "erased"
+
+
+def erasure(dep: Deployment, chats: int) -> Erasure:
+    """`Erasure Requested` for a user with `chats` chats (ledger and S3): every message delivered, all gone."""
+    from consentry import handlers
+    from consentry.local import LambdaContext
+
+    ledger, tags = record_template("granted")
+    dep.seed_consents([dep.consent_item(ERASED, "granted", GRANT)])
+    group = seed.group(ERASED, 0, chats, s3=[[0, chats]])
+    dep.seed(
+        {
+            "op": "chats",
+            "table": dep.ledger_table,
+            "bucket": dep.bucket,
+            "template": ledger,
+            "tags": tags,
+            "groups": [group],
+        }
+    )
+    event = {
+        "version": "0",
+        "id": "erasure-bench",
+        "detail-type": "Erasure Requested",
+        "source": "chat.app",
+        "account": "123456789012",
+        "time": OPT_OUT,
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"user_id": ERASED},
+    }
+    handlers.chat_events_handler(event, LambdaContext("chat_events"))
+    runs = dep.drain_work()
+    listed = dep.runtime.s3.list_object_versions(Bucket=dep.bucket, Prefix=f"chats/{ERASED}/")
+    assert not listed.get("Versions") and not listed.get("DeleteMarkers"), "the erasure left objects"
+    return Erasure(chats, runs)

@@ -94,3 +94,12 @@ def test_sweep_cost_grows_with_due_objects_not_with_the_ledger() -> None:
     assert small.removed == large.removed == 50
     assert abs(large.calls.total / small.calls.total - 1) <= B.SWEEP_T_SPREAD
     assert abs(large.calls.rru / small.calls.rru - 1) <= B.SWEEP_T_SPREAD
+
+
+def test_a_due_object_costs_two_dynamodb_writes_and_two_items_read() -> None:
+    """What one more due object adds to a sweep: claim + tombstone, its index entry + its share of the check."""
+    few, many = sweep_calls(400, 32), sweep_calls(400, 160)  # 2 and 10 per shard: pages share their reads
+    extra = many.due - few.due
+    assert (many.calls.dynamodb - few.calls.dynamodb) / extra <= B.SWEEP_DYNAMODB_CALLS_PER_DUE
+    assert (many.calls.items_read - few.calls.items_read) / extra <= B.SWEEP_ITEMS_READ_PER_DUE
+    assert many.calls.count("dynamodb", "GetItem") == few.calls.count("dynamodb", "GetItem")  # work records only
