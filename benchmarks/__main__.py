@@ -22,15 +22,16 @@ from benchmarks.deploy import ROOT, prepare_environment
 prepare_environment()
 
 from benchmarks import budgets as B  # noqa: E402
-from benchmarks import costs, deploy, fanout, imports, naive, scenarios, training  # noqa: E402
+from benchmarks import costs, deploy, imports, latency, naive, scenarios, training  # noqa: E402
 from benchmarks.calls import Tally, item_size  # noqa: E402
 from benchmarks.report import Row, mb, money, section, table  # noqa: E402
-from consentry.flows import RETAG_PAGE  # noqa: E402
+from consentry.aws.ledger import RANGES  # noqa: E402
+from consentry.flows.fanout import RETAG_PAGE  # noqa: E402
 
 MILLION = 1_000_000
 
 
-def measure(quick: bool, training_1m: bool = False) -> dict[str, Any]:
+def measure(quick: bool, training_1m: bool = False, skip_training: bool = False) -> dict[str, Any]:
     sizes = (1000, 2000, 5000) if quick else (1000, 10_000, 100_000)
     sweep_sizes = (1000, 5000) if quick else (1000, 100_000)
     m: dict[str, Any] = {"sizes": sizes, "sweep_sizes": sweep_sizes}
@@ -53,13 +54,20 @@ def measure(quick: bool, training_1m: bool = False) -> dict[str, Any]:
             if n == sizes[0]:
                 m["retag"][n] = scenarios.retag(dep, n, then_unchanged=True)
             else:
-                middle = math.ceil(n / RETAG_PAGE) // 2
-                m["retag"][n] = scenarios.retag(dep, n, sample_pages=[middle])
+                pages_in_range = math.ceil(n / len(RANGES) / RETAG_PAGE)
+                m["retag"][n] = scenarios.retag(dep, n, sample=("7", (pages_in_range - 1) // 2))
     m["sweep"] = {}
     for t in sweep_sizes:
         step(f"sweep T={t} (in-process moto)")
         with deploy.in_process() as dep:
             m["sweep"][t] = scenarios.sweep(dep, t, 200)
+    dense = B.SWEEP_DENSE_DUE
+    step(f"sweep T={sweep_sizes[0]} D={dense} (in-process moto)")
+    with deploy.in_process() as dep:
+        m["sweep_dense"] = scenarios.sweep(dep, max(sweep_sizes[0], 2 * dense), dense)
+    step(f"erasure of {B.ERASURE_MEASURED} chats (in-process moto)")
+    with deploy.in_process() as dep:
+        m["erasure"] = scenarios.erasure(dep, B.ERASURE_MEASURED)
     step("naive nightly pass (in-process moto)")
     with deploy.in_process() as dep:
         m["naive"] = naive.naive_night(dep, 1000, 100)
@@ -68,7 +76,9 @@ def measure(quick: bool, training_1m: bool = False) -> dict[str, Any]:
     m["import_layers"] = imports.decompose(3 if quick else 5)
     m["import_own"] = imports.own_modules()
     step("training: snapshot, verify, report (old path vs new)")
-    if quick:
+    if skip_training:
+        m["training"] = None
+    elif quick:
         m["training"] = training.measure((1000, 10_000), old_sizes=(1000,))
     elif training_1m:
         m["training"] = training.measure((*training.SIZES, training.LARGE), old_sizes=training.OLD_SIZES_FULL)
@@ -89,7 +99,7 @@ def rows_and_notes(m: dict[str, Any]) -> tuple[list[Row], list[str]]:
     retags: dict[int, scenarios.Retag] = m["retag"]
     sweeps: dict[int, scenarios.Sweep] = m["sweep"]
     imp: imports.ImportCost = m["imports"]
-    small, *_, large = m["sizes"]
+    small = m["sizes"][0]
     rows: list[Row] = []
     notes: list[str] = []
 
@@ -190,11 +200,40 @@ def rows_and_notes(m: dict[str, Any]) -> tuple[list[Row], list[str]]:
         )
     )
 
+    dense: scenarios.Sweep = m["sweep_dense"]
+    per_due = marginal_sweep(a, dense)
+    rows.append(
+        Row(
+            f"sweep: DynamoDB calls per due object (added from D={a.due} to D={dense.due})",
+            f"<= {B.SWEEP_DYNAMODB_CALLS_PER_DUE}",
+            f"{per_due['dynamodb']:.2f} (claim + tombstone, page reads shared; {per_due['fixed']:.0f} calls per night "
+            f"besides: {per_due['fixed_what']})",
+            per_due["dynamodb"] <= B.SWEEP_DYNAMODB_CALLS_PER_DUE,
+        )
+    )
+    rows.append(
+        Row(
+            "  items read per due object (index entry + one batched check)",
+            f"<= {B.SWEEP_ITEMS_READ_PER_DUE}",
+            f"{per_due['items']:.2f} ({dense.calls.items_read} items for D={dense.due}; "
+            f"{dense.calls.rru / dense.due:.2f} RRU per due object)",
+            per_due["items"] <= B.SWEEP_ITEMS_READ_PER_DUE,
+        )
+    )
+    rows.append(
+        Row(
+            "  S3 calls per swept chat (list, delete marker, share of DeleteObjects)",
+            "report",
+            f"{per_due['s3']:.2f} ({_ops(Tally([c for c in dense.calls.calls if c.service == 's3']))})",
+            None,
+        )
+    )
+
     # -- imports -----------------------------------------------------------------------------------
     name, worst_ratio = imp.worst
     rows.append(
         Row(
-            "handler import vs `import boto3`: installed package, .pyc cached (worst handler)",
+            f"handler import vs `import boto3`, as the layer ships ({imp.interpreter}, bytecode; worst handler)",
             f"<= {B.IMPORT_VS_BOTO3}x",
             f"{worst_ratio:.2f}x ({name}; median of {len(imp.boto3)} paired runs, CPU time; "
             f"fastest/fastest {imp.min_ratio(name):.2f}x)",
@@ -203,51 +242,39 @@ def rows_and_notes(m: dict[str, Any]) -> tuple[list[Row], list[str]]:
     )
     rows.append(
         Row(
-            "  cold start as the layer ships today (sources only: compiled on every cold start)",
-            f"<= {B.IMPORT_VS_BOTO3}x",
-            f"{imp.as_shipped_ratio:.2f}x (tag_on_write)",
-            imp.as_shipped_ratio <= B.IMPORT_VS_BOTO3,
-        )
-    )
-    rows.append(
-        Row(
-            "  same layer with .pyc compiled at build (proposed infra/layer.py change)",
+            "  the same layer without bytecode (no CPython of the runtime's version at bundling)",
             "report",
-            f"{imp.compiled_ratio:.2f}x (tag_on_write)",
+            f"{imp.sources_ratio:.2f}x (tag_on_write: every module compiled on each cold start)",
             None,
         )
     )
 
-    # -- fan-out -------------------------------------------------------------------------------------
-    rl = retags[large]
-    full_run = rl.full_page
-    full = fanout.Profile(full_run.enqueue_at or full_run.calls.total, full_run.calls.total)
-    last_run = r1.runs[-1]
-    last = fanout.Profile(last_run.calls.total, last_run.calls.total, sends=0)
-    fan_n = 100_000
-    fo = fanout.fan_out(fan_n, RETAG_PAGE, full, last, B.FANOUT_WORKERS, B.FANOUT_HOP)
+    # -- opt-out and erasure latency (virtual clock) -------------------------------------------------
+    lat = latency_runs(m)
+    for label, key, budget in (
+        ("opt-out of a 10k-chat user: last chat retagged", "optout_10k", B.OPTOUT_10K_SECONDS),
+        ("erasure of a 10k-chat user: last chat removed", "erasure_10k", B.ERASURE_10K_SECONDS),
+    ):
+        o = lat[key]
+        rows.append(
+            Row(
+                f"{label} (simulated on AWS's figures)",
+                f"<= {budget:.0f} s",
+                f"{o.last_chat_at:.1f} s (floor {lat[key + '_floor']:.0f} s: one partition's WCU; "
+                f"{sum(o.throttled.values())} throttled calls retried, {o.failed_pages} pages lost)",
+                o.last_chat_at <= budget and o.failed_pages == 0,
+            )
+        )
+    o = lat["optout_100k"]
     rows.append(
         Row(
-            f"fan-out: retag of a {_k(fan_n)}-chat user, W={B.FANOUT_WORKERS} workers vs one loop",
-            f">= {B.FANOUT_MIN_SPEEDUP:.0f}x (critical path in calls)",
-            f"{fo.speedup:.1f}x ({fo.pages} generations; {fo.sequential} vs {fo.parallel} call-units)",
-            fo.speedup >= B.FANOUT_MIN_SPEEDUP,
+            "opt-out of a 100k-chat user: last chat retagged (simulated)",
+            "report",
+            f"{o.last_chat_at:.0f} s (floor {lat['optout_100k_floor']:.0f} s: one partition's WCU)",
+            None,
         )
     )
-    fan_lines = [
-        f"message profile (measured, N={_k(large)}): {full.enqueue_at} calls before the successor is enqueued, "
-        f"{full.total} in all; last page {last.total}; hop = SQS -> next invocation in call-units"
-    ]
-    fan_lines.append("workers   " + "  ".join(f"hop={h:<3}" for h in (0, 5, 20)))
-    for w in (1, 10, 100, 1000):
-        cells = [f"{fanout.fan_out(fan_n, RETAG_PAGE, full, last, w, h).speedup:7.1f}x" for h in (0, 5, 20)]
-        fan_lines.append(f"W={w:<7} " + "  ".join(cells))
-    fan_lines.append(
-        f"ceiling: a chain of {fo.pages} generations; speedup <= {full.total}/({full.enqueue_at}+hop) "
-        f"whatever W (= {full.total / full.enqueue_at:.0f}x at hop 0, "
-        f"{full.total / (full.enqueue_at + 20):.0f}x at hop 20)"
-    )
-    notes.append(section("Fan-out: speedup of W workers over one loop (100k chats, 200 pages)", fan_lines))
+    notes.append(section("Opt-out and erasure latency on AWS (discrete-event simulation; docs/cost.md)", lat["lines"]))
 
     # -- naive vs consentry per day ---------------------------------------------------------------------
     day = per_day(m)
@@ -263,8 +290,9 @@ def rows_and_notes(m: dict[str, Any]) -> tuple[list[Row], list[str]]:
     notes.append(
         section("Naive nightly full pass vs consentry, per day (1M objects, 1% = 10,000 changed per day)", day["lines"])
     )
-    rows.extend(training.rows(m["training"]))
-    notes.append(section("Training side: snapshot, verify, report (docs/cost.md)", training.lines(m["training"])))
+    if m["training"] is not None:
+        rows.extend(training.rows(m["training"]))
+        notes.append(section("Training side: snapshot, verify, report (docs/cost.md)", training.lines(m["training"])))
     notes.append(section("Cost model (us-east-1 list prices; docs/cost.md)", cost_lines(m)))
     notes.append(section("At 1B objects (assumptions stated; docs/cost.md)", scale_lines(m)))
     notes.append(section("Measured calls by operation", op_lines(m)))
@@ -283,6 +311,111 @@ def rows_and_notes(m: dict[str, Any]) -> tuple[list[Row], list[str]]:
         )
     )
     return rows, notes
+
+
+def latency_runs(m: dict[str, Any]) -> dict[str, Any]:
+    """The simulated runs, after checking the model's calls against the pages the handlers ran on moto."""
+    import dataclasses
+
+    retags: dict[int, scenarios.Retag] = m["retag"]
+    small = retags[m["sizes"][0]]
+    erased: scenarios.Erasure = m["erasure"]
+    aws = latency.Aws()
+    checked = 0
+    for run in [*small.runs, *(r for n, r in retags.items() if n != m["sizes"][0] for r in r.runs)]:
+        n = sum(c.items for c in run.calls.calls if c.op == "Query")
+        fans_out = "range" not in run.body and n == RETAG_PAGE and not run.calls.count("s3")
+        sends = run.calls.count("sqs", "SendMessageBatch") > 0
+        page = latency.retag_page(aws, latency.Shape(), n, root_fans_out=fans_out, following=sends and not fans_out)
+        latency.check_against(page, run.calls.ops(), f"retag message {run.body.get('range', 'root')} ({n} chats)")
+        checked += 1
+    for run in erased.runs:
+        body = run.body
+        if body.get("part") == "s3":
+            page = latency.erase_listing(aws, latency.Shape(), erased.chats)
+            queries = run.calls.count("dynamodb", "Query")
+            page = [c for c in page if not (isinstance(c, latency.Call) and c.op == "Query")]
+            page += [latency.Call("dynamodb", "Query", 0.0)] * queries  # as many Query pages as moto's 1 MB pages
+        else:
+            n = sum(c.items for c in run.calls.calls if c.op == "Query")
+            fans_out = "range" not in body
+            last = run.calls.count("dynamodb", "UpdateItem") > 0
+            sends = run.calls.count("sqs", "SendMessageBatch") > 0
+            page = latency.erase_page(
+                aws, latency.Shape(), n, root_fans_out=fans_out, following=sends and not last, last=last
+            )
+        latency.check_against(page, run.calls.ops(), f"erasure message {body.get('range', body.get('part', 'root'))}")
+        checked += 1
+    # Units of one chat's writes, measured on the sampled full retag page.
+    page = retags[m["sizes"][-1]].runs[-1].calls
+    chats = page.count("s3", "PutObjectTagging")
+    base_wru = (page.wru - page.gsi_wru - 1) / chats  # less the work record
+    shape = latency.Shape(wru=base_wru, index_wru=page.gsi_wru / chats)
+    out: dict[str, Any] = {
+        "optout_10k": latency.opt_out(10_000, aws, shape),
+        "optout_100k": latency.opt_out(100_000, aws, shape),
+        "erasure_10k": latency.erasure(10_000, aws, shape),
+    }
+    out["optout_10k_floor"] = 10_000 * shape.wru / aws.partition_wcu
+    out["optout_100k_floor"] = 100_000 * shape.wru / aws.partition_wcu
+    out["erasure_10k_floor"] = 10_000 * (shape.wru + 1) / aws.partition_wcu  # the deleted record, the tombstone
+    before = dataclasses.replace(aws, batch_size=10, range_threads=16)
+    earlier = latency.opt_out(10_000, before, shape)
+    unpaced = latency.opt_out(10_000, dataclasses.replace(aws, range_threads=16), shape)
+    lines = [
+        f"model checked against {checked} messages run on moto (retag N={small.chats}, the sampled 500-chat pages, "
+        f"an erasure of {erased.chats}): the same calls, page by page",
+        f"figures: DynamoDB {aws.dynamodb_item * 1000:.0f} ms per item call, {aws.dynamodb_batch * 1000:.0f} ms per "
+        f"BatchGetItem; S3 GetObjectTagging {aws.s3_get_tagging * 1000:.0f} ms, PutObjectTagging "
+        f"{aws.s3_put_tagging * 1000:.0f} ms, ListObjectVersions {aws.s3_list * 1000:.0f} ms; stream to handler "
+        f"{aws.stream_delay:.1f} s, SQS hop {aws.hop:.1f} s, cold start {aws.cold_start:.1f} s",
+        f"limits: {aws.partition_wcu:,.0f} WCU/s and {aws.partition_rcu:,.0f} RCU/s per partition; S3 "
+        f"{aws.prefix_put:,.0f} PUT and {aws.prefix_get:,.0f} GET per second per prefix; workers "
+        f"<= {aws.max_concurrency} (poller from {aws.poller_start}, +300/min), batch {aws.batch_size}, "
+        f"{aws.threads} threads per page, {aws.range_threads} per range page",
+        f"units per chat (measured): {shape.wru:.2f} WRU on the user's partition, {shape.index_wru:.2f} on the index",
+        "",
+        f"{'run':<34}{'last chat':>10}{'done':>8}{'floor':>8}{'workers':>9}{'throttled':>10}{'lost pages':>11}",
+    ]
+    for key, label in (
+        ("optout_10k", "opt-out, 10k chats"),
+        ("optout_100k", "opt-out, 100k chats"),
+        ("erasure_10k", "erasure, 10k chats"),
+    ):
+        o = out[key]
+        lines.append(
+            f"{label:<34}{o.last_chat_at:>9.1f}s{o.done_at:>7.1f}s{out[key + '_floor']:>7.0f}s{o.peak_workers:>9}"
+            f"{sum(o.throttled.values()):>10}{o.failed_pages:>11}"
+        )
+    for label, o in (("opt-out 10k, batch 10 (before)", earlier), ("opt-out 10k, 16 threads/range", unpaced)):
+        lines.append(
+            f"{label:<34}{o.last_chat_at:>9.1f}s{o.done_at:>7.1f}s{'':>8}{o.peak_workers:>9}"
+            f"{sum(o.throttled.values()):>10}{o.failed_pages:>11}"
+        )
+    for key in ("optout_10k", "erasure_10k"):
+        o = out[key]
+        busy = ", ".join(f"{name} {share:.0%}" for name, share in latency.busiest(o, o.last_chat_at)[:3])
+        lines.append(f"{key}: average use of each limit until the last chat: {busy}")
+    lines.append(
+        "a lost page is redelivered after the work queue's visibility timeout "
+        f"({aws.visibility_timeout / 60:.0f} min): what a call throttled through every SDK attempt costs"
+    )
+    out["lines"] = lines
+    return out
+
+
+def marginal_sweep(small: scenarios.Sweep, large: scenarios.Sweep) -> dict[str, Any]:
+    """Per due object, what a sweep adds from `small.due` to `large.due`; the rest is a fixed cost per night."""
+    extra = large.due - small.due
+    dynamodb = (large.calls.dynamodb - small.calls.dynamodb) / extra
+    fixed = small.calls.dynamodb - dynamodb * small.due
+    return {
+        "dynamodb": dynamodb,
+        "items": (large.calls.items_read - small.calls.items_read) / extra,
+        "s3": (large.calls.s3 - small.calls.s3) / extra,
+        "fixed": fixed,
+        "fixed_what": "per shard the oldest-due probe, the page Query, the work record's read and write",
+    }
 
 
 def _median(values: list[float]) -> float:
@@ -516,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--training-1m", action="store_true", help="the training side at 1M records too (its budgets; ~10 min more)"
     )
+    parser.add_argument("--skip-training", action="store_true", help="leave the training side out (a partial run)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     started = time.perf_counter()
@@ -523,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     log.mkdir(exist_ok=True)
     print("consentry cost benchmarks (moto; API calls counted through botocore event hooks)", file=sys.stderr)
     with open(log / "handlers.log", "w") as out, contextlib.redirect_stdout(out):
-        measured = measure(args.quick, args.training_1m)
+        measured = measure(args.quick, args.training_1m, args.skip_training)
     rows, notes = rows_and_notes(measured)
     print(table(rows))
     for note in notes:

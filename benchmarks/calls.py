@@ -48,6 +48,7 @@ class Call:
     op: str
     table: str | None = None  # DynamoDB: the table (BatchGetItem: the first table of the request)
     keys: int = 0  # DynamoDB: keys asked for (BatchGetItem) or items returned (Query)
+    items: int = 0  # DynamoDB reads: items returned (GetItem, BatchGetItem, Query, Scan)
     rru: float = 0.0
     wru: float = 0.0  # base table
     gsi_wru: float = 0.0
@@ -95,6 +96,18 @@ def _gsi_key(item: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+INDEX_ITEM_OVERHEAD = 100  # bytes DynamoDB adds to each index entry (and to each table item) for storage and units
+
+
+def index_entry_size(item: Mapping[str, Any]) -> int:
+    """Bytes of the item's `due` index entry: projection KEYS_ONLY (consentry.deployment.DUE_PROJECTION).
+
+    The table's keys and the index's keys, plus DynamoDB's 100 bytes of overhead per index entry.
+    """
+    keys = {name: item[name] for name in (PK, SK, DUE_SHARD, EXPIRES_AT) if name in item}
+    return item_size(keys) + INDEX_ITEM_OVERHEAD
+
+
 @dataclass
 class Tally:
     """The calls of one measured stretch, with the sums the budgets and the cost model use."""
@@ -140,6 +153,11 @@ class Tally:
         )
 
     @property
+    def items_read(self) -> int:
+        """DynamoDB items returned by reads (a GetItem that finds nothing reads no item, though it costs a unit)."""
+        return sum(c.items for c in self.calls if c.service == "dynamodb")
+
+    @property
     def dynamodb(self) -> int:
         return self.count("dynamodb")
 
@@ -171,10 +189,12 @@ class Tally:
 class CallCounter:
     """Records every call of the clients it is attached to.
 
-    It remembers the `due` index key and size of each ledger item it has seen
-    read or written (bounded by `remember`), to price the index writes of a
-    PutItem as DynamoDB does: an insert, an update, or a delete plus an insert
-    when the index key changes.
+    It remembers the `due` index key of each ledger item it has seen read or
+    written (bounded by `remember`), to price the index writes of a PutItem as
+    DynamoDB does for a keys-only index: an insert when the item enters the
+    index, a delete when it leaves, both when its index key changes, and
+    nothing when only attributes outside the projection change. Each index
+    write is sized by the index entry (keys and overhead), not the item.
     """
 
     def __init__(self, remember: int = 200_000) -> None:
@@ -226,9 +246,13 @@ class CallCounter:
         if call is None or call.service != "dynamodb":
             return
         params = context.get("bench_params", {})
+        if call.op == "UpdateItem" and parsed.get("Attributes"):
+            # Billed on the item's size (the larger of before and after: the claim changes two small fields).
+            call.wru = _write_units(item_size(parsed["Attributes"]))
         if call.op == "GetItem":
             item = parsed.get("Item")
             call.rru = _read_units(item_size(item) if item else 0, bool(params.get("ConsistentRead")))
+            call.items = 1 if item else 0
             if item:
                 self._remember_item(call.table, item)
         elif call.op == "BatchGetItem":
@@ -238,11 +262,12 @@ class CallCounter:
                 missing = len(spec.get("Keys", [])) - len(found)
                 call.rru += sum(_read_units(item_size(i), consistent) for i in found)
                 call.rru += missing * _read_units(0, consistent)
+                call.items += len(found)
                 for item in found:
                     self._remember_item(table, item)
         elif call.op in ("Query", "Scan"):
             items = parsed.get("Items", [])
-            call.keys = len(items)
+            call.keys = call.items = len(items)
             size = sum(item_size(i) for i in items)
             call.rru = _read_units(size, bool(params.get("ConsistentRead")))
             if not params.get("IndexName"):
@@ -273,7 +298,7 @@ class CallCounter:
                     else:
                         call.wru += 1
         elif call.op in ("UpdateItem", "DeleteItem"):
-            call.wru = 1  # erasure bookkeeping only: small items
+            call.wru = 1  # small items (erasure bookkeeping); a returned item resizes it after the call
 
     def _gsi_write_units(self, table: str | None, item: Mapping[str, Any], size: int) -> float:
         if PK not in item or SK not in item:
@@ -281,11 +306,13 @@ class CallCounter:
         old = self._seen.get((table or "", item[PK]["S"], item[SK]["S"]))
         new_key = _gsi_key(item)
         old_key, old_size = old if old else (None, 0)
+        if old_key == new_key:
+            return 0.0  # nothing projected changed (keys only): no index write
         units = 0
-        if old_key is not None and old_key != new_key:
+        if old_key is not None:
             units += _write_units(old_size)  # delete from the index
         if new_key is not None:
-            units += _write_units(size)  # insert or update in the index
+            units += _write_units(index_entry_size(item))  # insert into the index
         return float(units)
 
     def _remember_item(self, table: str | None, item: Mapping[str, Any]) -> None:
@@ -293,7 +320,7 @@ class CallCounter:
             return
         if len(self._seen) >= self._remember:
             self._seen.clear()
-        self._seen[(table or "", item[PK]["S"], item[SK]["S"])] = (_gsi_key(item), item_size(item))
+        self._seen[(table or "", item[PK]["S"], item[SK]["S"])] = (_gsi_key(item), index_entry_size(item))
 
 
 def total_units(tallies: Iterable[Tally]) -> tuple[float, float]:

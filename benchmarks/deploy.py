@@ -79,6 +79,23 @@ class Deployment:
     seed: Any  # callable: command -> int
     work_arn: str = ""
     runs: list[MessageRun] = field(default_factory=list)
+    hash_key: str = ""  # the deployment's hash key (hex), for the harness's own keyed hashes
+
+    @property
+    def ledger(self) -> Any:
+        """A `Ledger` on the harness's own (uncounted) client, keyed as the handlers key it."""
+        from consentry import settings
+        from consentry.aws.ledger import Ledger
+        from consentry.pseudonyms import Pseudonyms
+
+        config = settings.current()[0]
+        return Ledger(
+            self.runtime.dynamodb,
+            self.ledger_table,
+            Pseudonyms(bytes.fromhex(self.hash_key)),
+            tombstone_days=config.policy.tombstone_days,
+            due_shards=config.due_shards,
+        )
 
     @property
     def env(self) -> dict[str, str]:
@@ -205,16 +222,24 @@ class Deployment:
 
 
 def _attach(mode: str, seed: Any) -> Deployment:
+    import boto3
+
     from benchmarks.calls import CallCounter
     from consentry import settings
     from consentry.local import LocalRuntime
 
     runtime = LocalRuntime.provisioned("bench")  # clears settings.current: the handlers' clients are made next
-    _, clients = settings.current()
-    counter = CallCounter().attach(clients.s3, clients.dynamodb, clients.sqs)
+    config, clients = settings.current()
+    counter = CallCounter().attach(clients.s3, clients.s3_once, clients.dynamodb, clients.sqs)
     url = runtime.env["WORK_QUEUE_URL"]
     arn = runtime.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return Deployment(mode, runtime, counter, seed, work_arn=arn)
+    secrets = boto3.client("secretsmanager")
+    hash_key = secrets.get_secret_value(SecretId=runtime.env["HASH_KEY_SECRET"])["SecretString"]
+
+    def seeding(command: Mapping[str, Any]) -> int:
+        return int(seed({**command, "hash_key": hash_key, "due_shards": config.due_shards}))
+
+    return Deployment(mode, runtime, counter, seeding, work_arn=arn, hash_key=hash_key)
 
 
 @contextmanager

@@ -31,75 +31,86 @@ def handler_dirs() -> list[Path]:
     return sorted(p.parent for p in (ROOT / "functions").glob("*/app.py"))
 
 
-# What infra/layer.py puts in the layer (pip --no-compile, __pycache__ left out): sources only.
+# What infra/layer.py puts in the layer (Powertools and what it needs), and what the Lambda runtime provides.
 LAYER_PACKAGES = ("consentry", "aws_lambda_powertools", "jmespath", "typing_extensions")
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 
 
-def layer_as_shipped(compiled: bool = False) -> Path:
-    """The layer's packages as sources without .pyc, under .bench/layer (Lambda's /opt is read-only).
+def runtime_interpreter() -> tuple[str, str]:
+    """(interpreter, label): a CPython of the functions' runtime version if one is here, else this one."""
+    from infra.layer import RUNTIME, runtime_python
 
-    `compiled`: with bytecode compiled at build time, as `python -m compileall
-    --invalidation-mode unchecked-hash` would in the layer's bundling (no
-    timestamps in the .pyc, so the asset hash stays stable; it must run on the
-    runtime's Python version, or the .pyc files are ignored).
-    """
-    target = ROOT / ".bench" / ("layer-compiled" if compiled else "layer")
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for name in LAYER_PACKAGES:
+    version = RUNTIME.name.removeprefix("python")
+    found = runtime_python(version)
+    if found is not None:
+        return found, f"CPython {version}"
+    return sys.executable, f"CPython {sys.version_info[0]}.{sys.version_info[1]} (no {version} here)"
+
+
+def _copy_packages(names: tuple[str, ...], target: Path) -> None:
+    from infra.layer import _runtime_only
+
+    for name in names:
         spec = importlib.util.find_spec(name)
         assert spec is not None and spec.origin is not None, name
         origin = Path(spec.origin)
         if origin.name == "__init__.py":
-            shutil.copytree(origin.parent, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            ignore = _runtime_only if name == "consentry" else shutil.ignore_patterns("__pycache__", "*.pyc")
+            shutil.copytree(origin.parent, target / name, ignore=ignore)
         else:
             shutil.copy(origin, target / origin.name)
+
+
+def build(python: str, compiled: bool) -> tuple[Path, Path]:
+    """(layer, runtime) directories under .bench: the layer as infra/layer.py bundles it, boto3 as Lambda has it.
+
+    The layer's packages are copied from this environment with infra/layer.py's own filter (the runtime
+    parts of consentry only), then compiled as infra/layer.py compiles them (`compile_bytecode`: unchecked
+    hashes) when `compiled`. boto3 and its dependencies, which the runtime provides, are compiled as an
+    installed package is (Lambda's runtime ships them with bytecode).
+    """
+    from infra.layer import compile_bytecode
+
+    tag = "compiled" if compiled else "sources"
+    layer, runtime = ROOT / ".bench" / f"layer-{tag}", ROOT / ".bench" / "runtime"
+    for directory in (layer, runtime):
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+    _copy_packages(LAYER_PACKAGES, layer)
+    _copy_packages(RUNTIME_PACKAGES, runtime)
     if compiled:
-        subprocess.run(
-            [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(target)],
-            check=True,
-            capture_output=True,
-        )
-    return target
+        compile_bytecode(layer, python)
+    compile_bytecode(runtime, python)
+    return layer, runtime
 
 
-def _time_import(module: str, cwd: Path, layer: Path | None = None) -> float:
-    env = dict(os.environ)
-    if layer is not None:
-        # Nothing compiled is found or written: every module of the layer is compiled on import, as on a cold start.
-        env.update(PYTHONPATH=str(layer), PYTHONDONTWRITEBYTECODE="1")
+def _time_import(python: str, module: str, cwd: Path, path: list[Path]) -> float:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # /opt is read-only on Lambda: nothing compiled at import is kept for the next cold start.
+    env.update(PYTHONPATH=os.pathsep.join(map(str, path)), PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1")
     out = subprocess.run(
-        [sys.executable, "-c", TIMER.format(module=module)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        [python, "-S", "-c", TIMER.format(module=module)], cwd=cwd, env=env, capture_output=True, text=True, check=True
     )
     return float(out.stdout.strip())
 
 
 @dataclass
 class ImportCost:
+    interpreter: str  # which Python measured it
     boto3: list[float]
-    handlers: dict[str, list[float]]
-    as_shipped: list[float] = field(default_factory=list)  # tag_on_write with the layer's sources uncompiled
-    compiled: list[float] = field(default_factory=list)  # tag_on_write with the layer's bytecode compiled
+    handlers: dict[str, list[float]]  # each handler as the layer ships (bytecode compiled at bundling)
+    as_sources: list[float] = field(default_factory=list)  # tag_on_write with the layer's sources uncompiled
 
     def _paired(self, times: list[float]) -> float:
         return statistics.median(h / b for h, b in zip(times, self.boto3, strict=True))
 
     @property
-    def as_shipped_ratio(self) -> float:
-        return self._paired(self.as_shipped)
-
-    @property
-    def compiled_ratio(self) -> float:
-        return self._paired(self.compiled)
+    def sources_ratio(self) -> float:
+        return self._paired(self.as_sources)
 
     def ratio(self, name: str) -> float:
         """Median over rounds of handler / boto3 in the same round (slow drifts of load cancel out)."""
-        return statistics.median(h / b for h, b in zip(self.handlers[name], self.boto3, strict=True))
+        return self._paired(self.handlers[name])
 
     def min_ratio(self, name: str) -> float:
         """Fastest handler run over fastest boto3 run (interference only ever adds time)."""
@@ -112,55 +123,69 @@ class ImportCost:
 
 
 def measure(rounds: int = 7) -> ImportCost:
+    """Each handler's import as the layer ships, against `import boto3`, on the runtime's Python if here.
+
+    `-S` and PYTHONPATH: only the layer and the runtime's packages are importable, as on Lambda (no site
+    packages of this machine). Rounds interleave boto3, every handler, and the layer without bytecode.
+    """
+    python, label = runtime_interpreter()
+    layer, runtime = build(python, compiled=True)
+    sources, _ = build(python, compiled=False)
     dirs = handler_dirs()
     boto3: list[float] = []
     handlers: dict[str, list[float]] = {d.name: [] for d in dirs}
-    layer, compiled_layer = layer_as_shipped(), layer_as_shipped(compiled=True)
-    as_shipped: list[float] = []
-    compiled: list[float] = []
-    for d in dirs:  # unmeasured: compiles what changed since the last run, warms the file cache
-        _time_import("app", d)
+    as_sources: list[float] = []
+    tag_on_write = ROOT / "functions" / "tag_on_write"
+    for d in dirs:  # unmeasured: warms the file cache
+        _time_import(python, "app", d, [layer, runtime])
     for _ in range(rounds):
-        boto3.append(_time_import("boto3", ROOT))
+        boto3.append(_time_import(python, "boto3", ROOT, [runtime]))
         for d in dirs:
-            handlers[d.name].append(_time_import("app", d))
-        as_shipped.append(_time_import("app", ROOT / "functions" / "tag_on_write", layer))
-        compiled.append(_time_import("app", ROOT / "functions" / "tag_on_write", compiled_layer))
-    return ImportCost(boto3, handlers, as_shipped, compiled)
+            handlers[d.name].append(_time_import(python, "app", d, [layer, runtime]))
+        as_sources.append(_time_import(python, "app", tag_on_write, [sources, runtime]))
+    return ImportCost(label, boto3, handlers, as_sources)
 
 
 POWERTOOLS_BASE = "from aws_lambda_powertools import Logger, Metrics"
-POWERTOOLS_BATCH = (
-    "from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response; "
-    "from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent, EventBridgeEvent"
-)
 LAYERS = (
     ("boto3", "", "import boto3"),
     ("+ Powertools Logger, Metrics", "import boto3", POWERTOOLS_BASE),
-    ("+ Powertools batch, data classes", f"import boto3; {POWERTOOLS_BASE}", POWERTOOLS_BATCH),
-    ("+ consentry (tag_on_write)", f"import boto3; {POWERTOOLS_BASE}; {POWERTOOLS_BATCH}", "import app"),
+    ("+ consentry (tag_on_write)", f"import boto3; {POWERTOOLS_BASE}", "import app"),
 )
 
 
+def _env(path: list[Path]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=os.pathsep.join(map(str, path)), PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1")
+    return env
+
+
 def decompose(rounds: int = 5) -> list[tuple[str, float]]:
-    """Median CPU seconds of each layer of the tag_on_write import, each imported after the ones above it."""
+    """Median CPU seconds of each layer of the tag_on_write import (as shipped), each after the ones above it."""
+    python, _ = runtime_interpreter()
+    path = [ROOT / ".bench" / "layer-compiled", ROOT / ".bench" / "runtime"]
     cwd = ROOT / "functions" / "tag_on_write"
     times: dict[str, list[float]] = {label: [] for label, _, _ in LAYERS}
     for _ in range(rounds):
         for label, before, statement in LAYERS:
             code = f"{before}\nimport time; t = time.process_time()\n{statement}\nprint(time.process_time() - t)"
-            out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [python, "-S", "-c", code], cwd=cwd, env=_env(path), capture_output=True, text=True, check=True
+            )
             times[label].append(float(out.stdout.strip()))
     return [(label, statistics.median(values)) for label, values in times.items()]
 
 
 def own_modules(runs: int = 3) -> list[tuple[str, int]]:
     """Self time of each consentry module in the tag_on_write import (fastest of `runs`, -X importtime)."""
+    python, _ = runtime_interpreter()
+    path = [ROOT / ".bench" / "layer-compiled", ROOT / ".bench" / "runtime"]
     best: dict[str, int] = {}
     for _ in range(runs):
         out = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", "import boto3; import app"],
+            [python, "-S", "-X", "importtime", "-c", "import boto3; import app"],
             cwd=ROOT / "functions" / "tag_on_write",
+            env=_env(path),
             capture_output=True,
             text=True,
             check=True,

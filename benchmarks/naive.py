@@ -31,11 +31,11 @@ DELETE_BATCH = 1000
 class NaiveNightly:
     """One nightly pass over the whole bucket."""
 
-    def __init__(self, s3: Any, dynamodb: Any, bucket: str, consent_table: str, policy: Policy) -> None:
+    def __init__(self, s3: Any, dynamodb: Any, bucket: str, consent_table: str, policy: Policy, names: Any) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.policy = policy
-        self.consents = ConsentStore(dynamodb, consent_table, policy)
+        self.consents = ConsentStore(dynamodb, consent_table, policy, names)
 
     def run(self, now: datetime) -> dict[str, int]:
         summary = {"objects": 0, "tagged": 0, "deleted": 0}
@@ -107,7 +107,7 @@ def naive_night(dep: Deployment, objects: int = 1000, users: int = 100) -> Naive
     dep.seed({"op": "chats", "bucket": dep.bucket, "tags": tags, "groups": groups})
     s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
     counter = CallCounter().attach(s3, dynamodb)
-    engine = NaiveNightly(s3, dynamodb, dep.bucket, dep.consent_table, load_policy())
+    engine = NaiveNightly(s3, dynamodb, dep.bucket, dep.consent_table, load_policy(), dep.ledger.names)
     with counter.measure() as calls:
         summary = engine.run(datetime.fromisoformat("2026-06-01T00:00:00+00:00"))
     assert summary["objects"] == per_user * users, summary

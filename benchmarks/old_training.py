@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, TextIO
 from consentry.aws.batch_ops import decode_key, encode_key
 from consentry.aws.ledger import ChatRecord
 from consentry.cli.report import NO_RECORD, Bar, ReportData
-from consentry.flows.enforcer import Enforcer, chat_of
+from consentry.flows.enforcer import Enforcer
+from consentry.flows.records import chat_of
 from consentry.policy import ConsentRecord, Reason, chat_key, decide
 
 if TYPE_CHECKING:

@@ -16,10 +16,11 @@ from urllib.parse import quote_plus
 from benchmarks import seed
 from benchmarks.calls import Tally
 from benchmarks.deploy import Deployment, MessageRun
-from consentry.aws.ledger import chat_sk, user_pk
-from consentry.flows import RETAG_PAGE
-from consentry.flows.enforcer import evaluate
+from consentry.aws.ledger import RANGES, Ledger
+from consentry.flows.fanout import RETAG_PAGE
+from consentry.flows.records import evaluate
 from consentry.policy import Chat, Policy, decision_tags, format_instant, load_policy, parse_consent, parse_instant
+from consentry.pseudonyms import Pseudonyms
 
 GRANT = "2025-09-01T00:00:00Z"
 WRITE_AT = "2025-10-01T12:00:00Z"
@@ -53,7 +54,9 @@ def record_template(
         "state": "active",
     }
     record = replace(record, history=(entry,))
-    return record.to_ledger(), decision_tags(record.decision, p)
+    # Keys and shard are replaced per chat when seeding (benchmarks.seed); any hash key serves the template.
+    ledger = Ledger(None, "template", Pseudonyms(b"template-hash-key"), tombstone_days=p.tombstone_days)  # type: ignore[arg-type]
+    return ledger.item(record), decision_tags(record.decision, p)
 
 
 def s3_notification(bucket: str, key: str, at: str, version_id: str | None = None) -> str:
@@ -112,7 +115,10 @@ class Tagging:
 
     @property
     def consent_batches(self) -> int:
-        return math.ceil(self.users / BATCH_LIMIT)
+        """Consent reads per pass: one per chunk of notifications the handler settles together (<= 100 users each)."""
+        from consentry.handlers import WRITE_CHUNK
+
+        return math.ceil(self.objects / WRITE_CHUNK) * math.ceil(min(WRITE_CHUNK, self.users) / BATCH_LIMIT)
 
     @property
     def consent_get_item(self) -> int:
@@ -218,23 +224,34 @@ def warm_up(dep: Deployment) -> None:
 def retag(
     dep: Deployment,
     chats: int,
-    sample_pages: Sequence[int] | None = None,
+    sample: tuple[str, int] | None = None,
     memory_pages: Sequence[int] = (0,),
     then_unchanged: bool = False,
 ) -> Retag:
-    """Opt-out of a user with `chats` eligible chats; every page, or only `sample_pages`, delivered.
+    """Opt-out of a user with `chats` eligible chats; every message delivered, or one sampled page.
 
-    With `sample_pages`, the whole ledger is seeded but S3 objects only for the
-    sampled pages; page k is delivered as the work message that page k-1 would
-    have enqueued (ExclusiveStartKey = the last key of page k-1). Memory
-    (tracemalloc peak) is measured on the delivered pages in `memory_pages`
-    (all sampled pages when sampling).
+    A user with more than a page of chats is retagged in the 16 hash ranges
+    of their ledger sort keys (`consentry.flows.fanout`). With `sample =
+    (range, k)`, the whole ledger is seeded but S3 objects only for page k of
+    that range; the root message runs, then page k is delivered as the
+    message that page k-1 of the range would have sent (ExclusiveStartKey =
+    the last record of page k-1 in sort-key order). Memory (tracemalloc peak)
+    is measured on the delivered messages in `memory_pages` (the sampled page
+    when sampling).
     """
     warm_up(dep)
     ledger, tags = record_template("granted")
-    pages = math.ceil(chats / RETAG_PAGE)
-    sampled = list(range(pages)) if sample_pages is None else sorted({p % pages for p in sample_pages})
-    ranges = [[p * RETAG_PAGE, min(chats, (p + 1) * RETAG_PAGE)] for p in sampled]
+    keyed = dep.ledger
+    group = seed.group(HEAVY, 0, chats, s3=[[0, chats]])
+    page_keys: list[int] = list(range(chats))
+    if sample is not None:
+        hash_range, k = sample
+        in_range = sorted((keyed.chat_sk(_retag_key(i)), i) for i in range(chats))
+        in_range = [(sk, i) for sk, i in in_range if sk.startswith(f"chat#{hash_range}")]
+        assert len(in_range) > k * RETAG_PAGE, (len(in_range), k)
+        page_keys = [i for _, i in in_range[k * RETAG_PAGE : (k + 1) * RETAG_PAGE]]
+        start = in_range[k * RETAG_PAGE - 1][0] if k else None
+        group = seed.group(HEAVY, 0, chats, s3_indices=page_keys)
     dep.seed_consents([dep.consent_item(HEAVY, "granted", GRANT)])
     dep.seed(
         {
@@ -243,31 +260,35 @@ def retag(
             "bucket": dep.bucket,
             "template": ledger,
             "tags": tags,
-            "groups": [seed.group(HEAVY, 0, chats, s3=ranges)],
+            "groups": [group],
         }
     )
 
     dep.change_consent(dep.consent_item(HEAVY, "denied", OPT_OUT, version=2))
     with dep.counter.measure() as stream:
         dep.deliver_stream()
-    if sample_pages is None:
+    if sample is None:
         runs = dep.drain_work(memory=lambda i: i in memory_pages)
         changed = chats
     else:
-        first = dep.receive_work()
-        assert len(first) == 1 and first[0]["type"] == "retag", first
-        runs = []
-        for p in sampled:
-            body = dict(first[0])
-            if p > 0:
-                body["start"] = {"pk": {"S": user_pk(HEAVY)}, "sk": {"S": chat_sk(_retag_key(p * RETAG_PAGE - 1))}}
-            runs.append(dep.work_message(body, memory=True))
-            dep.receive_work()  # the successor it enqueued: not delivered
-        changed = sum(hi - lo for lo, hi in ranges)
+        (root,) = dep.receive_work()
+        assert root["type"] == "retag", root
+        runs = [dep.work_message(root)]
+        ranges = dep.receive_work()
+        assert {m.get("range") for m in ranges} <= set(RANGES), ranges
+        while more := dep.receive_work():  # SQS hands out at most 10 at a time
+            ranges += more
+        assert len(ranges) == len(RANGES), ranges
+        body = {**root, "range": sample[0]}
+        if start:
+            body["start"] = {"pk": {"S": keyed.user_pk(HEAVY)}, "sk": {"S": start}}
+        runs.append(dep.work_message(body, memory=True))
+        dep.receive_work()  # the page it sent after itself: not delivered
+        changed = len(page_keys)
     assert not any(r.failed for r in runs)
-    probe = _retag_key(ranges[-1][1] - 1)
+    probe = _retag_key(page_keys[-1])
     assert tags_of(dep, probe)["training-reason"] == "consent-denied", tags_of(dep, probe)
-    result = Retag(chats, sample_pages is None, runs, stream, changed)
+    result = Retag(chats, sample is None, runs, stream, changed)
 
     if then_unchanged:
         # A tier change between consumer tiers while opted out: every chat is already right.
@@ -322,3 +343,55 @@ def sweep(dep: Deployment, total: int, due: int, per_user: int = 100) -> Sweep:
         removed += g["count"]
     assert runs, "the sweep queued no work"
     return Sweep(total, due, calls, removed)
+
+
+# -- an erasure of a user ------------------------------------------------------------------------
+
+
+@dataclass
+class Erasure:
+    chats: int
+    runs: list[MessageRun]
+
+    @property
+    def calls(self) -> Tally:
+        return sum((r.calls for r in self.runs), Tally())
+
+
+ERASED = "erased"
+
+
+def erasure(dep: Deployment, chats: int) -> Erasure:
+    """`Erasure Requested` for a user with `chats` chats (ledger and S3): every message delivered, all gone."""
+    from consentry import handlers
+    from consentry.local import LambdaContext
+
+    ledger, tags = record_template("granted")
+    dep.seed_consents([dep.consent_item(ERASED, "granted", GRANT)])
+    group = seed.group(ERASED, 0, chats, s3=[[0, chats]])
+    dep.seed(
+        {
+            "op": "chats",
+            "table": dep.ledger_table,
+            "bucket": dep.bucket,
+            "template": ledger,
+            "tags": tags,
+            "groups": [group],
+        }
+    )
+    event = {
+        "version": "0",
+        "id": "erasure-bench",
+        "detail-type": "Erasure Requested",
+        "source": "chat.app",
+        "account": "123456789012",
+        "time": OPT_OUT,
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"user_id": ERASED},
+    }
+    handlers.chat_events_handler(event, LambdaContext("chat_events"))
+    runs = dep.drain_work()
+    listed = dep.runtime.s3.list_object_versions(Bucket=dep.bucket, Prefix=f"chats/{ERASED}/")
+    assert not listed.get("Versions") and not listed.get("DeleteMarkers"), "the erasure left objects"
+    return Erasure(chats, runs)

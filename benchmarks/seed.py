@@ -4,7 +4,9 @@
 the backend they take seconds and are the same items (made by
 `ChatRecord.to_ledger`, then copied per key). S3 objects are created without
 notifications (so the write queue stays empty), with our tags and metadata, so
-that the ledger and the bucket agree as after a settled history. Consent
+that the ledger and the bucket agree as after a settled history. Ledger keys are the
+deployment's keyed hashes (the command carries the hash key, `hash_key`, and
+the shard count of the `due` index, `due_shards`). Consent
 records are written without stream records, so that seeding triggers no retag.
 
 A seeding command is a JSON-able dict; `apply` runs it in this process (where
@@ -16,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from consentry.aws.ledger import DUE_SHARD, PK, SK, chat_sk, due_shard, user_pk
+from consentry.aws.ledger import DUE_SHARD, PK, SK, due_shard
+from consentry.pseudonyms import Pseudonyms
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -91,21 +94,25 @@ def _chats(command: Mapping[str, Any]) -> int:
     table = _table(command["table"]) if command.get("table") else None
     template: dict[str, Any] = dict(command.get("template") or {})
     records = _Records(table, template) if table is not None else None
+    names = Pseudonyms(bytes.fromhex(command["hash_key"])) if records is not None else None
+    shards = int(command.get("due_shards", 16))
     written = 0
     for group in command["groups"]:
         user, pattern = group["user"], group["pattern"]
+        stored = set(group.get("s3_indices", ()))  # objects for these indices too (besides the `s3` ranges)
         for i in range(group["start"], group["start"] + group["count"]):
             key = chat_key(pattern, user, i)
             version = None
-            if _in(group.get("s3", []), i):
+            if i in stored or _in(group.get("s3", []), i):
                 version = _put_object(command["bucket"], key, command.get("tags", {}), group.get("metadata", {}))
-            if records is None:
+            if records is None or names is None:
                 continue
-            fields = {PK: {"S": user_pk(user)}, SK: {"S": chat_sk(key)}, "user_id": {"S": user}, "key": {"S": key}}
+            pk, sk = f"user#{names.user(user)}", f"chat#{names.key(key)}"  # as consentry.aws.ledger.Ledger keys them
+            fields = {PK: {"S": pk}, SK: {"S": sk}, "user_id": {"S": user}, "key": {"S": key}}
             if version is not None:
                 fields["version_id"] = {"S": version}
             if DUE_SHARD in template:
-                fields[DUE_SHARD] = {"S": due_shard(key)}
+                fields[DUE_SHARD] = {"S": due_shard(key, shards)}
             records.put(fields, drop=() if version is not None else ("version_id",))
             written += 1
     return written

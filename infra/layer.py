@@ -3,10 +3,20 @@
 Local bundling pip-installs the dependencies as manylinux aarch64 wheels for the functions'
 Python version into `python/`, then copies the package next to them. No Docker image is
 ever pulled: the `image` below only satisfies the BundlingOptions signature.
+
+Bytecode: Lambda mounts a layer read-only, so a module shipped without its `.pyc` is compiled
+on every cold start. When a CPython of the runtime's version is at hand (`runtime_python`),
+every module is compiled with it at bundling, `--invalidation-mode unchecked-hash` (no
+timestamps) and `PYTHONHASHSEED=0` (set constants marshalled in one order), so the same
+sources give the same bytes and the asset hash stays stable. Without one the layer ships
+sources only, and synth says so; a build image of the runtime (`public.ecr.aws/sam/build-
+python3.13`) would run the same `compileall` command inside Docker.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 import shutil
 import subprocess
@@ -32,6 +42,47 @@ POLICY_DIR = "policy"
 # The operator's parts of the package (CLI, demo, report, snapshots, the local runtime on moto) never run
 # in a function: the layer ships the runtime only.
 OPERATOR_ONLY = ("cli", "training", "local.py", "provision.py")
+
+
+# Where to look for a CPython of the runtime's version, after $CONSENTRY_LAYER_PYTHON and the PATH.
+PYENV_PYTHONS = "~/.pyenv/versions/{version}*/bin/python{version}"
+
+
+def runtime_python(version: str = RUNTIME.name.removeprefix("python")) -> str | None:
+    """A CPython interpreter of `version` (e.g. "3.13") that runs, or None.
+
+    `$CONSENTRY_LAYER_PYTHON` first (it must be of that version), then `python<version>` on the PATH (a
+    pyenv shim that names no installed version does not run), then pyenv's installed versions.
+    """
+    candidates = [os.environ.get("CONSENTRY_LAYER_PYTHON"), shutil.which(f"python{version}")]
+    candidates += sorted(glob.glob(os.path.expanduser(PYENV_PYTHONS.format(version=version))), reverse=True)
+    probe = "import sys, platform; print(platform.python_implementation(), *sys.version_info[:2])"
+    for candidate in filter(None, candidates):
+        try:
+            found = subprocess.run(
+                [candidate, "-c", probe],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except OSError:
+            continue
+        if found.returncode == 0 and found.stdout.split() == ["CPython", *version.split(".")]:
+            return candidate
+    return None
+
+
+def compile_bytecode(target: Path, python: str, mounted_at: str = "/opt/python") -> None:
+    """Compile every module under `target` with `python`, reproducibly (same sources, same bytes).
+
+    Code objects name their file as Lambda will see it (`mounted_at`), not the build's directory.
+    """
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    command = [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]
+    command += ["-s", str(target), "-p", mounted_at, str(target)]
+    subprocess.run(command, check=True, env=env)
 
 
 def runtime_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
@@ -65,7 +116,7 @@ class PipLayerBundling:
             "--target", str(target),
             "--platform", PLATFORM, "--implementation", "cp", "--python-version", version,
             "--only-binary=:all:",
-            "--no-compile",  # .pyc files embed timestamps: the asset hash would change on every build
+            "--no-compile",  # pip's .pyc embed timestamps, for this Python: compiled below, reproducibly
             *self.requirements,
         ]  # fmt: skip
         subprocess.run(command, check=True)
@@ -75,6 +126,15 @@ class PipLayerBundling:
             target / "consentry",
             ignore=_runtime_only,
         )
+        python = runtime_python(version)
+        if python is not None:
+            compile_bytecode(target, python)
+        else:
+            print(
+                f"consentry layer: no CPython {version} found (set CONSENTRY_LAYER_PYTHON): the layer ships sources "
+                "only, and every cold start compiles them (docs/cost.md, Cold start)",
+                file=sys.stderr,
+            )
         if self.policy_file is not None:
             (Path(output_dir) / POLICY_DIR).mkdir()
             shutil.copy(self.policy_file, Path(output_dir) / POLICY_DIR / self.policy_file.name)

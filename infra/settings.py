@@ -49,6 +49,7 @@ class Settings:
     access_log_days: int = deployment.LOG_RETENTION_DAYS
     oldest_due_alarm_hours: int = 36
     sweep_hour_utc: int = 3
+    due_shards: int = deployment.DUE_SHARDS
 
     @property
     def attach_bucket(self) -> bool:
@@ -88,6 +89,7 @@ class Settings:
             access_log_days=_days(get, "accessLogDays", policy.default_days),
             oldest_due_alarm_hours=_days(get, "oldestDueAlarmHours", 36),
             sweep_hour_utc=_number(get, "sweepHourUtc", 3, 0, 23),
+            due_shards=_number(get, "dueShards", deployment.DUE_SHARDS, 1, deployment.DUE_SHARDS_MAX),
         )
         if settings.log_retention_days not in LOG_RETENTION:
             raise SettingsError(f"logRetentionDays must be one of {sorted(LOG_RETENTION)}")

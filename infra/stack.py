@@ -126,6 +126,7 @@ class ConsentryStack(Stack):
             "LEDGER_TABLE": ledger.table.table_name,
             "WORK_QUEUE_URL": work.queue.queue_url,
             "HASH_KEY_SECRET": hash_key.secret_arn,
+            "DUE_SHARDS": str(settings.due_shards),
         }
         if settings.policy_file is not None:
             environment["POLICY_FILE"] = layer_policy_path(settings.policy_file)

@@ -100,8 +100,10 @@ class QueueSpec:
 # S3 notifications are small; 100 per invocation with a short wait keeps Lambda calls few at peak
 # (docs/cost.md: ~8 concurrent executions at 10M writes a day, 40 at a 5x peak).
 WRITE_QUEUE = QueueSpec("writes", TAG_ON_WRITE, batch_size=100, batching_window_seconds=10, max_concurrency=100)
-# docs/cost.md: ~45 workers saturate one user's ledger partition, ~140 hit S3's per-prefix limit.
-WORK_QUEUE = QueueSpec("work", WORKER, batch_size=10, batching_window_seconds=0, max_concurrency=50)
+# One message per invocation: a message is a page of work (up to 500 chats), and the 16 hash ranges of a user's
+# retag or erasure must run side by side, not one after another in one invocation's batch. 50 workers: the
+# sweep's shards and a few large users at once (docs/cost.md, Concurrency caps and Opt-out latency).
+WORK_QUEUE = QueueSpec("work", WORKER, batch_size=1, batching_window_seconds=0, max_concurrency=50)
 QUEUES = (WRITE_QUEUE, WORK_QUEUE)
 
 
@@ -180,6 +182,12 @@ EXPIRES_AT = "expires_at"
 # The sweep claims a due record by its keys alone (a conditional write returns the record): keys only halves the
 # index's storage and write units (docs/cost.md).
 DUE_PROJECTION = "KEYS_ONLY"
+# Shards of the `due` index (its partition key values, "000" to "999"): each takes at most one partition's 1,000
+# write units a second, so S shards cap the index's writes near S x 1,000 a second. 16 serve a ledger of up to
+# ~100M records; at 1B, 64 (docs/cost.md, At 1B objects). Raise it only: records keep the shard they were
+# written with until their next write, and the sweep queries shards "000" to S-1.
+DUE_SHARDS = 16
+DUE_SHARDS_MAX = 1000
 LEDGER_TTL = "ttl"  # epoch seconds; DynamoDB removes the item some time after
 LEDGER_TABLE = TableSpec(
     "ledger",

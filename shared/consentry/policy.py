@@ -17,13 +17,11 @@ Example:
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +171,9 @@ def format_instant(value: datetime) -> str:
 
 def load_policy(path: str | Path | None = None) -> Policy:
     """Load and check a policy file; the bundled one when `path` is None."""
+    import tomllib  # here, not at import: a function loads its policy once, on its first event
+    from importlib import resources
+
     if path is None:
         text = resources.files("consentry.policies").joinpath(DEFAULT_POLICY).read_text()
         source = f"bundled {DEFAULT_POLICY}"

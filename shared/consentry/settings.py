@@ -10,7 +10,6 @@ import boto3
 from botocore.config import Config
 
 from consentry.deadline import refuse_late_calls
-from consentry.deployment import hash_key_secret_name
 from consentry.policy import Policy, load_policy
 from consentry.pseudonyms import Pseudonyms
 
@@ -33,8 +32,12 @@ CALL_BUDGET = CONNECT_TIMEOUT + READ_TIMEOUT
 # For a call that must not be repeated blindly (a delete marker: a retry after a lost answer puts a second one):
 # no SDK retry; the flow's own retry (the event redelivered) lists what is there and goes on from it.
 ONCE_CONFIG = BOTO_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
-DEFAULT_DUE_SHARDS = 16
+DEFAULT_DUE_SHARDS = 16  # consentry.deployment.DUE_SHARDS (not imported here: a function's cold start skips it)
 DEFAULT_THREADS = 16  # S3 and DynamoDB calls of one batch in flight at once (I/O bound: threads are enough)
+# A page of one of a user's 16 hash ranges (retag, erasure): the 16 pages run at once on one DynamoDB partition, so
+# 16 x 4 chats in flight, about 750 record writes a second at the latencies of docs/cost.md (the partition takes
+# 1,000); 16 x 8 already loses pages to throttling there (benchmarks/latency.py).
+DEFAULT_RANGE_THREADS = 4
 
 
 class SettingsError(RuntimeError):
@@ -51,10 +54,15 @@ class Settings:
     hash_key_secret: str = ""  # empty: `<ledger table>/hash-key`, as provision() names it
     due_shards: int = DEFAULT_DUE_SHARDS
     threads: int = DEFAULT_THREADS
+    range_threads: int = DEFAULT_RANGE_THREADS
 
     @property
     def hash_key_secret_id(self) -> str:
-        return self.hash_key_secret or hash_key_secret_name(self.ledger_table)
+        if self.hash_key_secret:
+            return self.hash_key_secret
+        from consentry.deployment import hash_key_secret_name  # the stack's facts: not needed on a function's path
+
+        return hash_key_secret_name(self.ledger_table)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -72,9 +80,16 @@ class Settings:
             work_queue_url=os.environ["WORK_QUEUE_URL"],
             policy=load_policy(os.environ.get("POLICY_FILE") or None),
             hash_key_secret=os.environ.get("HASH_KEY_SECRET", ""),
-            due_shards=_positive("DUE_SHARDS", DEFAULT_DUE_SHARDS),
+            due_shards=_shards(_positive("DUE_SHARDS", DEFAULT_DUE_SHARDS)),
             threads=_positive("CONSENTRY_THREADS", DEFAULT_THREADS),
+            range_threads=_positive("CONSENTRY_RANGE_THREADS", DEFAULT_RANGE_THREADS),
         )
+
+
+def _shards(count: int) -> int:
+    if count > 1000:  # shard names are three digits
+        raise SettingsError(f"DUE_SHARDS must be at most 1000, got {count}")
+    return count
 
 
 def _positive(name: str, default: int) -> int:

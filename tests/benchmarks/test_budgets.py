@@ -7,7 +7,6 @@ timed. The full-size figures, memory and fan-out are `python -m benchmarks`.
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -19,7 +18,8 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import budgets as B  # noqa: E402
 from benchmarks import deploy, scenarios  # noqa: E402
-from consentry.flows import RETAG_PAGE  # noqa: E402
+from consentry.aws.ledger import RANGES  # noqa: E402
+from consentry.flows.fanout import RETAG_PAGE  # noqa: E402
 
 # Each scenario runs on its own fresh moto, closed before the next one starts.
 
@@ -51,7 +51,8 @@ def test_tagging_a_new_object_costs_at_most_three_s3_calls(tagging: scenarios.Ta
 
 def test_tagging_reads_consents_in_batches_not_per_object(tagging: scenarios.Tagging) -> None:
     assert tagging.consent_get_item == 0
-    limit = B.TAG_READ_PASSES * B.TAG_CONSENT_CALLS_PER_100_USERS_PER_PASS * math.ceil(tagging.users / 100)
+    # One BatchGetItem per pass per chunk of notifications settled together (each chunk has at most 100 users).
+    limit = B.TAG_READ_PASSES * B.TAG_CONSENT_CALLS_PER_100_USERS_PER_PASS * tagging.consent_batches
     assert tagging.consent_read_calls <= limit
 
 
@@ -78,9 +79,10 @@ def test_retag_makes_no_s3_call_for_chats_already_right(retag: scenarios.Retag) 
 
 
 def test_retag_reads_the_ledger_one_page_per_work_message(retag: scenarios.Retag) -> None:
-    pages = math.ceil(retag.chats / RETAG_PAGE)
+    # More than a page: the root reads one page, then each of the 16 hash ranges reads its own (one page each here).
+    assert RETAG_PAGE < retag.chats < len(RANGES) * RETAG_PAGE
     assert retag.max_page <= B.RETAG_PAGE_ITEMS
-    assert pages <= retag.query_calls <= pages + 1  # DynamoDB may end on an empty page
+    assert len(retag.runs) == 1 + len(RANGES)
     assert all(run.calls.count("dynamodb", "Query") == 1 for run in retag.runs)
 
 
@@ -92,3 +94,12 @@ def test_sweep_cost_grows_with_due_objects_not_with_the_ledger() -> None:
     assert small.removed == large.removed == 50
     assert abs(large.calls.total / small.calls.total - 1) <= B.SWEEP_T_SPREAD
     assert abs(large.calls.rru / small.calls.rru - 1) <= B.SWEEP_T_SPREAD
+
+
+def test_a_due_object_costs_two_dynamodb_writes_and_two_items_read() -> None:
+    """What one more due object adds to a sweep: claim + tombstone, its index entry + its share of the check."""
+    few, many = sweep_calls(400, 32), sweep_calls(400, 160)  # 2 and 10 per shard: pages share their reads
+    extra = many.due - few.due
+    assert (many.calls.dynamodb - few.calls.dynamodb) / extra <= B.SWEEP_DYNAMODB_CALLS_PER_DUE
+    assert (many.calls.items_read - few.calls.items_read) / extra <= B.SWEEP_ITEMS_READ_PER_DUE
+    assert many.calls.count("dynamodb", "GetItem") == few.calls.count("dynamodb", "GetItem")  # work records only

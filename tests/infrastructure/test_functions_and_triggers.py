@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from consentry.deployment import DUE_SHARDS
 from infra.functions import SPECS
 from infra.stack import NO_CHAT_APP, WRITE_BATCH_SIZE
 
@@ -64,6 +65,7 @@ def test_function_environment_names_the_contract_variables(each_mode: Synth, nam
     assert flat(env["WORK_QUEUE_URL"]) == each_mode.ref(stack.work.queue.queue_url)
     assert env["POWERTOOLS_SERVICE_NAME"] == "consentry"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "consentry"
+    assert env["DUE_SHARDS"] == str(DUE_SHARDS)  # `dueShards` in the context: tests/infrastructure/test_settings
 
 
 def test_policy_file_defaults_to_the_bundled_one(created: Synth) -> None:
@@ -94,6 +96,7 @@ def test_tag_on_write_takes_batches_of_100_from_the_write_queue(created: Synth) 
     assert esm["BatchSize"] == WRITE_BATCH_SIZE == 100
     assert esm["MaximumBatchingWindowInSeconds"] > 0
     assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert esm["BatchSize"] == 1  # each page its own invocation: a user's 16 hash ranges run side by side
 
 
 def test_worker_consumes_the_work_queue_reporting_failures(created: Synth) -> None:

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 from infra.functions import FUNCTIONS_DIR, SPECS
-from infra.layer import PipLayerBundling, runtime_requirements
+from infra.layer import RUNTIME, PipLayerBundling, runtime_python, runtime_requirements
 
 from .synthesis import ROOT, SUMMARY
 
@@ -40,7 +40,15 @@ def test_local_bundling_builds_a_layer_with_consentry_and_powertools(tmp_path: P
     assert (python / "consentry" / "policies" / "consumer-terms-2025.toml").is_file()
     assert (python / "aws_lambda_powertools" / "__init__.py").is_file()
     assert (out / "policy" / "consumer-terms-2025.toml").is_file()
-    assert not list(python.rglob("__pycache__")), "bytecode would make the asset hash change every build"
+    # Bytecode of the runtime's Python when one is here (infra/layer.py: runtime_python), else none.
+    tag = "cpython-" + RUNTIME.name.removeprefix("python").replace(".", "")
+    compiled = {p.parent.parent / (p.name.split(".")[0] + ".py") for p in python.rglob(f"__pycache__/*.{tag}.pyc")}
+    sources = set(python.rglob("*.py"))
+    if runtime_python() is None:
+        assert not list(python.rglob("__pycache__"))
+    else:
+        assert sources <= compiled, sorted(map(str, sources - compiled))[:5]
+        assert not [p for p in python.rglob("*.pyc") if f".{tag}." not in p.name]
     assert not (python / "boto3").exists()
     # The runtime only: the operator's CLI, report, snapshots and local runtime stay out.
     for operator_part in ("cli", "training", "local.py", "provision.py"):
@@ -56,6 +64,18 @@ def test_local_bundling_builds_a_layer_with_consentry_and_powertools(tmp_path: P
     with zipfile.ZipFile(tmp_path / "layer.zip") as archive:
         assert "python/consentry/__init__.py" in archive.namelist()
     SUMMARY["layer bundle"] = f"{zipped / 1e6:.2f} MB zipped, {unzipped / 1e6:.2f} MB unzipped"
+
+
+def test_the_layer_builds_the_same_bytes_twice(tmp_path: Path) -> None:
+    """The asset hash is the output's: bytecode compiled at bundling must not change it from build to build."""
+    trees = []
+    for name in ("one", "two"):
+        out = tmp_path / name
+        out.mkdir()
+        assert PipLayerBundling(runtime_requirements()).try_bundle(str(out), None)  # type: ignore[arg-type]
+        trees.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert trees[0].keys() == trees[1].keys()
+    assert [k for k in trees[0] if trees[0][k] != trees[1][k]] == []
 
 
 def test_function_code_is_only_the_thin_handlers(tmp_path: Path) -> None:

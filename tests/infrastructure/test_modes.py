@@ -139,3 +139,11 @@ def test_retention_defaults_come_from_the_policy_file() -> None:
     settings = context()
     assert settings.noncurrent_version_days == settings.policy.default_days
     assert not settings.attach_bucket and not settings.attach_consent_table
+
+
+def test_due_shards_come_from_the_context_within_three_digits() -> None:
+    assert context().due_shards == 16
+    assert context(dueShards="64").due_shards == 64
+    for wrong in ("0", "1001", "many"):
+        with pytest.raises(SettingsError, match="dueShards"):
+            context(dueShards=wrong)

@@ -26,8 +26,9 @@ already says what it would write (`check_s3`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -102,6 +103,7 @@ class Enforcer:
         self.consents = ConsentStore(clients.dynamodb, settings.consent_table, settings.policy, self.names)
         self.chats = ChatStore(clients.s3, settings.bucket, settings.policy, clients.s3_once)
         self.queue = WorkQueue(clients.sqs, settings.work_queue_url)
+        self.threads = settings.threads
         protect([(pattern.prefix, pattern.suffix) for pattern in self.policy.keys], self.names)
 
     def ref(self, key: str) -> dict[str, str]:
@@ -109,11 +111,26 @@ class Enforcer:
         return {"key_hash": self.names.key(key)}
 
     def parallel(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """`fn` over `items`, up to `settings.threads` at once (S3 and DynamoDB calls are I/O); results in order."""
-        if self.settings.threads <= 1 or len(items) <= 1:
+        """`fn` over `items`, up to `self.threads` at once (S3 and DynamoDB calls are I/O); results in order."""
+        if self.threads <= 1 or len(items) <= 1:
             return [fn(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(self.settings.threads, len(items))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(items))) as pool:
             return list(pool.map(fn, items))
+
+    @contextmanager
+    def threads_at_most(self, limit: int) -> Iterator[None]:
+        """Fewer calls in flight meanwhile: a page of one of a user's 16 hash ranges, which all run at once.
+
+        All of a user's records share one DynamoDB partition (1,000 write units a second): 16 pages of 16
+        threads each would ask several times that, and a call throttled through every SDK attempt fails its
+        page (retried only after the queue's visibility timeout). docs/cost.md, Opt-out latency.
+        """
+        saved = self.threads
+        self.threads = max(1, min(saved, limit))
+        try:
+            yield
+        finally:
+            self.threads = saved
 
     def settle(self, targets: Sequence[Target], known: Mapping[str, ChatRecord] | None = None) -> list[Outcome]:
         """Apply every target; each outcome carries the record written or the error met.

@@ -20,7 +20,7 @@ from typing import Any
 
 from consentry.aws.ledger import RANGES, ChatRecord
 from consentry.flows.enforcer import Enforcer, Target, raise_first
-from consentry.flows.fanout import Work, next_page, once, user_page
+from consentry.flows.fanout import Work, in_range, next_page, once, user_page
 from consentry.flows.lifecycle import on_delete, purge
 from consentry.flows.records import Event
 from consentry.policy import format_instant, parse_instant
@@ -87,7 +87,8 @@ def _range_page(enforcer: Enforcer, work: Work) -> tuple[tuple[int, int], list[d
     records, following = enforcer.ledger.user_chats(user_id, m.get("start"), ERASE_PAGE, m.get("range"))
     if following and "range" not in m:
         return (0, 0), [{**m, "range": r} for r in RANGES]  # more than a page: the ranges, in parallel
-    results = _remove(enforcer, user_id, at, {r.key: r for r in records if _covered(r, at)})
+    with in_range(enforcer, m):
+        results = _remove(enforcer, user_id, at, {r.key: r for r in records if _covered(r, at)})
     if following:
         return _tally(results), [{**m, "start": following}]
     listing = {"type": "erase", "user_id": user_id, "at": m["at"], "part": LISTING, "prefix": 0}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -66,6 +67,11 @@ def once(enforcer: Enforcer, work: Work, page: Callable[[], tuple[R, list[dict[s
     return result
 
 
+def in_range(enforcer: Enforcer, message: Mapping[str, Any]) -> AbstractContextManager[None]:
+    """A page of one of a user's hash ranges runs with `settings.range_threads` (the ranges share a partition)."""
+    return enforcer.threads_at_most(enforcer.settings.range_threads) if "range" in message else nullcontext()
+
+
 # -- retag ----------------------------------------------------------------------------------------------
 
 
@@ -97,7 +103,8 @@ def retag(enforcer: Enforcer, work: Work) -> int:
         update = on_retag(enforcer.policy)
         verify = work.receive_count > 1
         targets = [Target(r.user_id, r.key, Event.RETAG, None, update, check_s3=verify) for r in records]
-        outcomes = enforcer.settle(targets, known={r.key: r for r in records})
+        with in_range(enforcer, m):
+            outcomes = enforcer.settle(targets, known={r.key: r for r in records})
         raise_first(outcomes)
         return sum(o.wrote_ledger or o.wrote_s3 for o in outcomes), ([{**m, "start": following}] if following else [])
 

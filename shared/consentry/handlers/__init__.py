@@ -13,26 +13,30 @@ same code. Log lines name users and chats by their keyed hashes only.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationResponseRecord
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from consentry import deadline, flows
+from consentry import deadline
 from consentry.deadline import OutOfTime
-from consentry.flows import Enforcer
+from consentry.flows import lifecycle
+from consentry.flows.enforcer import Enforcer, raise_first
 from consentry.handlers import events
 from consentry.observability import count, logger, metrics
 from consentry.policy import format_instant
+
+if TYPE_CHECKING:
+    from consentry.deadline import RemainingTime as LambdaContext
+
+# What a handler does not need on every path is imported where it is used (issue 16: cold start): the flows of
+# the other functions (retag, sweep, erasure pages) and no Powertools batch utility or event data class (their
+# use here was a loop and a few dictionary reads, below).
+PartialItemFailureResponse = dict[str, list[dict[str, str]]]
 
 THROTTLING = {
     "SlowDown",
@@ -66,7 +70,7 @@ def tag_on_write(event: dict[str, Any]) -> dict[str, Exception]:
     """Errors by SQS message id for a batch of S3 notifications; the rest is tagged."""
     app = enforcer()
     errors: dict[str, Exception] = {}
-    writes: list[flows.Write] = []
+    writes: list[lifecycle.Write] = []
     for record in event.get("Records", []):
         message_id = record.get("messageId", "")
         try:
@@ -80,7 +84,7 @@ def tag_on_write(event: dict[str, Any]) -> dict[str, Exception]:
         chunk = set(tokens[start : start + WRITE_CHUNK])
         try:
             with _step("S3 notifications"):
-                errors.update(flows.tag_on_write(app, [w for w in writes if w.token in chunk]))
+                errors.update(lifecycle.tag_on_write(app, [w for w in writes if w.token in chunk]))
         except OutOfTime as err:
             rest = tokens[start:]
             _deferred(err, messages=len(rest))
@@ -89,14 +93,16 @@ def tag_on_write(event: dict[str, Any]) -> dict[str, Exception]:
     return errors
 
 
-def consent_changed(record: dict[str, Any]) -> None:
+def consent_changed(record: Mapping[str, Any]) -> None:
     """One DynamoDB Streams record of the consent table: queue a retag of its user."""
     sequence = record.get("dynamodb", {}).get("SequenceNumber")
     try:
         with _step("consent stream record"):
             user_id = events.consent_change(record)
             if user_id is not None:
-                flows.request_retag(enforcer(), [user_id], chain=str(sequence or ""))
+                from consentry.flows.fanout import request_retag
+
+                request_retag(enforcer(), [user_id], chain=str(sequence or ""))
     except OutOfTime as err:
         _deferred(err, sequence_number=sequence)
         raise
@@ -115,7 +121,7 @@ def chat_event(event: dict[str, Any]) -> str:
         parsed = events.chat_event(event)
         app = enforcer()
         return _dispatch(app, parsed)
-    except (events.BadEvent, flows.EventRejected) as err:
+    except (events.BadEvent, lifecycle.EventRejected) as err:
         logger.error("chat event rejected", extra={"event_id": event.get("id"), "error": str(err)})
         count("RejectedEvents")
         return "rejected"
@@ -123,7 +129,9 @@ def chat_event(event: dict[str, Any]) -> str:
 
 def _dispatch(app: Enforcer, e: events.ChatEvent) -> str:
     if e.detail_type == "Erasure Requested":
-        started = flows.start_erasure(app, e.user_id, e.at, e.event_id)
+        from consentry.flows.erasure import start_erasure
+
+        started = start_erasure(app, e.user_id, e.at, e.event_id)
         return "erasure started" if started else "erasure already recorded"
     if e.detail_type in ("Legal Hold Placed", "Legal Hold Released"):
         on = e.detail_type == "Legal Hold Placed"
@@ -131,15 +139,15 @@ def _dispatch(app: Enforcer, e: events.ChatEvent) -> str:
             message = {"type": "hold", "user_id": e.user_id, "on": on, "at": format_instant(e.at), "prefix": 0}
             app.queue.send([message])
             return "hold queued"
-        return flows.hold(app, e.user_id, e.key, on, e.at)
+        return lifecycle.hold(app, e.user_id, e.key, on, e.at)
     assert e.key is not None
     if e.detail_type == "Chat Reopened":
-        flows.reopen(app, e.user_id, e.key, e.at)
+        lifecycle.reopen(app, e.user_id, e.key, e.at)
         return "reopened"
     if e.detail_type == "Chat Archived":
-        flows.archive(app, e.user_id, e.key, e.at)
+        lifecycle.archive(app, e.user_id, e.key, e.at)
         return "archived"
-    return flows.delete_chat(app, e.user_id, e.key, e.at)
+    return lifecycle.delete_chat(app, e.user_id, e.key, e.at)
 
 
 def retention_sweep(event: dict[str, Any]) -> dict[str, Any]:
@@ -153,32 +161,38 @@ def retention_sweep(event: dict[str, Any]) -> dict[str, Any]:
         )
         count("BadEvents")
         raise
-    summary = flows.start_sweep(enforcer(), now)
+    from consentry.flows.sweep import start_sweep
+
+    summary = start_sweep(enforcer(), now)
     count("SweepStarted")  # the heartbeat: every shard queued (infra/monitoring.py alarms when it stops)
     metrics.add_metric(name="OldestDueAgeSeconds", unit=MetricUnit.Seconds, value=summary["oldest_due_age_seconds"])
     return summary
 
 
-def work(record: SQSRecord) -> None:
-    """One work-queue message; a failure is logged with its message and raised so the batch reports it."""
+def work(record: Mapping[str, Any]) -> None:
+    """One work-queue message (an SQS record); a failure is logged with its message and raised: the batch reports it."""
+    message_id = str(record.get("messageId", ""))
     try:
-        message = json.loads(record.body)
+        message = json.loads(record.get("body") or "")
     except json.JSONDecodeError:
         message = None
     if not isinstance(message, dict):
-        logger.error("work message is not a JSON object", extra={"message_id": record.message_id})
+        logger.error("work message is not a JSON object", extra={"message_id": message_id})
         count("BadEvents")
-        raise events.BadEvent(f"work message {record.message_id} is not a JSON object")
-    receive_count = int(record.attributes.approximate_receive_count or 1)
-    sent = record.attributes.get("SentTimestamp")  # absent from hand-made events
+        raise events.BadEvent(f"work message {message_id} is not a JSON object")
+    attributes = record.get("attributes") or {}
+    receive_count = int(attributes.get("ApproximateReceiveCount") or 1)
+    sent = attributes.get("SentTimestamp")  # absent from hand-made events
     sent_at = datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None
-    context = {"message_id": record.message_id, "work_type": message.get("type"), "receive_count": receive_count}
+    context = {"message_id": message_id, "work_type": message.get("type"), "receive_count": receive_count}
     try:
         with _step("work message"):
+            from consentry.flows.work import run_work
+
             app = enforcer()
             if isinstance(message.get("user_id"), str):
                 context["user_hash"] = app.names.user(message["user_id"])
-            flows.run_work(app, message, receive_count, sent_at)
+            run_work(app, message, receive_count, sent_at)
     except OutOfTime as err:
         _deferred(err, **context)
         raise
@@ -190,18 +204,20 @@ def work(record: SQSRecord) -> None:
 
 def backfill(event: dict[str, Any]) -> dict[str, Any]:
     """An S3 Batch Operations (schema 2.0) invocation: tag each task's object."""
-    batch = S3BatchOperationEvent(event)
     app = enforcer()
     results = []
     code: Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
-    for task in batch.tasks:
-        ref = app.ref(task.s3_key)
+    for task in event["tasks"]:
+        key = unquote_plus(task["s3Key"])  # S3 Batch Operations URL-encodes keys
+        arn = task.get("s3BucketArn")  # schema 1.0; 2.0 names the bucket
+        bucket = arn.split(":::")[-1] if arn else task.get("s3Bucket")
+        ref = app.ref(key)
         try:
             with _step("backfill task"):
-                if task.s3_bucket not in (None, app.settings.bucket):
-                    raise events.BadEvent(f"bucket {task.s3_bucket} is not the chat bucket")
-                outcomes = flows.backfill(app, [(task.s3_key, None)])
-                flows.raise_first(outcomes)
+                if bucket not in (None, app.settings.bucket):
+                    raise events.BadEvent(f"bucket {bucket} is not the chat bucket")
+                outcomes = lifecycle.backfill(app, [(key, None)])
+                raise_first(outcomes)
             record = outcomes[0].record if outcomes else None
             code, text = "Succeeded", record.reason.value if record else "ignored: not a chat key, or gone"
         except OutOfTime as err:
@@ -215,13 +231,12 @@ def backfill(event: dict[str, Any]) -> dict[str, Any]:
         if code != "Succeeded":
             logger.error("backfill task failed", extra={**ref, "code": code, "error": text})
             count("BackfillFailures")
-        results.append(S3BatchOperationResponseRecord(task_id=task.task_id, result_code=code, result_string=text))
-    # Built by hand: Powertools' response insists on exactly one task, schema 2.0 allows more.
+        results.append({"taskId": task["taskId"], "resultCode": code, "resultString": text})
     return {
-        "invocationSchemaVersion": batch.invocation_schema_version,
+        "invocationSchemaVersion": event["invocationSchemaVersion"],
         "treatMissingKeysAs": "PermanentFailure",
-        "invocationId": batch.invocation_id,
-        "results": [r.asdict() for r in results],
+        "invocationId": event["invocationId"],
+        "results": results,
     }
 
 
@@ -234,29 +249,51 @@ def tag_on_write_handler(event: dict[str, Any], context: LambdaContext) -> Parti
     with deadline.running(context):
         errors = tag_on_write(event)
 
-    def record_handler(record: SQSRecord) -> None:
-        if record.message_id in errors:
-            raise errors[record.message_id]
-
-    return process_partial_response(
-        event, record_handler, BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False), context
-    )
+    return _partial(event, lambda record: _raise(errors.get(record.get("messageId", ""))), _message_id)
 
 
-def _consent_record(record: DynamoDBRecord) -> None:
-    consent_changed(record.raw_event)
+def _raise(error: Exception | None) -> None:
+    if error is not None:
+        raise error
+
+
+def _message_id(record: Mapping[str, Any]) -> str:
+    return str(record.get("messageId", ""))
+
+
+def _sequence_number(record: Mapping[str, Any]) -> str:
+    return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
+
+
+def _partial(
+    event: Mapping[str, Any],
+    handle: Callable[[Mapping[str, Any]], None],
+    identifier: Callable[[Mapping[str, Any]], str],
+) -> PartialItemFailureResponse:
+    """A partial batch response (SQS, DynamoDB Streams): the records whose `handle` raised are retried.
+
+    The event source mapping needs `ReportBatchItemFailures` (infra/functions.py sets it). Lambda retries
+    only these; every failure was logged and counted by `handle` (or before, as with tag_on_write).
+    """
+    failures: list[dict[str, str]] = []
+    for record in _records(event):
+        try:
+            handle(record)
+        except Exception:
+            failures.append({"itemIdentifier": identifier(record)})
+    return {"batchItemFailures": failures}
+
+
+def _records(event: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    records = event.get("Records")
+    return records if isinstance(records, list) else []
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def consent_changed_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     with deadline.running(context):
-        return process_partial_response(
-            event,
-            _consent_record,
-            BatchProcessor(EventType.DynamoDBStreams, raise_on_entire_batch_failure=False),
-            context,
-        )
+        return _partial(event, consent_changed, _sequence_number)
 
 
 @logger.inject_lambda_context
@@ -279,9 +316,7 @@ def retention_sweep_handler(event: dict[str, Any], context: LambdaContext) -> di
 @metrics.log_metrics
 def worker_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     with deadline.running(context):
-        return process_partial_response(
-            event, work, BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False), context
-        )
+        return _partial(event, work, _message_id)
 
 
 @logger.inject_lambda_context

@@ -16,8 +16,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
-
 from consentry.flows.lifecycle import Write
 from consentry.policy import parse_instant
 
@@ -82,10 +80,10 @@ class ChatEvent:
 
 def chat_event(event: Mapping[str, Any]) -> ChatEvent:
     """An EventBridge `chat.app` event; the activity time is the envelope's `time`."""
-    envelope = EventBridgeEvent(dict(event))
+    envelope = dict(event)
     try:
-        detail_type, detail = envelope.detail_type, envelope.detail
-        at = parse_instant(envelope.time)
+        detail_type, detail = envelope["detail-type"], envelope["detail"]
+        at = parse_instant(envelope["time"])
     except (KeyError, TypeError, ValueError) as err:
         raise BadEvent(f"malformed EventBridge event: {err!r}") from err
     if event.get("source") != CHAT_EVENT_SOURCE or detail_type not in CHAT_EVENT_TYPES:
