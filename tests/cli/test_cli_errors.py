@@ -80,7 +80,7 @@ def test_rejected_credentials(cli: Callable[..., Result], monkeypatch: pytest.Mo
     def expired(*args: object, **kwargs: object) -> None:
         raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "GetCallerIdentity")
 
-    monkeypatch.setattr(target, "_account", expired)
+    monkeypatch.setattr(target, "_identity", expired)
 
     one_line_error(cli(*REAL, "report"), "AWS rejected the credentials (ExpiredToken)", "aws sso login")
 
@@ -91,7 +91,7 @@ def test_access_denied_names_the_operation(cli: Callable[..., Result], monkeypat
     def denied(*args: object, **kwargs: object) -> None:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "GetCallerIdentity")
 
-    monkeypatch.setattr(target, "_account", denied)
+    monkeypatch.setattr(target, "_identity", denied)
 
     one_line_error(cli(*REAL, "report"), "access denied for GetCallerIdentity (not allowed)", "needs that permission")
 
@@ -114,8 +114,14 @@ def test_unknown_chat(served: Served, cli: Callable[..., Result]) -> None:
     one_line_error(result, "no chat 'chats/u9/none.json' in the ledger or in bucket")
 
 
-def test_bad_time(cli: Callable[..., Result]) -> None:
-    one_line_error(cli("sweep", "--dry-run", "--now", "next tuesday"), "not a time", "2026-11-20")
+def test_bad_time_is_a_usage_error(cli: Callable[..., Result]) -> None:
+    result = cli("sweep", "--dry-run", "--now", "next tuesday")
+
+    assert result.code == 2
+    assert result.err.strip() == (
+        "consentry sweep: error: --now: not a time: 'next tuesday' (use 'now', a date like 2026-11-20 or an "
+        "instant like 2026-11-20T09:00:00Z)"
+    )
 
 
 def test_usage_errors_exit_2(cli: Callable[..., Result]) -> None:
