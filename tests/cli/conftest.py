@@ -214,6 +214,7 @@ OPERATOR_ACTIONS = [
     "sqs:DeleteMessage",
     "sqs:ChangeMessageVisibility",
     "lambda:InvokeFunction",
+    "lambda:Invoke",  # moto's name of Invoke
 ]
 
 
