@@ -103,8 +103,8 @@ def test_every_command_prints_one_json_document_with_consistent_types(
     document(cli(*at, "audit", "--id", audit["entries"][0]["id"], "--json"))
 
 
-def test_demo_json(cli: Callable[..., Result]) -> None:
-    data = document(cli("demo", "--json"))
+def test_demo_json(script: Callable[..., Result]) -> None:
+    data = document(script("demo", "--json"))  # a process of its own: the demo's moto outlives its server
 
     assert [step["title"] for step in data["steps"]][:2] == ["Writes", "A new user, opted in by default"]
     assert data["summary"]["chat_objects"] == 38 and isinstance(data["summary"]["delivered"]["work_messages"], int)
