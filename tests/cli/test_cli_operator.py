@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -274,3 +275,66 @@ def test_audit_lists_who_did_what_when_with_hashes_for_names(world: LocalRuntime
         assert plain not in json.dumps([e["arguments"] for e in data["entries"]])
         assert plain not in result.out.split("\n", 1)[1].replace("user/moto", "")
     assert "3 state-changing command(s) since" in result.out
+
+
+def test_dlq_redrive_on_a_real_account_replays_chat_events_and_consent_stream_failures(
+    real_world: LocalRuntime, functions: dict[str, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stack's two other DLQs: a chat event (as EventBridge or as Lambda's on-failure record holds it) is
+    invoked again; a consent-stream failure names stream records, whose users are retagged through the worker."""
+    rt = real_world
+    events_dlq = rt.sqs.create_queue(QueueName="test-events-dlq")["QueueUrl"]
+    stream_dlq = rt.sqs.create_queue(QueueName="test-consent-stream-dlq")["QueueUrl"]
+    monkeypatch.setenv("EVENTS_DLQ_URL", events_dlq)
+    monkeypatch.setenv("CONSENT_STREAM_DLQ_URL", stream_dlq)
+
+    def event(detail_type: str, key: str, time: str) -> dict[str, object]:
+        return {
+            "version": "0",
+            "id": f"event-{key}",
+            "detail-type": detail_type,
+            "source": "chat.app",
+            "account": "123456789012",
+            "time": time,
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {"user_id": "u1", "key": key},
+        }
+
+    now = format_instant(datetime.now(UTC))[:19] + "Z"
+    rt.sqs.send_message(QueueUrl=events_dlq, MessageBody=json.dumps(event("Legal Hold Placed", "chats/u1/a.json", now)))
+    wrapped = {"version": "1.0", "requestPayload": event("Chat Deleted", "code-sessions/u1/s.jsonl", now)}
+    rt.sqs.send_message(QueueUrl=events_dlq, MessageBody=json.dumps(wrapped))
+    old = event("Chat Deleted", "chats/u1/a.json", "2025-01-01T00:00:00Z")
+    rt.sqs.send_message(QueueUrl=events_dlq, MessageBody=json.dumps(old))
+    set_consent(rt, "u2", "granted", t("2025-09-01"), tier="free", version=2)  # the record a failure points at
+    table = rt.dynamodb.describe_table(TableName=rt.env["CONSENT_TABLE"])["Table"]
+    shard = rt.streams.describe_stream(StreamArn=table["LatestStreamArn"])["StreamDescription"]["Shards"][0]
+    iterator = rt.streams.get_shard_iterator(
+        StreamArn=table["LatestStreamArn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    last = rt.streams.get_records(ShardIterator=iterator)["Records"][-1]
+    sequence = last["dynamodb"]["SequenceNumber"]
+    failure = {
+        "version": "1.0",
+        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 11},
+        "DDBStreamBatchInfo": {
+            "shardId": shard["ShardId"],
+            "startSequenceNumber": sequence,
+            "endSequenceNumber": sequence,
+            "approximateArrivalOfFirstRecord": now,
+            "batchSize": 1,
+            "streamArn": table["LatestStreamArn"],
+        },
+    }
+    rt.sqs.send_message(QueueUrl=stream_dlq, MessageBody=json.dumps(failure))
+
+    data = json.loads(cli(*REAL, "dlq", "redrive", "--json").out)
+
+    assert data["queues"]["events"] == {"replayed": 2, "dropped": 1}
+    assert data["queues"]["consent-stream"] == {"replayed": 1}
+    held = record(rt, "u1", "chats/u1/a.json")
+    assert held is not None and held.held  # the hold event ran again; the old deletion did not
+    assert not exists(rt, "code-sessions/u1/s.jsonl")
+    queued = rt.sqs.receive_message(QueueUrl=rt.env["WORK_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0)
+    assert {"type": "retag", "user_id": "u2"} in [json.loads(m["Body"]) for m in queued["Messages"]]
