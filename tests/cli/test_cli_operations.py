@@ -67,14 +67,16 @@ def old_local_bucket(server: LocalRuntime) -> LocalRuntime:
     return server
 
 
-def test_backfill_on_a_real_account_tags_nothing_with_the_operators_credentials(
+def test_backfill_on_a_real_account_is_the_backfill_functions_job_never_the_operators_tagging(
     old_bucket: LocalRuntime, cli: Callable[..., Result]
 ) -> None:
     result = cli(*REAL, "backfill")
 
     assert result.code == 1
-    assert "only the backfill function may tag chats" in result.err and "retag --all" in result.err
-    assert record(old_bucket, "u1", KEYS[0]) is None
+    assert (
+        "the backfill function tags chats, run by an S3 Batch Operations job: set BACKFILL_FUNCTION_ARN" in result.err
+    )
+    assert record(old_bucket, "u1", KEYS[0]) is None and not eligible(old_bucket, KEYS[0])
 
 
 def test_backfill_dry_run_counts_untagged_objects_and_writes_nothing(

@@ -420,11 +420,18 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             else:
                 print(backfill.render_dry_run(data, target.where))
             return EXIT_OK
-        if target.real:
-            raise CommandError(
-                "on an AWS account only the backfill function may tag chats (the bucket policy refuses your "
-                "credentials): `consentry --real retag --all` runs it as an S3 Batch Operations job"
+        if target.real:  # only the backfill function may tag chats there: it runs as an S3 Batch Operations job
+            from consentry.cli.commands import retag
+
+            with audited(target, "backfill", {"job": True}) as recording:
+                job = retag.start_job(target, dry_run=False)
+                recording.changed = {"objects": job["objects"]}
+                recording.status = "queued" if job["job_id"] else "done"
+            job["audit_id"] = recording.entry.id
+            print_json({"target": describe(target), "dry_run": False, **job}) if args.json else print(
+                retag.render_job(job, target.where, False)
             )
+            return EXIT_OK
         total = len(listing.chats)
         progress = Progress(total, "backfill") if total and not args.json else None
         names = _names(target)

@@ -67,7 +67,9 @@ def job_settings() -> dict[str, str]:
     missing = [name for name in JOB_VARIABLES if not os.environ.get(name)]
     if missing:
         outputs = ", ".join(f"{name} (output {OPERATOR_OUTPUTS[name]})" for name in missing)
-        raise CommandError(f"a retag at scale is an S3 Batch Operations job: set {outputs}")
+        raise CommandError(
+            f"on an AWS account the backfill function tags chats, run by an S3 Batch Operations job: set {outputs}"
+        )
     return {name: os.environ[name] for name in JOB_VARIABLES}
 
 
