@@ -272,6 +272,9 @@ class ConsentryStack(Stack):
         for name, value in {
             "ChatEventBusName": chat_events.bus.event_bus_name,
             "BackfillFunctionArn": fns[BACKFILL.name].function.function_arn,
+            "ChatEventsFunctionArn": fns[CHAT_EVENTS.name].function.function_arn,  # the CLI's chat events
+            "ConsentStreamDlqUrl": consent_dlq.queue_url,  # `consentry dlq`
+            "EventsDlqUrl": events_dlq.queue_url,
             "BatchOperationsRoleArn": batch.role.role_arn,
             "BatchOperationsBucketName": batch.bucket.bucket_name,
             "TrainingReaderRoleArn": reader.role.role_arn,

@@ -220,6 +220,17 @@ OUTPUTS = {
     "HASH_KEY_SECRET": "HashKeySecretArn",
 }
 
+# What the operator's CLI reads besides (the variable it reads -> the stack output that holds its value).
+OPERATOR_OUTPUTS = {
+    "CHAT_EVENTS_FUNCTION": "ChatEventsFunctionArn",  # holds and erasures are invoked there, never done by hand
+    "CONSENT_STREAM_DLQ_URL": "ConsentStreamDlqUrl",
+    "EVENTS_DLQ_URL": "EventsDlqUrl",
+    "BACKFILL_FUNCTION_ARN": "BackfillFunctionArn",  # `retag --all`: an S3 Batch Operations job invokes it
+    "BATCH_OPERATIONS_ROLE_ARN": "BatchOperationsRoleArn",
+    "BATCH_OPERATIONS_BUCKET": "BatchOperationsBucketName",
+    "TRAINING_BUCKET": "TrainingBucketName",
+}
+
 # -- S3: notifications, bucket policy, lifecycle ---------------------------------------------
 
 OBJECT_CREATED = "s3:ObjectCreated:*"

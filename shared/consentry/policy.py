@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,7 +47,11 @@ CONSENT_VALUES = ("granted", "denied", "pending")
 
 
 class PolicyError(ValueError):
-    """A policy file that cannot be enforced; the message says where and why."""
+    """A policy file that cannot be enforced; the message says where and why (`problems`: each one found)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
 
 
 @dataclass(frozen=True)
@@ -190,74 +195,130 @@ def load_policy(path: str | Path | None = None) -> Policy:
     return policy_from_mapping(raw, source)
 
 
+# S3's rules for tag keys and values (any S3 API refuses others): letters, digits and spaces representable
+# in UTF-8, and + - = . _ : / @; keys 1-128 characters, values up to 256; the prefix `aws:` is AWS's own.
+TAG_CHARACTERS = re.compile(r"[\w +\-=.:/@]*")
+TAG_KEY_MAX, TAG_VALUE_MAX = 128, 256
+
+
+def tag_key_problem(key: str) -> str | None:
+    """Why S3 would refuse `key` as a tag key, or None."""
+    if not 1 <= len(key) <= TAG_KEY_MAX:
+        return f"must be 1 to {TAG_KEY_MAX} characters, got {len(key)}"
+    if not TAG_CHARACTERS.fullmatch(key):
+        bad = "".join(sorted({c for c in key if not TAG_CHARACTERS.fullmatch(c)}))
+        return f"has characters S3 refuses in a tag key ({bad!r}; allowed: letters, digits, spaces and + - = . _ : / @)"
+    if key.lower().startswith("aws:"):
+        return "starts with 'aws:', which S3 reserves for AWS's own tags"
+    return None
+
+
 def policy_from_mapping(raw: Mapping[str, Any], source: str = "policy") -> Policy:
-    def field(section: str, name: str, kind: type) -> Any:
+    """The policy a parsed policy file describes; a PolicyError listing every problem found (`.problems`)."""
+    problems: list[str] = []
+
+    def field(section: str, name: str, kind: type, default: Any) -> Any:
         table = raw.get(section)
         if not isinstance(table, Mapping):
-            raise PolicyError(f"{source}: missing table [{section}]")
+            message = f"missing table [{section}]"
+            if message not in problems:
+                problems.append(message)
+            return default
         value = table.get(name)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise PolicyError(f"{source}: [{section}] {name} must be of type {kind.__name__}, got {value!r}")
+            problems.append(f"[{section}] {name} must be of type {kind.__name__}, got {value!r}")
+            return default
         return value
 
     def tiers(name: str) -> frozenset[str]:
-        values = field("tiers", name, list)
+        values = field("tiers", name, list, None)
+        if values is None:
+            return frozenset()
         if not values or not all(isinstance(v, str) and v for v in values):
-            raise PolicyError(f"{source}: [tiers] {name} must be a non-empty list of names")
+            problems.append(f"[tiers] {name} must be a non-empty list of names")
+            return frozenset()
         return frozenset(values)
 
     def days(name: str) -> int:
-        value: int = field("retention", name, int)
+        value: int = field("retention", name, int, 1)
         if not 0 < value <= 36500:
-            raise PolicyError(f"{source}: [retention] {name} must be from 1 to 36500 days, got {value}")
+            problems.append(f"[retention] {name} must be from 1 to 36500 days, got {value}")
+            return 1
         return value
 
     def optional_days(name: str, default: int) -> int:
-        return days(name) if name in (raw.get("retention") or {}) else default
+        retention = raw.get("retention")
+        return days(name) if isinstance(retention, Mapping) and name in retention else default
 
-    try:
-        effective_at = parse_instant(field("policy", "effective_at", str))
-    except ValueError as err:
-        raise PolicyError(f"{source}: [policy] effective_at: {err}") from err
+    effective_at = datetime(1970, 1, 1, tzinfo=UTC)
+    effective_text = field("policy", "effective_at", str, None)
+    if effective_text is not None:
+        try:
+            effective_at = parse_instant(effective_text)
+        except ValueError as err:
+            problems.append(f"[policy] effective_at: {err}")
+    policy_id: str = field("policy", "id", str, "")
+    if isinstance(raw.get("policy"), Mapping) and isinstance(raw["policy"].get("id"), str):
+        if not policy_id.strip():
+            problems.append("[policy] id must not be empty: it names the policy in every object's policy-version tag")
+        elif not TAG_CHARACTERS.fullmatch(policy_id) or len(policy_id) > TAG_VALUE_MAX - 12:
+            problems.append(
+                f"[policy] id {policy_id!r} cannot be part of a tag value: letters, digits, spaces and "
+                f"+ - = . _ : / @ only, at most {TAG_VALUE_MAX - 12} characters"
+            )
+    version: int = field("policy", "version", int, 1)
+    if version < 1:
+        problems.append("[policy] version must be 1 or more")
+        version = 1
     consumer, commercial = tiers("consumer"), tiers("commercial")
     if consumer & commercial:
-        raise PolicyError(f"{source}: tiers both consumer and commercial: {sorted(consumer & commercial)}")
+        problems.append(f"tiers both consumer and commercial: {sorted(consumer & commercial)}")
     keys_raw = raw.get("keys")
-    if not isinstance(keys_raw, list) or not keys_raw:
-        raise PolicyError(f"{source}: at least one [[keys]] table is needed")
     keys = []
+    if not isinstance(keys_raw, list) or not keys_raw:
+        problems.append("at least one [[keys]] table is needed")
+        keys_raw = []
     for i, entry in enumerate(keys_raw):
         if not isinstance(entry, Mapping) or not all(
             isinstance(entry.get(f), str) and entry.get(f) for f in ("kind", "prefix", "suffix")
         ):
-            raise PolicyError(f"{source}: [[keys]] #{i + 1} needs kind, prefix and suffix strings")
+            problems.append(f"[[keys]] #{i + 1} needs kind, prefix and suffix strings")
+            continue
         if not entry["prefix"].endswith("/") or "/" in entry["suffix"]:
-            raise PolicyError(f"{source}: [[keys]] #{i + 1}: prefix must end with '/', suffix hold no '/'")
+            problems.append(f"[[keys]] #{i + 1}: prefix must end with '/', suffix hold no '/'")
+            continue
         keys.append(KeyPattern(entry["kind"], entry["prefix"], entry["suffix"]))
-    tags = TagKeys(**{name: field("tags", name, str) for name in TagKeys.__dataclass_fields__})
+    tag_names = {name: field("tags", name, str, f"unset-{name}") for name in TagKeys.__dataclass_fields__}
+    tags = TagKeys(**tag_names)
+    for name, key in tag_names.items():
+        problem = None if key == f"unset-{name}" else tag_key_problem(key)
+        if problem:
+            problems.append(f"[tags] {name} = {key!r} {problem}")
     if len(set(tags.all())) != len(tags.all()):
-        raise PolicyError(f"{source}: [tags] keys must be distinct")
-    version = field("policy", "version", int)
-    if version < 1:
-        raise PolicyError(f"{source}: [policy] version must be 1 or more")
-    policy = Policy(
-        id=field("policy", "id", str),
+        problems.append("[tags] keys must be distinct")
+    eligible_days, default_days = days("eligible_days"), days("default_days")
+    commercial_min, commercial_max = days("commercial_min_days"), days("commercial_max_days")
+    if commercial_min > commercial_max:
+        problems.append("[retention] commercial_min_days exceeds commercial_max_days")
+    tombstone_days = optional_days("tombstone_days", default_days)
+    incognito = field("metadata", "incognito", str, "")
+    if problems:
+        raise PolicyError(f"{source}: " + "; ".join(problems), problems)
+    return Policy(
+        id=policy_id,
         version=version,
         effective_at=effective_at,
         consumer_tiers=consumer,
         commercial_tiers=commercial,
-        eligible_days=days("eligible_days"),
-        default_days=days("default_days"),
-        commercial_min_days=days("commercial_min_days"),
-        commercial_max_days=days("commercial_max_days"),
+        eligible_days=eligible_days,
+        default_days=default_days,
+        commercial_min_days=commercial_min,
+        commercial_max_days=commercial_max,
         keys=tuple(keys),
         tags=tags,
-        incognito_metadata=field("metadata", "incognito", str),
-        tombstone_days=optional_days("tombstone_days", days("default_days")),
+        incognito_metadata=incognito,
+        tombstone_days=tombstone_days,
     )
-    if policy.commercial_min_days > policy.commercial_max_days:
-        raise PolicyError(f"{source}: [retention] commercial_min_days exceeds commercial_max_days")
-    return policy
 
 
 # -- keys -------------------------------------------------------------------

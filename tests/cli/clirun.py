@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SCRIPT = str(Path(sys.executable).with_name("consentry"))
 
@@ -37,3 +38,9 @@ class Served:
     url: str
     banner: list[str]
     process: subprocess.Popen[str]
+
+
+def local(server: Any) -> tuple[str, ...]:
+    """The options that point a command at a `server` fixture's deployment (prefix `test`)."""
+    assert server.endpoint_url is not None
+    return ("--endpoint-url", server.endpoint_url, "--prefix", "test")

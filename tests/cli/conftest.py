@@ -10,19 +10,26 @@ change data use the in-process `runtime` fixture of tests/conftest.py instead.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import queue
 import signal
 import subprocess
 import threading
+import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import boto3
 import pytest
 from clirun import SCRIPT, Result, Served, run_script
 
 from consentry import settings
 from consentry.cli import main
-from consentry.local import free_port
+from consentry.deployment import FUNCTIONS
+from consentry.local import LocalRuntime, free_port
 
 CONTRACT_VARIABLES = (
     "CHAT_BUCKET",
@@ -110,3 +117,124 @@ def served(serving: tuple[subprocess.Popen[str], int]) -> Served:
         banner.append(line)
         if line.startswith("ready"):
             return Served(f"http://127.0.0.1:{port}", banner, process)
+
+
+# -- deployments of their own, for the commands that change things ----------------------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[LocalRuntime]:
+    """A deployment of its own (prefix `test`) on an in-process moto server: the CLI's local path.
+
+    Commands reach it with `--endpoint-url`; they hand chat events and work to
+    the local runtime, which runs the handlers in this process.
+    """
+    with LocalRuntime.serve("test") as runtime:
+        yield runtime
+        # moto's backends live in the process, not in the server: the next test's server starts empty.
+        urllib.request.urlopen(urllib.request.Request(f"{runtime.endpoint_url}/moto-api/reset", method="POST"))
+
+
+FUNCTION_PREFIX = "test-"
+
+
+@pytest.fixture
+def functions(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The stack's functions on moto's Lambda (in the `runtime` deployment, an AWS account to the CLI).
+
+    moto runs Lambda code in Docker; here its execution step runs the handler
+    through the local runtime instead, as that function (its own IAM
+    identity). The request itself is moto's: function, payload and
+    FunctionError as Lambda answers them. Returns the functions' ARNs by name;
+    CHAT_EVENTS_FUNCTION is set as the stack's output would set it.
+    """
+    from moto.awslambda.models import LambdaFunction
+
+    iam = boto3.client("iam")
+    role = iam.create_role(
+        RoleName="test-functions",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("app.py", "def handler(event, context):\n    return None\n")
+    lam = boto3.client("lambda")
+    arns = {}
+    for spec in FUNCTIONS:
+        arns[spec.name] = lam.create_function(
+            FunctionName=f"{FUNCTION_PREFIX}{spec.name}",
+            Runtime="python3.12",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": archive.getvalue()},
+        )["FunctionArn"]
+
+    def run(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        name = self.function_name.removeprefix(FUNCTION_PREFIX)
+        try:
+            return json.dumps(runtime.invoke(name, event)), False, ""
+        except Exception as err:
+            return json.dumps({"errorMessage": str(err), "errorType": type(err).__name__}), True, ""
+
+    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", run)
+    monkeypatch.setenv("CHAT_EVENTS_FUNCTION", arns["chat_events"])
+    return arns
+
+
+# What an operator's role holds (README, "Operator permissions"): reads, the audit trail, and hand-offs to the
+# deployment; nothing that tags, deletes or locks a chat. moto's names of some calls ride along (tests/parity/iam.py).
+OPERATOR_ACTIONS = [
+    "sts:GetCallerIdentity",
+    "s3:ListBucket",
+    "s3:HeadBucket",  # moto's name of HeadBucket (AWS: s3:ListBucket)
+    "s3:ListBucketVersions",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersion",
+    "s3:GetObject",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "secretsmanager:GetSecretValue",
+    "sqs:GetQueueUrl",
+    "sqs:GetQueueAttributes",
+    "sqs:SendMessage",
+    "sqs:SendMessageBatch",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "lambda:InvokeFunction",
+    "lambda:Invoke",  # moto's name of Invoke
+]
+
+
+@pytest.fixture
+def operator(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The CLI's calls signed as an operator holding OPERATOR_ACTIONS only (moto's IAM enforces them).
+
+    The ledger's PutItem and UpdateItem are the audit trail's: a command that
+    tried to tag, delete or lock a chat itself would be refused.
+    """
+    iam = boto3.client("iam")
+    arn = iam.create_user(UserName="operator")["User"]["Arn"]
+    iam.put_user_policy(
+        UserName="operator",
+        PolicyName="operator",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": OPERATOR_ACTIONS, "Resource": "*"}]}
+        ),
+    )
+    key = iam.create_access_key(UserName="operator")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    return str(arn)

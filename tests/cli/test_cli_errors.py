@@ -80,7 +80,7 @@ def test_rejected_credentials(cli: Callable[..., Result], monkeypatch: pytest.Mo
     def expired(*args: object, **kwargs: object) -> None:
         raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "GetCallerIdentity")
 
-    monkeypatch.setattr(target, "_account", expired)
+    monkeypatch.setattr(target, "_identity", expired)
 
     one_line_error(cli(*REAL, "report"), "AWS rejected the credentials (ExpiredToken)", "aws sso login")
 
@@ -91,7 +91,7 @@ def test_access_denied_names_the_operation(cli: Callable[..., Result], monkeypat
     def denied(*args: object, **kwargs: object) -> None:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "GetCallerIdentity")
 
-    monkeypatch.setattr(target, "_account", denied)
+    monkeypatch.setattr(target, "_identity", denied)
 
     one_line_error(cli(*REAL, "report"), "access denied for GetCallerIdentity (not allowed)", "needs that permission")
 
@@ -114,8 +114,14 @@ def test_unknown_chat(served: Served, cli: Callable[..., Result]) -> None:
     one_line_error(result, "no chat 'chats/u9/none.json' in the ledger or in bucket")
 
 
-def test_bad_time(cli: Callable[..., Result]) -> None:
-    one_line_error(cli("sweep", "--dry-run", "--now", "next tuesday"), "not a time", "2026-11-20")
+def test_bad_time_is_a_usage_error(cli: Callable[..., Result]) -> None:
+    result = cli("sweep", "--dry-run", "--now", "next tuesday")
+
+    assert result.code == 2
+    assert result.err.strip() == (
+        "consentry sweep: error: --now: not a time: 'next tuesday' (use 'now', a date like 2026-11-20 or an "
+        "instant like 2026-11-20T09:00:00Z)"
+    )
 
 
 def test_usage_errors_exit_2(cli: Callable[..., Result]) -> None:
@@ -163,3 +169,69 @@ def test_debug_shows_the_traceback(cli: Callable[..., Result]) -> None:
 
     assert result.code == 1
     assert "Traceback" in result.err
+
+
+# -- usage errors: one line, exit status 2 (issue 15) -----------------------------------------------------
+
+
+def one_usage_line(result: Result, *needles: str) -> str:
+    assert result.code == 2, result
+    assert "Traceback" not in result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, lines
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_now_yesterday_is_a_usage_error(script: Callable[..., Result]) -> None:
+    line = one_usage_line(script("sweep", "--dry-run", "--now", "yesterday"), "not a time: 'yesterday'")
+    assert line.startswith("consentry sweep: error: --now: ")
+
+
+def test_a_time_without_a_zone_is_refused(cli: Callable[..., Result]) -> None:
+    line = one_usage_line(cli("sweep", "--dry-run", "--now", "2026-11-20T03:00:00"), "add Z or an offset")
+    assert "'2026-11-20T03:00:00' has no time zone" in line
+    assert cli("sweep", "--dry-run", "--now", "2026-11-20T03:00:00+02:00", "--json").code == 0  # an offset will do
+
+
+def test_serve_on_a_port_that_cannot_be_is_a_usage_error(script: Callable[..., Result]) -> None:
+    one_usage_line(script("serve", "--port", "99999"), "argument --port: '99999' is not a TCP port")
+
+
+def test_an_endpoint_that_is_not_a_url_is_a_usage_error(script: Callable[..., Result]) -> None:
+    one_usage_line(script("--endpoint-url", "notaurl", "report"), "--endpoint-url 'notaurl' is not a URL")
+
+
+def test_an_unknown_aws_profile_is_a_usage_error(script: Callable[..., Result], tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile dev]\nregion = eu-west-1\n")
+    env: dict[str, str | None] = {"AWS_PROFILE": "nonexistent", "AWS_CONFIG_FILE": str(config)}
+
+    line = one_usage_line(script("--real", "report", env=env), "AWS_PROFILE", "(nonexistent) could not be found")
+    assert "aws configure list-profiles" in line
+    one_usage_line(script("--real", "--profile", "nonexistent", "report", env={"AWS_CONFIG_FILE": str(config)}))
+    one_usage_line(script("--profile", "dev", "report"), "--profile names credentials of your AWS account: add --real")
+
+
+def test_the_demo_is_refused_on_a_real_account(script: Callable[..., Result]) -> None:
+    one_usage_line(script("--real", "demo"), "the demo runs on its own embedded server only")
+
+
+def test_an_unreachable_aws_names_the_endpoint_and_the_region(script: Callable[..., Result]) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    env: dict[str, str | None] = {
+        "AWS_ENDPOINT_URL_STS": closed,  # nothing listens there: as if AWS were out of reach
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "y",
+        "AWS_DEFAULT_REGION": "eu-west-3",
+    }
+
+    result = script("--real", "report", env=env)
+
+    assert result.code == 1
+    [line] = result.err.strip().splitlines()
+    assert line == (
+        f"consentry: error: cannot reach AWS at {closed}/ (region eu-west-3): check the network, a proxy "
+        "(HTTPS_PROXY) and --region / AWS_REGION"
+    )

@@ -1,8 +1,11 @@
-"""Commands that change things (sweep, backfill), on a deployment of their own.
+"""Commands that tag and explain (backfill, explain), on a deployment of their own.
 
 The `runtime` fixture (tests/conftest.py) provisions prefix `test` under
 moto's in-process mock: to the CLI that is an AWS account reached through the
 default credential chain, so these tests run it with `--real --prefix test`.
+Tagging goes through the deployment's functions: on an AWS account the backfill
+refuses to tag with the operator's credentials, and the tests that tag run on
+a `server` of their own (the local path, `--endpoint-url`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirun import Result
+from clirun import Result, local
 
 from consentry import flows
 from consentry.local import LocalRuntime
@@ -39,43 +42,6 @@ def story(runtime: LocalRuntime) -> LocalRuntime:
     return runtime
 
 
-def test_sweep_dry_run_then_sweep_deletes_due_chats_every_version(
-    story: LocalRuntime, cli: Callable[..., Result]
-) -> None:
-    dry = json.loads(cli(*REAL, "sweep", "--dry-run", "--now", "2025-11-01", "--json").out)
-    assert [r["key"] for r in dry["due"]] == ["chats/u1/a.json"]
-    assert exists(story, "chats/u1/a.json")
-
-    result = cli(*REAL, "sweep", "--now", "2025-11-01", "--yes")
-
-    assert result.code == 0, result.err
-    assert "chats/u1/a.json" in result.out and "removed" in result.out
-    assert "1 removed, 0 already gone, 0 kept under legal hold, 0 skipped" in result.out
-    assert not exists(story, "chats/u1/a.json")
-    rec = record(story, "u1", "chats/u1/a.json")
-    assert rec is not None and rec.state == "removed"
-    assert exists(story, "code-sessions/u1/held.jsonl")  # due, but held: the sweep skips it
-    assert exists(story, "chats/u1/b.json") and exists(story, "chats/u2/c.json")
-    again = json.loads(cli(*REAL, "sweep", "--now", "2025-11-01", "--yes", "--json").out)
-    assert again["results"] == []
-
-
-def test_sweep_uses_the_worker_code_and_reports_each_key(story: LocalRuntime, cli: Callable[..., Result]) -> None:
-    data = json.loads(cli(*REAL, "sweep", "--now", "2026-01-01", "--yes", "--json").out)
-
-    results = {r["key"]: r["result"] for r in data["results"]}
-    assert results == {"chats/u1/a.json": "removed", "chats/u1/b.json": "removed"}
-    assert data["summary"] == {"removed": 2, "gone": 0, "held": 0, "skipped": 0}
-
-
-def test_sweep_on_a_real_account_needs_yes(story: LocalRuntime, cli: Callable[..., Result]) -> None:
-    result = cli(*REAL, "sweep", "--now", "2026-01-01")
-
-    assert result.code == 1
-    assert "add --yes" in result.err
-    assert exists(story, "chats/u1/a.json")
-
-
 def untracked(rt: LocalRuntime, keys: list[str]) -> None:
     """Objects no event announced: written before deployment (the write queue is drained unread)."""
     for key in keys:
@@ -94,6 +60,25 @@ def old_bucket(runtime: LocalRuntime) -> LocalRuntime:
     return runtime
 
 
+@pytest.fixture
+def old_local_bucket(server: LocalRuntime) -> LocalRuntime:
+    set_consent(server, "u1", "granted", t("2025-09-01"), tier="pro")
+    untracked(server, [*KEYS, "chats/u1/notes.txt", "exports/u1/dump.json"])
+    return server
+
+
+def test_backfill_on_a_real_account_is_the_backfill_functions_job_never_the_operators_tagging(
+    old_bucket: LocalRuntime, cli: Callable[..., Result]
+) -> None:
+    result = cli(*REAL, "backfill")
+
+    assert result.code == 1
+    assert (
+        "the backfill function tags chats, run by an S3 Batch Operations job: set BACKFILL_FUNCTION_ARN" in result.err
+    )
+    assert record(old_bucket, "u1", KEYS[0]) is None and not eligible(old_bucket, KEYS[0])
+
+
 def test_backfill_dry_run_counts_untagged_objects_and_writes_nothing(
     old_bucket: LocalRuntime, cli: Callable[..., Result]
 ) -> None:
@@ -106,39 +91,39 @@ def test_backfill_dry_run_counts_untagged_objects_and_writes_nothing(
 
 
 def test_backfill_tags_every_chat_in_chunks_with_progress(
-    old_bucket: LocalRuntime, cli: Callable[..., Result], tmp_path: Path
+    old_local_bucket: LocalRuntime, cli: Callable[..., Result], tmp_path: Path
 ) -> None:
     checkpoint = tmp_path / "backfill.ckpt"
-    result = cli(*REAL, "backfill", "--chunk", "2", "--checkpoint", str(checkpoint))
+    result = cli(*local(old_local_bucket), "backfill", "--chunk", "2", "--checkpoint", str(checkpoint))
 
     assert result.code == 0, result.err
-    assert all(eligible(old_bucket, key) for key in KEYS)
+    assert all(eligible(old_local_bucket, key) for key in KEYS)
     assert "backfilled 5 chat object(s)" in result.out and "5 tagged or corrected" in result.out
     progress = [line for line in result.err.splitlines() if line.startswith("backfill [")]
     assert progress[-1].startswith("backfill [############################] 100% 5/5")
     assert len(progress) == 3  # a line per chunk of 2 (not a terminal: no redrawing)
     assert not checkpoint.exists()  # done: nothing to resume
-    again = json.loads(cli(*REAL, "backfill", "--json").out)
+    again = json.loads(cli(*local(old_local_bucket), "backfill", "--json").out)
     assert (again["tagged"], again["unchanged"]) == (0, 5)
 
 
 def test_backfill_resumes_after_a_key_or_from_its_checkpoint(
-    old_bucket: LocalRuntime, cli: Callable[..., Result], tmp_path: Path
+    old_local_bucket: LocalRuntime, cli: Callable[..., Result], tmp_path: Path
 ) -> None:
-    after = json.loads(cli(*REAL, "backfill", "--start-after", KEYS[2], "--json").out)
+    after = json.loads(cli(*local(old_local_bucket), "backfill", "--start-after", KEYS[2], "--json").out)
     assert after["objects"] == 2
-    assert [eligible(old_bucket, key) for key in KEYS] == [False, False, False, True, True]
+    assert [eligible(old_local_bucket, key) for key in KEYS] == [False, False, False, True, True]
 
     checkpoint = tmp_path / "ckpt"
     checkpoint.write_text(KEYS[0] + "\n")
-    resumed = cli(*REAL, "backfill", "--checkpoint", str(checkpoint), "--json")
+    resumed = cli(*local(old_local_bucket), "backfill", "--checkpoint", str(checkpoint), "--json")
     assert f"resuming after {KEYS[0]}" in resumed.err
     assert json.loads(resumed.out)["objects"] == 4
-    assert [eligible(old_bucket, key) for key in KEYS] == [False, True, True, True, True]
+    assert [eligible(old_local_bucket, key) for key in KEYS] == [False, True, True, True, True]
 
 
 def test_backfill_interrupted_says_how_to_resume(
-    old_bucket: LocalRuntime, cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    old_local_bucket: LocalRuntime, cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_backfill = flows.backfill
     calls: list[int] = []
@@ -151,7 +136,7 @@ def test_backfill_interrupted_says_how_to_resume(
 
     monkeypatch.setattr(flows, "backfill", interrupted)
     checkpoint = tmp_path / "ckpt"
-    result = cli(*REAL, "backfill", "--chunk", "2", "--checkpoint", str(checkpoint))
+    result = cli(*local(old_local_bucket), "backfill", "--chunk", "2", "--checkpoint", str(checkpoint))
 
     assert result.code == 130
     assert f"resume with: consentry backfill --start-after '{KEYS[1]}'" in result.err

@@ -114,3 +114,59 @@ def test_validate_json(cli: Callable[..., Result], tmp_path: Path) -> None:
     assert data["valid"] is False
     [error] = data["errors"]
     assert error["line"] == line_of(BUNDLED, "default_days") and "default_days" in error["message"]
+
+
+def test_every_mistake_is_reported_on_its_line_not_only_the_first(
+    script: Callable[..., Result], tmp_path: Path
+) -> None:
+    """An empty id, a tag key S3 refuses and a bad figure: three errors, each at its line (issue 15)."""
+    text = (
+        BUNDLED.replace('id = "consumer-terms-2025"', 'id = ""')
+        .replace('reason = "training-reason"', 'reason = "training reason!!/"')
+        .replace("eligible_days = 1825", "eligible_days = 0")
+    )
+    path = policy_file(tmp_path, text)
+
+    result = script("policy", "validate", path)
+
+    assert result.code == 1
+    errors = [line for line in result.err.splitlines() if ": error: " in line]
+    assert errors == [
+        f"{path}:{line_of(text, 'id = ')}:6: error: [policy] id must not be empty: it names the policy in every "
+        "object's policy-version tag",
+        f"{path}:{line_of(text, 'eligible_days')}:17: error: [retention] eligible_days must be from 1 to 36500 "
+        "days, got 0",
+        f"{path}:{line_of(text, 'reason = ')}:10: error: [tags] reason = 'training reason!!/' has characters S3 "
+        "refuses in a tag key ('!'; allowed: letters, digits, spaces and + - = . _ : / @)",
+    ]  # in the order of the file
+    assert "ok:" not in result.out
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("aws:training", "starts with 'aws:'"),
+        ("x" * 129, "must be 1 to 128 characters"),
+        ("élégible:données/@+=._ -", None),  # letters of any script, digits, spaces and + - = . _ : / @
+    ],
+)
+def test_tag_keys_follow_s3s_rules(cli: Callable[..., Result], tmp_path: Path, key: str, why: str | None) -> None:
+    path = policy_file(tmp_path, BUNDLED.replace('eligible = "training-eligible"', f'eligible = "{key}"'))
+
+    data = json.loads(cli("policy", "validate", path, "--json").out)
+
+    assert data["valid"] is (why is None)
+    assert [why in e["message"] for e in data["errors"]] == ([] if why is None else [True])
+
+
+def test_the_deployment_refuses_such_a_policy_too(tmp_path: Path) -> None:
+    """Not only `validate`: loading the policy (every handler does) refuses it, naming each problem."""
+    from consentry.policy import PolicyError, load_policy
+
+    path = policy_file(tmp_path, BUNDLED.replace('id = "consumer-terms-2025"', 'id = ""'))
+
+    with pytest.raises(PolicyError) as refused:
+        load_policy(path)
+    assert refused.value.problems == [
+        "[policy] id must not be empty: it names the policy in every object's policy-version tag"
+    ]

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from consentry.aws.ledger import ChatRecord, to_item
-from consentry.cli.commands.output import Style, table
+from consentry.cli.commands.output import Style, print_json, table
 from consentry.local import LocalRuntime
 from consentry.policy import format_instant
 
@@ -175,6 +175,7 @@ class Outcome:
     records: dict[str, ChatRecord] = field(default_factory=dict)
     totals: Totals = field(default_factory=Totals)
     steps: list[tuple[str, list[list[str]]]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # each step's changed chats, as data (--json)
     seconds: float = 0.0
 
 
@@ -263,6 +264,26 @@ class Story:
             r.state == "removed" and (k not in before or before[k].state != "removed") for k, r in changed.items()
         )
         self.outcome.steps.append((title, rows))
+        self.outcome.changes.append(
+            {
+                "step": number,
+                "title": title,
+                "at": at(when),
+                "chats": [
+                    {
+                        "key": key,
+                        "eligible": record.eligible and record.state != "removed",
+                        "reason": record.reason.value,
+                        "expires_on": None if record.state == "removed" else record.expires_on,
+                        "state": record.state,
+                        "held": record.held,
+                        "change": change(before.get(key), record),
+                    }
+                    for key, record in sorted(changed.items())
+                    if _visible(record) != _visible(before.get(key))
+                ],
+            }
+        )
         self.outcome.records = after
         self.say()
         if rows:
@@ -579,12 +600,51 @@ def play(
     return outcome
 
 
-def main(out: TextIO | None = None, prefix: str = "consentry") -> int:
-    """`consentry demo`: start the embedded server, provision, play, summarize."""
+def summary_json(story: Story, seconds: float) -> dict[str, Any]:
+    """The summary's numbers (`consentry demo --json`)."""
+    outcome = story.outcome
+    stored = [r for r in outcome.records.values() if r.state != "removed"]
+    delivered = story.rt.delivered
+    return {
+        "users": len(CAST) + 1,
+        "chat_objects": len(outcome.records),
+        "writes": outcome.totals.written,
+        "stored": len(stored),
+        "eligible": sum(r.eligible for r in stored),
+        "held": sum(r.held for r in stored),
+        "removed": len(outcome.records) - len(stored),
+        "removed_by_step": {title: n for title, n in outcome.totals.removed.items() if n},
+        "by_reason": dict(Counter(r.reason.value for r in stored).most_common()),
+        "delivered": {
+            "s3_notifications": delivered.writes,
+            "consent_stream_records": delivered.stream,
+            "chat_events": outcome.totals.chat_events,
+            "work_messages": delivered.work,
+            "failures": delivered.failures,
+        },
+        "seconds": round(seconds, 1),
+    }
+
+
+def main(out: TextIO | None = None, prefix: str = "consentry", as_json: bool = False) -> int:
+    """`consentry demo`: start the embedded server, provision, play, summarize (as JSON with `as_json`)."""
     out = out or sys.stdout
     style = Style(out)
     started = time.monotonic()
     with LocalRuntime.serve(prefix) as runtime:
+        if as_json:
+            story = Story(runtime, None, Style(color=False))
+            story.play()
+            data = {
+                "server": runtime.endpoint_url,
+                "bucket": runtime.bucket,
+                "ledger_table": runtime.env["LEDGER_TABLE"],
+                "consent_table": runtime.env["CONSENT_TABLE"],
+                "steps": story.outcome.changes,
+                "summary": summary_json(story, time.monotonic() - started),
+            }
+            print_json(data, out)
+            return 0
         print(style.bold("consentry demo: the consumer-terms-2025 policy on an embedded AWS (moto)"), file=out)
         print(
             f"  server {runtime.endpoint_url}, bucket {runtime.bucket}, ledger {runtime.env['LEDGER_TABLE']}, "

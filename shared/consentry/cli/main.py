@@ -1,8 +1,11 @@
 """The `consentry` command line: the demo, the local server and the operator commands.
 
-`main(argv)` parses, runs one command and returns its exit status; every
-error a person can act on becomes one line on stderr (what, and how to fix
-it) and a non-zero status, never a traceback (`--debug` shows it).
+`main(argv)` parses (`consentry.cli.parser`), runs one command and returns its
+exit status; every error a person can act on becomes one line on stderr
+(what, and how to fix it) and a non-zero status, never a traceback
+(`--debug` shows it). Every command prints one JSON document with `--json`
+(its schema is in the README); the human tables are rendered from the same
+data. Every command that changes anything records an audit entry first.
 
 Exit status: 0 done; 1 an error (the line says what to do); 2 a usage error;
 3 `snapshot verify` found entries to revoke; 130 interrupted.
@@ -15,11 +18,10 @@ import json
 import logging
 import os
 import sys
-import textwrap
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,247 +35,12 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from consentry import __version__
-from consentry.cli.commands.output import Progress, Style, TimeError, note, parse_time, print_json
-from consentry.cli.commands.target import DEFAULT_SERVE_URL, CommandError, connect, describe
+from consentry.cli.commands.output import Progress, Style, TimeError, instant, note, parse_time, print_json
+from consentry.cli.commands.target import CommandError, Target, UsageError, connect, describe
+from consentry.cli.parser import build_parser
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REVOKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-TARGETS = f"""\
-which deployment a command works on (first match wins):
-  --real, or --endpoint-url ''    your AWS account, through the default credential chain
-                                  (AWS_PROFILE, environment, SSO, instance role)
-  --endpoint-url URL              that endpoint (a moto server, `consentry serve`)
-  AWS_ENDPOINT_URL                that endpoint
-  a `consentry serve` answering   at CONSENTRY_SERVE_URL, default {DEFAULT_SERVE_URL}: the data it holds
-  otherwise                       a fresh embedded server that lives as long as the command: it starts
-                                  empty, so explain/report/sweep have nothing to show (the command says so);
-                                  run `consentry serve --seed` in another terminal first
-resource names: --prefix P gives the names `provision` gives (P-consent, P-ledger, P-chat-logs-<account>-<region>);
-without --prefix, CHAT_BUCKET, CONSENT_TABLE and LEDGER_TABLE when set; else prefix 'consentry'.
-policy: --policy FILE, else POLICY_FILE, else the bundled consumer-terms-2025 policy.
-"""
-
-EXPORT_BUCKET_HELP = (
-    "bucket for ledger exports and manifests (default: TRAINING_BUCKET, the stack's TrainingBucketName; "
-    "on a local server <prefix>-training-<account>-<region>, created if missing)"
-)
-
-EXAMPLES = """\
-examples:
-  consentry demo                                   the whole story in about 10 s, nothing to set up
-  consentry serve --seed                           keep the demo's data on :5000 (another terminal:)
-  consentry explain chats/chen/2025-09-20-novel-outline.json
-  consentry explain --user ava --json
-  consentry sweep --dry-run --now 2027-01-01
-  consentry backfill --checkpoint backfill.ckpt    resumable; --manifest out.csv for S3 Batch Operations
-  consentry policy validate my-policy.toml
-  consentry report --out report.html                the numbers too: report.json, report.parquet
-  consentry snapshot --at 2026-11-20 --out s3://bucket/manifests/run-42/
-                                                   the ledger as it was then, and what was eligible
-  consentry snapshot verify s3://bucket/manifests/run-42/   what of it may no longer be read now
-  consentry --real --prefix prod report            the same against your AWS account
-"""
-
-
-# -- parsing -------------------------------------------------------------------------------------------
-
-
-def _target_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
-    """Options every command takes, before or after its name (`suppress`: no defaults in subparsers)."""
-
-    def default(value: Any) -> Any:
-        return argparse.SUPPRESS if suppress else value
-
-    group = parser.add_argument_group("deployment (see `consentry --help`)")
-    group.add_argument(
-        "--endpoint-url", metavar="URL", default=default(None), help="AWS endpoint; '' means the real AWS account"
-    )
-    group.add_argument(
-        "--real",
-        action="store_true",
-        default=default(False),
-        help="use the real AWS account (default credential chain)",
-    )
-    group.add_argument(
-        "--prefix",
-        metavar="P",
-        default=default(None),
-        help="resource name prefix, as `provision` uses it (default: consentry)",
-    )
-    group.add_argument("--region", metavar="R", default=default(None), help="AWS region (default: your configuration)")
-    group.add_argument(
-        "--policy",
-        metavar="FILE",
-        default=default(None),
-        help="policy file (default: POLICY_FILE or the bundled policy)",
-    )
-    out = parser.add_argument_group("output")
-    out.add_argument("--json", action="store_true", default=default(False), help="machine-readable output on stdout")
-    out.add_argument(
-        "-v", "--verbose", action="store_true", default=default(False), help="show the handlers' logs on stderr"
-    )
-    out.add_argument("--debug", action="store_true", default=default(False), help="show tracebacks")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="consentry",
-        description=textwrap.fill(
-            "Enforces 'may we train on this chat log?' on the storage itself: S3 tags, retention and deletion "
-            "driven by consent. Start with `consentry demo`.",
-            width=100,
-        ),
-        epilog=TARGETS + "\n" + EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"consentry {__version__}")
-    _target_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
-    _target_options(common, suppress=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def command(name: str, help_text: str, description: str = "", epilog: str = "") -> argparse.ArgumentParser:
-        return commands.add_parser(
-            name,
-            help=help_text,
-            description=description or help_text,
-            epilog=epilog,
-            parents=[common],
-        )
-
-    command(
-        "demo",
-        "play the whole policy story on an embedded server (no setup, about 10 s)",
-        "Starts an embedded moto server, provisions, seeds 14 users across every tier and consent state with "
-        "chats and coding sessions over nine months, then plays: writes, a new user opted in by default, "
-        "opt-out, opt-in, reopen of an archived chat, deletion, legal hold, erasure, the sweep a year later. "
-        "Prints a table per step and a summary.",
-    )
-
-    serve = command(
-        "serve",
-        "run the embedded server and local runtime in the foreground",
-        "Runs an embedded moto server with a provisioned deployment, and delivers S3 notifications, consent "
-        "changes and work-queue messages to the handlers until Ctrl-C. While it runs, the other commands use it "
-        f"by default ({DEFAULT_SERVE_URL}). Its data lives as long as the process.",
-    )
-    serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--seed", action="store_true", help="load the demo's users, chats and story first")
-
-    explain = command(
-        "explain",
-        "why a chat is (not) eligible; or a user's chats and erasure requests",
-        "For a KEY: the decision and its reason, the consent version and policy version it rests on, last "
-        "activity, retention and expiry, legal hold, whether S3's tags agree, whether the current consent "
-        "record would decide the same, and the ledger's history of the object. With --user: the user's "
-        "consent record, chats and erasure requests (request time, completion time, counts).",
-    )
-    explain.add_argument("key", nargs="?", metavar="KEY", help="object key, e.g. chats/ava/2025-10-02-resume.json")
-    explain.add_argument("--user", metavar="ID", help="explain a user instead of one key")
-    explain.add_argument("--now", metavar="T", default="now", help="instant for 'due' (default: now)")
-
-    sweep = command(
-        "sweep",
-        "list what is due, and delete it (every version) unless --dry-run",
-        "Lists the chats due at --now (expires_at <= now, not under legal hold), as the nightly sweep finds them, "
-        "and deletes each through the worker's own code (every version and delete marker) unless --dry-run. "
-        "On a real account, deleting needs --yes.",
-    )
-    sweep.add_argument("--dry-run", action="store_true", help="list only; delete nothing")
-    sweep.add_argument(
-        "--now",
-        metavar="T",
-        default="now",
-        help="instant to sweep at: 'now', 2027-01-01 or 2027-01-01T03:00:00Z (default: now)",
-    )
-    sweep.add_argument("--yes", action="store_true", help="confirm deletion on a real AWS account")
-
-    backfill = command(
-        "backfill",
-        "tag every existing chat object (progress bar, resumable); or write a manifest",
-        "Lists the bucket's chat objects in key order and tags them in chunks through the backfill function's "
-        "own code, taking LastModified as the last activity. Resumable: --start-after KEY, or --checkpoint FILE "
-        "(resumes from it, removed when done). For large buckets, --manifest writes the S3 Batch Operations CSV "
-        "manifest (bucket,key; keys URL-encoded) for a job that invokes the backfill function instead.",
-    )
-    backfill.add_argument("--dry-run", action="store_true", help="count and list untagged objects; write nothing")
-    backfill.add_argument("--start-after", metavar="KEY", help="resume after this key")
-    backfill.add_argument(
-        "--checkpoint", metavar="FILE", type=Path, help="record progress here after every chunk; resume from it"
-    )
-    backfill.add_argument("--chunk", type=int, default=100, metavar="N", help="objects per chunk (default 100)")
-    backfill.add_argument(
-        "--manifest",
-        nargs="?",
-        const="-",
-        metavar="FILE",
-        help="write the CSV manifest to FILE (stdout without FILE) and tag nothing",
-    )
-
-    policy = command("policy", "policy file commands")
-    policy_commands = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
-    validate = policy_commands.add_parser(
-        "validate",
-        help="check a policy file; errors point at the line",
-        parents=[common],
-        description="Checks a policy file (default: POLICY_FILE, else the bundled policy). Errors and warnings "
-        "point at file:line:column; a valid file is summarized with its differences from the bundled policy.",
-    )
-    validate.add_argument("file", nargs="?", metavar="FILE")
-
-    report = command(
-        "report",
-        "write a self-contained HTML report (counts and charts)",
-        "Counts of the stored chat objects by eligibility, reason, tier and expiry month, with inline SVG "
-        "charts, in one HTML file that needs no network; the same numbers beside it as JSON and Parquet "
-        "(FILE.json, FILE.parquet). The counts are SQL over the ledger's latest point-in-time export "
-        "(the queries `snapshot` uses). --json prints the numbers instead.",
-    )
-    report.add_argument("--out", metavar="FILE", help="HTML file to write (default consentry-report.html)")
-    report.add_argument("--now", metavar="T", default="now", help="instant for 'due' counts (default: now)")
-    report.add_argument("--export-bucket", metavar="B", help=EXPORT_BUCKET_HELP)
-
-    snapshot = command(
-        "snapshot",
-        "the ledger as it was at T, and the chat versions eligible then; or verify a manifest",
-        "`consentry snapshot --at T` = the ledger as it was at T: DynamoDB exports it from point-in-time "
-        "recovery (T within what PITR holds, 35 days at most; `latest` by default), and the manifest lists "
-        "every chat version eligible at T in that export: Parquet for the data team, and the headerless CSV "
-        "S3 Batch Operations reads. A later opt-out or deletion does not change the snapshot at T. "
-        "`consentry snapshot verify MANIFEST` = what in that manifest may no longer be read now (exit "
-        "status 3 if anything).",
-        epilog="--out: s3://bucket/prefix/ (manifest.csv and parquet/manifest.parquet there), a directory, "
-        "FILE.csv (FILE.parquet beside it), or - (the CSV on stdout). Default: "
-        "s3://<export bucket>/manifests/ledger-<T>/.",
-    )
-    snapshot.add_argument(
-        "--at",
-        metavar="T",
-        default="latest",
-        help="the instant: `latest` (the newest PITR holds, a few minutes ago), a date or an instant",
-    )
-    snapshot.add_argument("--out", metavar="PLACE", help="where the manifest goes (see below)")
-    snapshot.add_argument("--export-bucket", metavar="B", help=EXPORT_BUCKET_HELP)
-    snapshot_commands = snapshot.add_subparsers(dest="snapshot_command", metavar="SUBCOMMAND")
-    verify = snapshot_commands.add_parser(
-        "verify",
-        help="what in a manifest may no longer be read now",
-        parents=[common],
-        description="What in a manifest may no longer be read now: exports the ledger as it is (the latest "
-        "instant PITR holds) and anti-joins it with the manifest (ours, Parquet or CSV; a file, a directory or "
-        "s3://...). Lists every entry whose chat is no longer eligible or no longer that version, with the "
-        "first reason found (gone, erased, deleted, expired, consent-denied, version-changed...). Exit status 3 "
-        "when there are any. A consent change counts once its retag has reached the ledger (minutes).",
-    )
-    verify.add_argument("file", metavar="MANIFEST")
-    verify.add_argument("--now", metavar="T", help="instant expiry is checked at (default: the export's instant)")
-    verify.add_argument("--export-bucket", metavar="B", default=argparse.SUPPRESS, help=EXPORT_BUCKET_HELP)
-    return parser
-
-
-# -- the commands ------------------------------------------------------------------------------------------
+FUTURE_SLACK = timedelta(minutes=1)  # clocks differ a little: a --now within a minute of ours is "now"
 
 
 def _connect(args: argparse.Namespace, *require: str) -> Any:
@@ -282,25 +49,49 @@ def _connect(args: argparse.Namespace, *require: str) -> Any:
         real=args.real,
         prefix=args.prefix,
         region=args.region,
+        profile=args.profile,
         policy_file=args.policy,
         require=require,
     )
 
 
-def _when(text: str) -> datetime:
-    return parse_time(text)
+def _when(text: str, option: str = "--now") -> datetime:
+    try:
+        return parse_time(text)
+    except TimeError as err:
+        raise UsageError(f"{option}: {err}") from None
+
+
+def _is_real(args: argparse.Namespace) -> bool:
+    return bool(args.real) or args.endpoint_url == ""
+
+
+def _names(target: Target) -> Any:
+    return target.enforcer().names
+
+
+# -- the demo and the local server ------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from consentry.cli import demo
 
-    return demo.main(sys.stdout, prefix=args.prefix or "consentry")
+    if _is_real(args) or args.endpoint_url:
+        raise UsageError("the demo runs on its own embedded server only: drop --real / --endpoint-url")
+    return demo.main(sys.stdout, prefix=args.prefix or "consentry", as_json=args.json)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from consentry.cli.commands.serve import serve
 
-    return serve(sys.stdout, port=args.port, host=args.host, prefix=args.prefix or "consentry", seed=args.seed)
+    if _is_real(args) or args.endpoint_url:
+        raise UsageError("serve starts an embedded server: drop --real / --endpoint-url")
+    return serve(
+        sys.stdout, port=args.port, host=args.host, prefix=args.prefix or "consentry", seed=args.seed, as_json=args.json
+    )
+
+
+# -- reading ---------------------------------------------------------------------------------------
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -320,42 +111,284 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_consent(args: argparse.Namespace) -> int:
+    from consentry.cli.commands import consent
+
+    if args.consent_command not in ("show", "simulate"):
+        raise UsageError("usage: consentry consent show USER | consentry consent simulate USER --denied|...")
+    style = Style(sys.stdout)
+    now = datetime.now(UTC)
+    with _connect(args, "ledger", "consent") as target:
+        if args.consent_command == "show":
+            data = consent.show(target, args.user, now)
+            print_json(data) if args.json else print(consent.render_show(data, style))
+            return EXIT_OK
+        at = _when(args.at, "--at")
+        data = consent.simulate(target, args.user, args.answer, args.tier, at, max(at, now))
+        print_json(data) if args.json else print(consent.render_simulation(data, style))
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from consentry.cli.commands import audit
+
+    now = datetime.now(UTC)
+    since = _when(args.since, "--since") if args.since else now - timedelta(days=30)
+    with _connect(args, "ledger") as target:
+        log = target.audit()
+        if args.id:
+            entry = log.get(args.id)
+            if entry is None:
+                raise CommandError(f"no audit entry {args.id!r} {target.where} (`consentry audit` lists them)")
+            print_json(audit.entry_json(entry)) if args.json else print(audit.render_one(entry))
+            return EXIT_OK
+        entries = log.since(since, now)
+        if args.json:
+            print_json({"target": describe(target), "since": since, "entries": [audit.entry_json(e) for e in entries]})
+        else:
+            print(audit.render(entries, since, target.where))
+    return EXIT_OK
+
+
+# -- the sweep: plans, guard rails, the worker ----------------------------------------------------------
+
+
+def _guard_future(now: datetime, real: bool, style: Style) -> None:
+    """A --now later than the clock deletes chats before their time: refused on a real account, loud locally."""
+    clock = datetime.now(UTC)
+    if now <= clock + FUTURE_SLACK:
+        return
+    if real:
+        raise UsageError(
+            f"--now {instant(now)} is later than the clock ({instant(clock)}): on a real account the sweep never "
+            "runs ahead of time, it would delete chats that are not due yet"
+        )
+    note(
+        style.bad(
+            f"WARNING: --now {instant(now)} is later than the clock ({instant(clock)}): chats due only by then are "
+            "deleted for good (allowed on a local server only)"
+        )
+    )
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from consentry.cli.commands import sweep
+    from consentry.cli.commands.audit import audited
+    from consentry.cli.commands.handoff import handoff
 
-    now = _when(args.now)
+    style, err_style = Style(sys.stdout), Style(sys.stderr)
+    real = _is_real(args)
+    deleting = not args.dry_run and args.plan is None
+    now = None if args.apply else _when(args.now)
+    if now is not None and deleting:
+        _guard_future(now, real, err_style)
+    if real and deleting and not args.yes:
+        raise CommandError("sweeping a real account deletes objects for good: add --yes (or use --dry-run first)")
+    max_delete = args.max_delete if args.max_delete is not None else (sweep.REAL_MAX_DELETE if real else None)
     with _connect(args, "bucket", "ledger", "consent") as target:
-        if args.dry_run:
-            rows = sweep.due(target, now)
+        if args.apply:
+            made = sweep.read_plan(args.apply)
+            sweep.check_plan(made, target, args.apply)
+            _guard_future(made.now, target.real, err_style)
+        else:
+            assert now is not None
+            made = sweep.plan(target, now)
+        if not deleting:
+            if args.plan is not None:
+                args.plan.write_text(json.dumps(_plain(sweep.plan_json(made)), indent=2) + "\n", encoding="utf-8")
             if args.json:
-                print_json({"target": describe(target), "now": now, "dry_run": True, "due": rows})
+                print_json({"target": describe(target), "dry_run": True, "file": args.plan, **sweep.plan_json(made)})
             else:
-                print(sweep.render_due(rows, now, target.where))
+                print(sweep.render_plan(made, style, str(args.plan) if args.plan else None))
             return EXIT_OK
-        if target.real and not args.yes:
-            raise CommandError("sweeping a real account deletes objects for good: add --yes (or use --dry-run first)")
-        results = sweep.sweep(target, now)
+        sweep.refuse_over(made, max_delete)
+        hand = handoff(target)
+        arguments = {
+            "now": instant(made.now),
+            "apply": str(args.apply) if args.apply else None,
+            "max_delete": max_delete,
+            "planned": len(made.chats),
+            "held_due": len(made.held),
+        }
+        with audited(target, "sweep", arguments, names_someone=bool(made.chats)) as recording:
+            messages = sweep.messages(made, recording.entry.id)
+            if messages:
+                hand.send_work(messages)
+            entry = None
+            if hand.drain() or args.wait:
+                entry = sweep.wait_for(target, recording.entry.id, len(messages), 30 if hand.local else args.wait)
+            rows = sweep.results(made, entry, _names(target).key)
+            counts = sweep.summary(rows, made.held)
+            recording.changed = {k: v for k, v in counts.items() if v}
+            recording.status = "queued" if counts["pending"] else "done"
+        data = {
+            "target": describe(target),
+            "now": made.now,
+            "dry_run": False,
+            "plan": str(args.apply) if args.apply else None,
+            "audit_id": recording.entry.id,
+            "status": recording.status,
+            "results": rows,
+            "held": made.held,
+            "summary": counts,
+        }
+        if args.json:
+            print_json(data)
+        elif recording.status == "queued":
+            print(sweep.queued_text(made, recording.entry.id, len(messages)))
+        else:
+            print(sweep.render_results(rows, made.held, made.now, target.where, style))
+    return EXIT_OK
+
+
+def _plain(value: Any) -> Any:
+    from consentry.cli.commands.output import to_jsonable
+
+    return to_jsonable(value)
+
+
+# -- chat events: holds and erasures -----------------------------------------------------------------
+
+
+def cmd_hold(args: argparse.Namespace) -> int:
+    from consentry.cli.commands import operations
+    from consentry.cli.commands.audit import audited
+    from consentry.cli.commands.handoff import handoff
+
+    if bool(args.key) == bool(args.user):
+        raise UsageError("give either a KEY or --user ID")
+    on = args.action == "place"
+    with _connect(args, "bucket", "ledger") as target:
+        names = _names(target)
+        arguments = {
+            "action": args.action,
+            **({"key_hash": names.key(args.key)} if args.key else {"user_hash": names.user(args.user)}),
+        }
+        hand = handoff(target)
+        with audited(target, "hold", arguments, names_someone=True) as recording:
+            data = operations.hold(target, hand, on, args.key, args.user)
+            recording.changed = {"chats": int(data["chats"] or 0)}
+            recording.status = "done" if data["status"] == "applied" else "queued"
+        data["audit_id"] = recording.entry.id
+        print_json(data) if args.json else print(operations.render_hold(data))
+    return EXIT_OK
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    from consentry.cli.commands import operations
+    from consentry.cli.commands.audit import audited
+    from consentry.cli.commands.handoff import handoff
+
+    style = Style(sys.stdout)
+    with _connect(args, "bucket", "ledger") as target:
+        if args.action == "status":
+            data = operations.status(target, args.user)
+            print_json(data) if args.json else print(operations.render_status(data, style))
+            return EXIT_OK
+        hand = handoff(target)
+        arguments = {"user_hash": _names(target).user(args.user)}
+        with audited(target, "erase", arguments, names_someone=True) as recording:
+            data = operations.erase(target, hand, args.user, args.wait, show_progress=not args.json)
+            recording.changed = {"removed": data["removed"], "held": data["held"]}
+            recording.status = "done" if data["status"] == "complete" else "queued"
+        data["audit_id"] = recording.entry.id
+        print_json(data) if args.json else print(operations.render_erase(data))
+    return EXIT_OK
+
+
+# -- dead letters, retags, backfill ---------------------------------------------------------------------
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from consentry.cli.commands import dlq
+    from consentry.cli.commands.audit import audited
+    from consentry.cli.commands.handoff import handoff
+
+    dlq.check_queue(args.queue)
+    now = datetime.now(UTC)  # a message's age is operational: the wall clock
+    with _connect(args, "ledger") as target:
+        days = target.policy.default_days
+        if args.action == "list":
+            found = dlq.listing(target, now)
+            if args.json:
+                print_json(
+                    {"target": describe(target), "retention_days": days, "queues": dlq.listing_json(found, now, days)}
+                )
+            else:
+                print(dlq.render_listing(found, now, days))
+            return EXIT_OK
+        hand = handoff(target)
+        if args.dry_run:
+            result = dlq.redrive(target, hand, now, days, args.queue, dry_run=True)
+        else:
+            with audited(target, "dlq redrive", {"queue": args.queue, "retention_days": days}) as recording:
+                result = dlq.redrive(target, hand, now, days, args.queue, dry_run=False)
+                recording.changed = result.counts()
         if args.json:
             print_json(
                 {
                     "target": describe(target),
-                    "now": now,
-                    "dry_run": False,
-                    "results": results,
-                    "summary": sweep.summary(results),
+                    "dry_run": args.dry_run,
+                    "retention_days": days,
+                    "queues": {q: dict(c) for q, c in result.by_queue.items()},
+                    "summary": result.counts(),
                 }
             )
         else:
-            print(sweep.render_sweep(results, now, target.where, Style(sys.stdout)))
+            print(dlq.render_redrive(result, args.dry_run, days))
     return EXIT_OK
+
+
+def cmd_retag(args: argparse.Namespace) -> int:
+    from consentry.cli.commands import retag
+    from consentry.cli.commands.audit import audited
+    from consentry.cli.commands.handoff import LocalHandoff, handoff
+
+    with _connect(args, "bucket", "ledger", "consent") as target:
+        if target.real:
+            if args.dry_run:
+                data = retag.start_job(target, dry_run=True)
+            else:
+                with audited(target, "retag", {"all": True}) as recording:
+                    data = retag.start_job(target, dry_run=False)
+                    recording.changed = {"objects": data["objects"]}
+                    recording.status = "queued" if data["job_id"] else "done"
+                data["audit_id"] = recording.entry.id
+            print_json({"target": describe(target), "dry_run": args.dry_run, **data}) if args.json else print(
+                retag.render_job(data, target.where, args.dry_run)
+            )
+            return EXIT_OK
+        hand = handoff(target)
+        assert isinstance(hand, LocalHandoff)
+        if args.dry_run:
+            from consentry.cli.commands.backfill import list_chats
+
+            objects = len(list_chats(target).chats)
+            data = {"objects": objects, "policy": target.policy.label}
+            print_json({"target": describe(target), "dry_run": True, **data}) if args.json else print(
+                f"{objects} chat object(s) {target.where} would be decided again under {target.policy.label}; "
+                "dry run: nothing tagged"
+            )
+            return EXIT_OK
+        with audited(target, "retag", {"all": True, "policy": target.policy.label, "chunk": args.chunk}) as recording:
+            result = retag.local(target, hand, args.chunk, show_progress=not args.json)
+            recording.changed = {"objects": result.objects, "failed": len(result.failed)}
+        if args.json:
+            print_json(
+                {"target": describe(target), "dry_run": False, "audit_id": recording.entry.id, **result.as_json()}
+            )
+        else:
+            print(retag.render_local(result, target.where, target.policy.label))
+        return EXIT_ERROR if result.failed else EXIT_OK
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     from consentry.cli.commands import backfill
+    from consentry.cli.commands.audit import audited
 
-    if args.chunk < 1:
-        raise UsageError("--chunk must be at least 1")
     start_after = args.start_after
+    if args.json and args.manifest == "-":
+        raise UsageError("--manifest without FILE writes the CSV to stdout: drop --json, or give --manifest a FILE")
     if args.checkpoint is not None and start_after is None:
         start_after = backfill.read_checkpoint(args.checkpoint)
         if start_after:
@@ -370,9 +403,14 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 with open(args.manifest, "w", encoding="utf-8", newline="") as stream:
                     backfill.write_manifest(target.settings.bucket, keys, stream)
             where = "stdout" if args.manifest == "-" else args.manifest
+            if args.json:
+                print_json(
+                    {"target": describe(target), "file": args.manifest, "rows": len(keys), "not_ours": listing.not_ours}
+                )
             note(
                 f"manifest of {len(keys)} chat object(s) written to {where}; nothing tagged. Upload it and create "
-                "an S3 Batch Operations job (LambdaInvoke, schema 2.0) on the backfill function."
+                "an S3 Batch Operations job (LambdaInvoke, schema 2.0) on the backfill function, or run "
+                "`consentry --real retag --all`, which does both."
             )
             return EXIT_OK
         if args.dry_run:
@@ -382,18 +420,38 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             else:
                 print(backfill.render_dry_run(data, target.where))
             return EXIT_OK
+        if target.real:  # only the backfill function may tag chats there: it runs as an S3 Batch Operations job
+            from consentry.cli.commands import retag
+
+            with audited(target, "backfill", {"job": True}) as recording:
+                job = retag.start_job(target, dry_run=False)
+                recording.changed = {"objects": job["objects"]}
+                recording.status = "queued" if job["job_id"] else "done"
+            job["audit_id"] = recording.entry.id
+            print_json({"target": describe(target), "dry_run": False, **job}) if args.json else print(
+                retag.render_job(job, target.where, False)
+            )
+            return EXIT_OK
         total = len(listing.chats)
-        progress = Progress(total, "backfill") if total else None
-        try:
-            result = backfill.run(target, listing, args.chunk, args.checkpoint, progress)
-        except KeyboardInterrupt:
-            if progress is not None:
-                progress.finish()
-            resume = progress.done if progress else 0
-            last = listing.chats[resume - 1][0] if resume else None
-            if last:
-                note(f"interrupted after {resume} object(s); resume with: consentry backfill --start-after '{last}'")
-            raise
+        progress = Progress(total, "backfill") if total and not args.json else None
+        names = _names(target)
+        arguments = {
+            "chunk": args.chunk,
+            "start_after_hash": names.key(start_after) if start_after else None,
+            "objects": total,
+        }
+        with audited(target, "backfill", arguments, names_someone=bool(start_after)) as recording:
+            try:
+                result = backfill.run(target, listing, args.chunk, args.checkpoint, progress)
+            except KeyboardInterrupt:
+                if progress is not None:
+                    progress.finish()
+                done = progress.done if progress else 0
+                last = listing.chats[done - 1][0] if done else None
+                if last:
+                    note(f"interrupted after {done} object(s); resume with: consentry backfill --start-after '{last}'")
+                raise
+            recording.changed = {"tagged": result.tagged, "unchanged": result.unchanged, "failed": len(result.failed)}
         if progress is not None:
             progress.finish()
         if args.checkpoint is not None and args.checkpoint.exists():
@@ -403,6 +461,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 {
                     "target": describe(target),
                     "dry_run": False,
+                    "audit_id": recording.entry.id,
                     "objects": total,
                     "not_ours": listing.not_ours,
                     **result.as_json(),
@@ -411,6 +470,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         else:
             print(backfill.render_run(result, total, target.where))
         return EXIT_ERROR if result.failed else EXIT_OK
+
+
+# -- policy, report, snapshots -----------------------------------------------------------------------
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -482,7 +544,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
                     "checked": result.checked,
                     "revoked": result.revoked,
                     "by_reason": result.by_reason,
-                    "revocations": revocations,
+                    "revocations": [snapshot.revocation_json(r) for r in revocations],
                 }
             )
         else:
@@ -490,7 +552,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         return EXIT_REVOKED if revocations else EXIT_OK
     if args.json and args.out == "-":
         raise UsageError("--out - writes the CSV to stdout: drop --json, or give --out a place")
-    at = None if args.at.strip().lower() in ("latest", "now") else _when(args.at)
+    at = None if args.at.strip().lower() in ("latest", "now") else _when(args.at, "--at")
     with _connect(args, "ledger") as target:
         bucket = snapshot.training_bucket(target, args.export_bucket)
         try:
@@ -524,14 +586,16 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "policy": cmd_policy,
     "report": cmd_report,
     "snapshot": cmd_snapshot,
+    "audit": cmd_audit,
+    "consent": cmd_consent,
+    "hold": cmd_hold,
+    "erase": cmd_erase,
+    "dlq": cmd_dlq,
+    "retag": cmd_retag,
 }
 
 
 # -- errors a person can act on ---------------------------------------------------------------------------
-
-
-class UsageError(Exception):
-    pass
 
 
 CREDENTIAL_CODES = {
@@ -548,7 +612,7 @@ ACCESS_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"
 
 def explain_error(err: BaseException) -> str | None:
     """One line saying what went wrong and how to fix it, or None when we cannot say better than a traceback."""
-    if isinstance(err, CommandError | TimeError):
+    if isinstance(err, CommandError):
         return str(err)
     if isinstance(err, NoCredentialsError | PartialCredentialsError | TokenRetrievalError | CredentialRetrievalError):
         return (
@@ -615,7 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logs(args.verbose)
     try:
         return COMMANDS[args.command](args)
-    except UsageError as err:
+    except (UsageError, TimeError) as err:
         print(f"consentry {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -160,102 +160,177 @@ def donut(eligible: int, not_eligible: int, size: int = 180) -> str:
     )
 
 
-def hbars(chart_id: str, title: str, bars: Sequence[tuple[str, int, str]], width: int = 560) -> str:
-    """Horizontal bars, one per (label, value, colour)."""
-    row, label_w, value_w = 26, 190, 50
-    top = max((v for _, v, _ in bars), default=0) or 1
-    height = row * len(bars) + 8
-    parts = []
-    for i, (label, value, color) in enumerate(bars):
-        y = 4 + i * row
-        length = (width - label_w - value_w) * value / top
-        parts.append(
-            f'<g class="bar" data-label="{_e(label)}" data-value="{value}">'
-            f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">{_e(label)}</text>'
-            f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row - 8}" rx="3" fill="{color}">'
-            f"<title>{_e(label)}: {value}</title></rect>"
-            f'<text x="{label_w + length + 6:.1f}" y="{y + 17}">{value}</text></g>'
-        )
+BAR_W = 360  # viewBox width of the bar charts: drawn at most BAR_MAX px wide, narrower on a phone
+BAR_MAX = 440
+
+
+def _bar_svg(chart_id: str, title: str, height: int, parts: Sequence[str]) -> str:
     return (
-        f'<svg class="chart" id="{chart_id}" role="img" aria-label="{_e(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}"><title>{_e(title)}</title>{"".join(parts)}</svg>'
+        f'<svg class="chart bars" id="{chart_id}" role="img" aria-label="{_e(title)}" viewBox="0 0 {BAR_W} {height}" '
+        f'preserveAspectRatio="xMinYMin meet" style="max-width:{BAR_MAX}px"><title>{_e(title)}</title>'
+        f"{''.join(parts)}</svg>"
     )
 
 
-def stacked_hbars(chart_id: str, title: str, bars: Sequence[Bar], width: int = 560) -> str:
-    row, label_w, value_w = 26, 190, 70
+def hbars(chart_id: str, title: str, bars: Sequence[tuple[str, int, str]]) -> str:
+    """Horizontal bars, one per (label, value, colour); each label on its own line above its bar.
+
+    A label above its bar never collides with the bar or its neighbour, and leaves the bar the chart's width.
+    """
+    row, value_w = 38, 48
+    top = max((v for _, v, _ in bars), default=0) or 1
+    parts = []
+    for i, (label, value, color) in enumerate(bars):
+        y = 4 + i * row
+        length = (BAR_W - value_w) * value / top
+        parts.append(
+            f'<g class="bar" data-label="{_e(label)}" data-value="{value}">'
+            f'<text x="0" y="{y + 12}">{_e(label)}</text>'
+            f'<rect x="0" y="{y + 17}" width="{length:.1f}" height="14" rx="3" fill="{color}">'
+            f"<title>{_e(label)}: {value}</title></rect>"
+            f'<text x="{length + 6:.1f}" y="{y + 29}">{value}</text></g>'
+        )
+    return _bar_svg(chart_id, title, row * len(bars) + 8, parts)
+
+
+def stacked_hbars(chart_id: str, title: str, bars: Sequence[Bar]) -> str:
+    row, value_w = 38, 48
     top = max((b.total for b in bars), default=0) or 1
-    height = row * len(bars) + 8
     parts = []
     for i, bar in enumerate(bars):
         y = 4 + i * row
-        scale = (width - label_w - value_w) / top
+        scale = (BAR_W - value_w) / top
         a, b = bar.eligible * scale, bar.not_eligible * scale
         parts.append(
             f'<g class="bar" data-label="{_e(bar.label)}" data-eligible="{bar.eligible}" '
             f'data-not-eligible="{bar.not_eligible}">'
-            f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">{_e(bar.label)}</text>'
-            f'<rect x="{label_w}" y="{y + 3}" width="{a:.1f}" height="{row - 8}" fill="{ELIGIBLE}">'
+            f'<text x="0" y="{y + 12}">{_e(bar.label)}</text>'
+            f'<rect x="0" y="{y + 17}" width="{a:.1f}" height="14" fill="{ELIGIBLE}">'
             f"<title>{_e(bar.label)}: {bar.eligible} eligible</title></rect>"
-            f'<rect x="{label_w + a:.1f}" y="{y + 3}" width="{b:.1f}" height="{row - 8}" fill="{NOT_ELIGIBLE}">'
+            f'<rect x="{a:.1f}" y="{y + 17}" width="{b:.1f}" height="14" fill="{NOT_ELIGIBLE}">'
             f"<title>{_e(bar.label)}: {bar.not_eligible} not eligible</title></rect>"
-            f'<text x="{label_w + a + b + 6:.1f}" y="{y + 17}">{bar.total}</text></g>'
+            f'<text x="{a + b + 6:.1f}" y="{y + 29}">{bar.total}</text></g>'
         )
-    return (
-        f'<svg class="chart" id="{chart_id}" role="img" aria-label="{_e(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}"><title>{_e(title)}</title>{"".join(parts)}</svg>'
-    )
+    return _bar_svg(chart_id, title, row * len(bars) + 8, parts)
 
 
-def _label_positions(labels: Sequence[str], step: float, spacing: float = 64) -> list[int]:
-    """Which columns get a label: the first, each January and the last, none closer than `spacing` px."""
-    last = len(labels) - 1
+def _anchor(i: int, count: int) -> str:
+    return "start" if i == 0 else "end" if i == count - 1 else "middle"
+
+
+def label_positions(labels: Sequence[str], plot_px: float, label_px: float = 56, gap: float = 10) -> list[int]:
+    """Which months get a label on a plot `plot_px` wide: both ends, then Januaries, none overlapping another.
+
+    A label is `label_px` wide and anchored as drawn: the first starts at its column, the last ends at its
+    column's right edge, the others are centred on their column.
+    """
+    count = len(labels)
+    step = plot_px / max(count, 1)
+
+    def span(i: int) -> tuple[float, float]:
+        anchor = _anchor(i, count)
+        x = {"start": i * step, "end": (i + 1) * step, "middle": (i + 0.5) * step}[anchor]
+        left = x - {"start": 0.0, "middle": label_px / 2, "end": label_px}[anchor]
+        return left, left + label_px
+
     chosen: list[int] = []
-    for i, label in enumerate(labels):
-        if i not in (0, last) and not label.endswith("-01"):
+    januaries = [i for i, label in enumerate(labels) if label.endswith("-01") and 0 < i < count - 1]
+    for i in dict.fromkeys([0, count - 1, *januaries]):
+        if i < 0:
             continue
-        if i == last and i != 0:
-            while len(chosen) > 1 and (i - chosen[-1]) * step < spacing:
-                chosen.pop()  # the last month wins over a January too close to it
-        if not chosen or (i - chosen[-1]) * step >= spacing:
+        a, b = span(i)
+        if all(b + gap <= c or d + gap <= a for c, d in (span(j) for j in chosen)):
             chosen.append(i)
-    return chosen
+    return sorted(chosen)
 
 
-def columns(chart_id: str, title: str, bars: Sequence[Bar], width: int = 760, height: int = 220) -> str:
-    """Stacked columns over consecutive months; a label at each January and at both ends."""
-    left, bottom, top_pad = 36, 36, 12
-    plot_w, plot_h = width - left - 8, height - bottom - top_pad
-    top = max((b.total for b in bars), default=0) or 1
-    step = plot_w / max(len(bars), 1)
-    gap = min(2.0, step * 0.2)
+def ticks(top: int, most: int = 5) -> list[int]:
+    """Round y-axis values from 0 to at least `top` (steps of 1, 2 or 5 times a power of ten), at most `most` + 1."""
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if math.ceil(max(top, 1) / (step * factor)) <= most:
+                size = step * factor
+                return list(range(0, size * math.ceil(max(top, 1) / size) + 1, size))
+        step *= 10
+
+
+# The plot is as wide as its panel: labels are HTML (their size never scales), placed in % of the plot's width,
+# a set chosen for the narrowest plot (a 420 px phone: ~300 px) and more for wide screens only (>= 720 px plot).
+NARROW_PLOT, WIDE_PLOT = 300, 720
+
+
+def _month_fraction(now: datetime) -> float:
+    start = datetime(now.year, now.month, 1, tzinfo=UTC)
+    following = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
+    return (now - start) / (following - start)
+
+
+def columns(chart_id: str, title: str, bars: Sequence[Bar], now: datetime | None = None, height: int = 220) -> str:
+    """Stacked columns over consecutive months, as wide as the panel, with a y axis, a "now" line and the
+    months before it shaded as overdue: what lies left of the line is past its expiry (the sweep's to delete)."""
+    count = max(len(bars), 1)
+    grid = ticks(max((b.total for b in bars), default=0))
+    top = grid[-1] or 1
+    now_x: float | None = None
+    if now is not None and bars:
+        month = now.astimezone(UTC).strftime("%Y-%m")
+        labels = [b.label for b in bars]
+        if month < labels[0]:
+            now_x = 0.0
+        elif month > labels[-1]:
+            now_x = 100.0
+        else:
+            now_x = 100 * (labels.index(month) + _month_fraction(now.astimezone(UTC))) / count
+    overdue = [now is not None and b.label < now.astimezone(UTC).strftime("%Y-%m") for b in bars]
     parts = [
-        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" y2="{top_pad + plot_h}" class="axis"/>',
-        f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" class="small">{top}</text>',
-        f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" class="small">0</text>',
+        f'<line class="tick" x1="0" x2="{count}" y1="{100 - 100 * v / top:.2f}" y2="{100 - 100 * v / top:.2f}" '
+        f'vector-effect="non-scaling-stroke" data-value="{v}"/>'
+        for v in grid
     ]
-    for i, bar in enumerate(bars):
-        x = left + i * step + gap / 2
-        h_a, h_b = plot_h * bar.eligible / top, plot_h * bar.not_eligible / top
-        base = top_pad + plot_h
+    if now_x is not None and now_x > 0:
         parts.append(
-            f'<g class="column" data-label="{bar.label}" data-eligible="{bar.eligible}" '
-            f'data-not-eligible="{bar.not_eligible}"><title>{bar.label}: {bar.eligible} eligible, '
-            f"{bar.not_eligible} not eligible</title>"
-            f'<rect x="{x:.1f}" y="{base - h_b:.1f}" width="{step - gap:.1f}" height="{h_b:.1f}" '
-            f'fill="{NOT_ELIGIBLE}"/>'
-            f'<rect x="{x:.1f}" y="{base - h_b - h_a:.1f}" width="{step - gap:.1f}" height="{h_a:.1f}" '
-            f'fill="{ELIGIBLE}"/></g>'
+            f'<rect class="overdue-zone" x="0" y="0" width="{now_x * count / 100:.3f}" height="100"><title>overdue: '
+            f"past their expiry, the sweep deletes them</title></rect>"
         )
-    for i in _label_positions([b.label for b in bars], step):
-        x = left + i * step + gap / 2
-        anchor = "start" if i == 0 else "end" if i == len(bars) - 1 else "middle"
-        at = {"start": x, "end": x + step - gap, "middle": x + (step - gap) / 2}[anchor]
-        y = top_pad + plot_h + 16
-        parts.append(f'<text x="{at:.1f}" y="{y}" text-anchor="{anchor}" class="small">{bars[i].label}</text>')
+    for i, bar in enumerate(bars):
+        h_a, h_b = 100 * bar.eligible / top, 100 * bar.not_eligible / top
+        parts.append(
+            f'<g class="column{" overdue" if overdue[i] else ""}" data-label="{bar.label}" '
+            f'data-eligible="{bar.eligible}" data-not-eligible="{bar.not_eligible}"><title>{bar.label}: '
+            f"{bar.eligible} eligible, {bar.not_eligible} not eligible{' (overdue)' if overdue[i] else ''}</title>"
+            f'<rect x="{i + 0.1:.2f}" y="{100 - h_b:.3f}" width="0.8" height="{h_b:.3f}" fill="{NOT_ELIGIBLE}"/>'
+            f'<rect x="{i + 0.1:.2f}" y="{100 - h_b - h_a:.3f}" width="0.8" height="{h_a:.3f}" fill="{ELIGIBLE}"/></g>'
+        )
+    if now_x is not None:
+        x = now_x * count / 100
+        parts.append(
+            f'<line class="now" x1="{x:.3f}" x2="{x:.3f}" y1="0" y2="100" vector-effect="non-scaling-stroke"/>'
+        )
+    svg = (
+        f'<svg class="chart columns" id="{chart_id}" role="img" aria-label="{_e(title)}" viewBox="0 0 {count} 100" '
+        f'preserveAspectRatio="none" width="100%" height="{height}"><title>{_e(title)}</title>{"".join(parts)}</svg>'
+    )
+    y_labels = "".join(f'<span class="y-label" style="bottom:{100 * v / top:.2f}%">{v}</span>' for v in grid)
+    narrow = set(label_positions([b.label for b in bars], NARROW_PLOT))
+    wide = set(label_positions([b.label for b in bars], WIDE_PLOT)) - narrow
+    x_labels = []
+    for i in sorted(narrow | wide):
+        anchor = _anchor(i, len(bars))
+        at = {"start": 100 * i / count, "end": 100 * (i + 1) / count, "middle": 100 * (i + 0.5) / count}[anchor]
+        kind = "x-label" + (" wide-only" if i in wide else "")
+        x_labels.append(f'<span class="{kind} {anchor}" style="left:{at:.2f}%">{_e(bars[i].label)}</span>')
+    marker = ""
+    if now_x is not None and now is not None:
+        anchor = "start" if now_x < 20 else "end" if now_x > 80 else "middle"
+        marker = (
+            f'<div class="markers"><span class="now-label {anchor}" style="left:{now_x:.2f}%">now '
+            f"{now.astimezone(UTC):%Y-%m-%d}</span></div>"
+        )
     return (
-        f'<svg class="chart" id="{chart_id}" role="img" aria-label="{_e(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}"><title>{_e(title)}</title>{"".join(parts)}</svg>'
+        f'<div class="timeline" style="--plot-height:{height}px">{marker}<div class="plot-row">'
+        f'<div class="y-axis">{y_labels}</div><div class="plot">{svg}</div></div>'
+        f'<div class="x-axis">{"".join(x_labels)}</div></div>'
     )
 
 
@@ -282,6 +357,30 @@ section { background: var(--card); border: 1px solid var(--line); border-radius:
 .row { display: flex; gap: 28px; flex-wrap: wrap; align-items: flex-start; }
 svg text { fill: var(--fg); font-size: 13px; } svg .small { font-size: 11px; fill: var(--muted); }
 svg .big { font-size: 30px; font-weight: 650; } svg .axis { stroke: var(--line); }
+svg.bars { width: 100%; height: auto; flex: 1 1 300px; }
+.timeline { width: 100%; margin-top: 8px; }
+.markers { position: relative; height: 18px; margin-left: 44px; }
+.plot-row { display: flex; }
+.y-axis { position: relative; width: 44px; height: var(--plot-height); flex: none; }
+.y-label { position: absolute; right: 8px; transform: translateY(50%); font-size: 12px; color: var(--muted);
+           font-variant-numeric: tabular-nums; }
+.plot { flex: 1; min-width: 0; border-left: 1px solid var(--line); }
+.plot svg { display: block; width: 100%; height: var(--plot-height); }
+svg .tick { stroke: var(--line); stroke-width: 1; }
+svg .overdue-zone { fill: #cf222e; fill-opacity: 0.07; }
+svg .column.overdue rect { fill: #cf222e; fill-opacity: 0.85; }
+svg .now { stroke: #cf222e; stroke-width: 2; stroke-dasharray: 5 3; }
+.now-label { position: absolute; bottom: 1px; font-size: 12px; font-weight: 650; color: #cf222e; white-space: nowrap; }
+.x-axis { position: relative; height: 22px; margin-left: 44px; }
+.x-label { position: absolute; top: 4px; font-size: 12px; color: var(--muted); white-space: nowrap; }
+.start { transform: none; } .middle { transform: translateX(-50%); } .end { transform: translateX(-100%); }
+.wide-only { display: none; }
+@media (min-width: 900px) { .wide-only { display: inline; } }
+@media (max-width: 600px) {
+  body { padding: 12px; } section { padding: 12px 12px; } .row { gap: 12px; }
+  .cards { grid-template-columns: repeat(2, 1fr); } .card .n { font-size: 22px; }
+}
+.scroll { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 14px; }
 th, td { text-align: left; padding: 4px 12px 4px 0; border-bottom: 1px solid var(--line); }
 td.n, th.n { text-align: right; }
@@ -298,7 +397,9 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], table_id: s
         "<tr>" + "".join(f'<td class="{"n" if i else ""}">{_e(c)}</td>' for i, c in enumerate(row)) + "</tr>"
         for row in rows
     )
-    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (
+        f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    )
 
 
 def _pct(part: int, whole: int) -> str:
@@ -308,9 +409,13 @@ def _pct(part: int, whole: int) -> str:
 def render_html(data: ReportData) -> str:
     """The report page: cards, four charts, their tables, the numbers as JSON."""
     total = data.objects
+    generated = datetime.fromisoformat(data.generated_at.replace("Z", "+00:00"))
     legend = (
         f'<p class="legend"><span style="background:{ELIGIBLE}"></span>eligible'
         f'<span style="background:{NOT_ELIGIBLE}"></span>not eligible</p>'
+    )
+    legend_overdue = legend.replace(
+        "not eligible</p>", 'not eligible<span style="background:#cf222e"></span>overdue (due, not yet swept)</p>'
     )
     cards = [
         ("objects", total, "chat objects stored", ""),
@@ -360,8 +465,9 @@ def render_html(data: ReportData) -> str:
 {stacked_hbars("chart-tiers", "stored chat objects by tier of the consent record", data.by_tier)}{tier_table}
 </div></section>""",
         f"""<section id="expiry"><h2>Expiry by month</h2><p class="sub">When stored objects fall due
-(<code>expires-on</code>); the nightly sweep deletes them then, unless under legal hold.</p>{legend}
-{columns("chart-expiry", "stored chat objects by expiry month", data.by_month)}
+(<code>expires-on</code>); the nightly sweep deletes them then, unless under legal hold. Left of the
+<span class="now-text">now</span> line (shaded): overdue, past their expiry.</p>{legend_overdue}
+{columns("chart-expiry", "stored chat objects by expiry month", data.by_month, now=generated)}
 <details><summary>the numbers, month by month</summary>{month_table}</details></section>""",
         f"""<section id="states"><h2>Ledger states</h2>{state_table}</section>""",
     ]

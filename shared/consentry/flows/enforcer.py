@@ -65,6 +65,7 @@ class Target:
     check_s3: bool = False  # compare with S3's tags even when the ledger says nothing changed
     label: str = ""  # the history entry's name (default: the event's)
     verify: bool = True  # False: the caller deals with S3 itself (tombstones, locks found by a purge)
+    history_at: datetime | None = None  # the history entry's time when `at` is None (a retag: the consent change's)
 
 
 @dataclass
@@ -199,6 +200,8 @@ class Enforcer:
             return i, target, Outcome(target, error=err)
 
     def _apply(self, target: Target, current: ChatRecord | None, consent: ConsentRecord) -> Outcome:
+        if target.at is None and target.history_at is None:
+            target = replace(target, history_at=consent_changed(consent))
         read = target.facts == "always" or (target.facts == "if-unknown" and (current is None or current.removed))
         facts = self.chats.head(target.key) if read else None
         consent_id = (consent.exists, consent.version)
@@ -277,7 +280,7 @@ class Enforcer:
     def _write(self, target: Target, new: ChatRecord, current: ChatRecord | None) -> ChatRecord:
         """The one write of a chat record (conditional on the revision read: Conflict if it moved)."""
         label = target.label or target.event.value
-        return self.ledger.write(with_history(new, current, label, target.at), current)
+        return self.ledger.write(with_history(new, current, label, target.at or target.history_at), current)
 
     def _moved(self, written: list[tuple[int, Outcome]]) -> list[tuple[int, Target]]:
         """Targets whose ledger record or consent record changed since we decided."""
@@ -302,6 +305,11 @@ class Enforcer:
         from consentry import settings
 
         return cls(*settings.current())
+
+
+def consent_changed(consent: ConsentRecord) -> datetime | None:
+    """When the consent record last changed what the policy reads (its answer or its tier); None if never."""
+    return max((t for t in (consent.consent_changed_at, consent.tier_changed_at) if t is not None), default=None)
 
 
 def raise_first(outcomes: Iterable[Outcome]) -> None:

@@ -218,3 +218,56 @@ def due(enforcer: Enforcer, now: datetime) -> list[ChatRecord]:
     records = enforcer.ledger.records_by_keys([(chat.pk, chat.sk) for chat in found])
     live = [r for r in records if not r.removed and not r.held and r.decision.is_due(now)]
     return sorted(live, key=lambda r: (r.expires_at, r.key))
+
+
+# -- a reviewed plan (`consentry sweep --plan FILE`, then `--apply FILE`) ------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedChat:
+    """One chat of a reviewed deletion plan: its key and the versions the operator saw (delete markers aside)."""
+
+    user_id: str
+    key: str
+    versions: frozenset[str]
+
+
+def sweep_planned(enforcer: Enforcer, planned: Sequence[PlannedChat], now: datetime) -> dict[str, str]:
+    """Remove exactly the chats of a plan, each checked first; the outcome by key.
+
+    A chat is swept (the protocol of the module docstring) only while it is
+    still due at `now`, not held, and stores exactly the versions planned;
+    otherwise it is left alone: `skipped:gone` (no live record),
+    `skipped:held`, `skipped:not-due` (reopened or rewritten since),
+    `skipped:versions-changed`, or `skipped:changed` (taken between this
+    check and the claim). Swept chats end `removed`, `gone` (nothing was
+    stored any more), `held` (an Object Lock refused) or `kept` (an event
+    took the chat back during the sweep).
+    """
+    records = enforcer.ledger.get_many([(p.user_id, p.key) for p in planned])
+    outcome: dict[str, str] = {}
+    due_now = []
+    for chat in planned:
+        record = records.get(chat.key)
+        if record is None or record.removed:
+            outcome[chat.key] = "skipped:gone"
+        elif record.held:
+            outcome[chat.key] = "skipped:held"
+        elif not record.decision.is_due(now):
+            outcome[chat.key] = "skipped:not-due"
+        else:
+            due_now.append((chat, record))
+    listings = enforcer.parallel(enforcer.chats.versions, [chat.key for chat, _ in due_now])
+    go = []
+    for (chat, record), versions in zip(due_now, listings, strict=True):
+        if frozenset(v.version_id for v in versions if not v.delete_marker) != chat.versions:
+            outcome[chat.key] = "skipped:versions-changed"
+        else:
+            go.append(
+                DueChat(enforcer.ledger.user_pk(chat.user_id), enforcer.ledger.chat_sk(chat.key), record.expires_at)
+            )
+    swept = sweep_chats(enforcer, go, now)
+    for chat, _ in due_now:
+        if chat.key not in outcome:
+            outcome[chat.key] = swept.by_key.get(chat.key, "skipped:changed")
+    return outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from consentry.aws.ledger import ChatRecord
 from consentry.cli.commands.output import Style, instant, short, table
 from consentry.cli.commands.target import CommandError, Target
 from consentry.flows.records import chat_of
-from consentry.policy import ConsentRecord, Reason, chat_key, decide, decision_tags
+from consentry.policy import ConsentRecord, Reason, chat_key, decide, decision_tags, parse_instant
 
 # One sentence per reason code, in the words of POLICY.md.
 REASON_TEXT = {
@@ -64,7 +65,7 @@ def explain_key(target: Target, key: str, now: datetime) -> dict[str, Any]:
         "in_ledger": record is not None,
         "object_exists": s3_tags is not None,
         "s3_tags": s3_tags,
-        "consent_now": _consent_json(consent),
+        "consent_now": consent_json(consent),
     }
     if record is None:
         if s3_tags is None:
@@ -75,7 +76,8 @@ def explain_key(target: Target, key: str, now: datetime) -> dict[str, Any]:
             "lost event). `consentry backfill` tags it. Without our tags the training pipeline cannot read it."
         )
         return data
-    ours = decision_tags(record.decision, target.policy)
+    # The tags the record was written with: its decision, under the policy version it names.
+    ours = {**decision_tags(record.decision, target.policy), target.policy.tags.policy_version: record.policy_version}
     tags_agree = None if s3_tags is None else all(s3_tags.get(k) == v for k, v in ours.items())
     today = None
     if record.state != "removed":
@@ -85,6 +87,8 @@ def explain_key(target: Target, key: str, now: datetime) -> dict[str, Any]:
             "reason": fresh.reason.value,
             "expires_on": fresh.expires_on,
             "same": fresh == record.decision,
+            "consent_moved": consent.exists != (record.consent_version is not None)
+            or (consent.exists and consent.version != record.consent_version),
         }
     data.update(
         eligible=record.eligible,
@@ -106,13 +110,20 @@ def explain_key(target: Target, key: str, now: datetime) -> dict[str, Any]:
         incognito=record.incognito,
         tag_error=record.tag_error,
         tags_agree=tags_agree,
+        older_policy=record.policy_version != target.policy.label,
         today=today,
-        history=[dict(entry) for entry in record.history],
+        history=[history_json(entry) for entry in record.history],
     )
     return data
 
 
-def _consent_json(consent: ConsentRecord) -> dict[str, Any]:
+def history_json(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A history entry as output shows it: the time as an instant (`...Z`), counts as integers."""
+    at = entry.get("at")
+    return {**dict(entry), "at": parse_instant(at) if isinstance(at, str) else None}
+
+
+def consent_json(consent: ConsentRecord) -> dict[str, Any]:
     return {
         "exists": consent.exists,
         "version": consent.version if consent.exists else None,
@@ -142,8 +153,13 @@ def render_key(data: dict[str, Any], style: Style) -> str:
     if data["tier"]:
         decided += f" (tier {data['tier']})"
     lines.append(f"  decided on      {decided}; policy {data['policy_version']}")
-    if data["policy_version"] != data["policy_now"]:
-        lines.append(style.warn(f"                  the policy in force is now {data['policy_now']}"))
+    if data["older_policy"]:
+        lines.append(
+            style.warn(
+                f"                  the policy in force is now {data['policy_now']}: `consentry retag --all` "
+                "decides every chat again under it"
+            )
+        )
     lines.append(f"  consent now     {data['consent_now']['summary']}")
     lines.append(f"  last activity   {instant(data['last_activity'])}  (latest write or reopen)")
     expiry = f"{data['retention_days']} days -> expires {data['expires_on']} ({instant(data['expires_at'])})"
@@ -161,6 +177,13 @@ def render_key(data: dict[str, Any], style: Style) -> str:
         lines.append("  S3              every version and delete marker removed")
     elif data["s3_tags"] is None:
         lines.append(style.warn("  S3              object not found (removed outside consentry?)"))
+    elif data["tags_agree"] and data["older_policy"]:
+        lines.append(
+            style.warn(
+                f"  S3 tags         agree with the ledger, tags written under an older policy version "
+                f"({data['policy_version']}): {_tags_text(data['s3_tags'])}"
+            )
+        )
     elif data["tags_agree"]:
         lines.append(f"  S3 tags         agree with the ledger: {_tags_text(data['s3_tags'])}")
     else:
@@ -171,6 +194,14 @@ def render_key(data: dict[str, Any], style: Style) -> str:
     if today is not None:
         if today["same"]:
             lines.append("  re-decided now  same decision under the current consent record")
+        elif not today["consent_moved"] and data["older_policy"]:
+            lines.append(
+                style.warn(
+                    f"  re-decided now  {'eligible' if today['eligible'] else 'not eligible'}, {today['reason']}, "
+                    f"expires {today['expires_on']} under {data['policy_now']}: decided under an older policy "
+                    "version; `consentry retag --all` applies the one in force"
+                )
+            )
         else:
             lines.append(
                 style.warn(
@@ -182,7 +213,7 @@ def render_key(data: dict[str, Any], style: Style) -> str:
     lines += ["", "  history (ledger, oldest first)"]
     rows = [
         [
-            short(h.get("at")),
+            short(h["at"]),
             h.get("event", "?"),
             style.yes_no(h.get("eligible")),
             h.get("reason", "-"),
@@ -215,7 +246,7 @@ def explain_user(target: Target, user_id: str, now: datetime) -> dict[str, Any]:
     return {
         "user_id": user_id,
         "now": now,
-        "consent": _consent_json(consent),
+        "consent": consent_json(consent),
         "counts": {
             "chats": len(records) + removed,
             "eligible": sum(r.eligible for r in live),

@@ -14,7 +14,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import Enum
+from pathlib import Path
 from typing import Any, TextIO
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -78,17 +80,21 @@ class TimeError(ValueError):
 
 
 def parse_time(text: str) -> datetime:
-    """`now`, a date (`2026-11-20`, midnight UTC) or an ISO-8601 instant (no zone means UTC)."""
+    """`now`, a date (`2026-11-20`, midnight UTC) or an ISO-8601 instant with its zone (`Z` or an offset)."""
     value = text.strip()
     if value.lower() == "now":
         return datetime.now(UTC)
     try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
         raise TimeError(
             f"not a time: {text!r} (use 'now', a date like 2026-11-20 or an instant like 2026-11-20T09:00:00Z)"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        raise TimeError(f"{text!r} has no time zone: add Z or an offset (2026-11-20T09:00:00Z, ...+02:00)")
+    return parsed.astimezone(UTC)
 
 
 def instant(value: datetime | None) -> str:
@@ -131,9 +137,11 @@ def to_jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, str | int | float | bool) or value is None:
         return value
-    if hasattr(value, "is_integer"):  # Decimal from DynamoDB
-        return int(value) if value == int(value) else float(value)
-    return str(value)
+    if isinstance(value, Decimal):  # DynamoDB's numbers: a whole number is an integer
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"no JSON form for {type(value).__name__}: {value!r}")
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:

@@ -9,6 +9,7 @@ second, as Lambda would deliver them.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, TextIO
 
-from consentry.cli.commands.output import Style
+from consentry.cli.commands.output import Style, to_jsonable
 from consentry.cli.commands.target import LOCAL_CREDENTIALS, CommandError, moto_answers, serve_url
 
 POLL_SECONDS = 0.5
@@ -27,7 +28,7 @@ def _delivered(runtime: Any) -> tuple[int, int, int, int]:
     return d.writes, d.stream, d.work, d.failures
 
 
-def pump(runtime: Any, say: Callable[[str], None]) -> bool:
+def pump(runtime: Any, say: Callable[[str], None], emit: Callable[..., None] | None = None) -> bool:
     """Deliver everything pending once; say what was delivered. False when nothing was."""
     before = _delivered(runtime)
     runtime.settle()
@@ -35,11 +36,15 @@ def pump(runtime: Any, say: Callable[[str], None]) -> bool:
     writes, stream, work, failures = (a - b for a, b in zip(after, before, strict=True))
     if not (writes or stream or work):
         return False
-    stamp = datetime.now(UTC).strftime("%H:%M:%S")
-    say(
-        f"[{stamp}] delivered {writes} S3 notification(s), {stream} consent change(s), {work} work message(s)"
+    now = datetime.now(UTC)
+    text = (
+        f"[{now:%H:%M:%S}] delivered {writes} S3 notification(s), {stream} consent change(s), {work} work message(s)"
         + (f", {failures} failed (retried, then dead-lettered)" if failures else "")
     )
+    if emit is not None:
+        emit("delivered", text, at=now, writes=writes, consent_changes=stream, work=work, failures=failures)
+    else:
+        say(text)
     return True
 
 
@@ -50,7 +55,10 @@ def serve(
     prefix: str = "consentry",
     seed: bool = False,
     stop: threading.Event | None = None,
+    as_json: bool = False,
 ) -> int:
+    """Serve until stopped. With `as_json`, one JSON object per line (`event`: listening, seeded, ready,
+    delivered, stopped) instead of the text lines: a supervisor reads them as they come."""
     from consentry.cli import demo
     from consentry.local import LocalRuntime
 
@@ -60,7 +68,14 @@ def serve(
     style = Style(out)
 
     def say(text: str) -> None:
-        print(text, file=out, flush=True)
+        if not as_json:
+            print(text, file=out, flush=True)
+
+    def emit(event: str, text: str, **data: Any) -> None:
+        if as_json:
+            print(json.dumps(to_jsonable({"event": event, **data})), file=out, flush=True)
+        else:
+            say(text)
 
     try:
         context = LocalRuntime.serve(prefix, port=port, host=host)
@@ -71,15 +86,29 @@ def serve(
     restore = _on_signals(stop)
     try:
         env = runtime.env
-        say(style.bold(f"consentry serve: embedded AWS (moto) at {url}, prefix {prefix!r}"))
+        emit(
+            "listening",
+            style.bold(f"consentry serve: embedded AWS (moto) at {url}, prefix {prefix!r}"),
+            url=url,
+            prefix=prefix,
+            bucket=env["CHAT_BUCKET"],
+            consent_table=env["CONSENT_TABLE"],
+            ledger_table=env["LEDGER_TABLE"],
+            work_queue_url=env["WORK_QUEUE_URL"],
+            write_queue_url=env["WRITE_QUEUE_URL"],
+        )
         say(f"  bucket {env['CHAT_BUCKET']}, consent table {env['CONSENT_TABLE']}, ledger {env['LEDGER_TABLE']}")
         if seed:
             say("  seeding the demo story up to its erasure step (2025-11-22); the sweep a year later is yours:")
             outcome = demo.play(runtime, through=demo.SWEEP_STEP - 1)
             stored = sum(r.state != "removed" for r in outcome.records.values())
-            say(
+            emit(
+                "seeded",
                 f"  seeded {len(outcome.records)} chat objects of {len(demo.CAST) + 1} users, {stored} stored; "
-                "try `consentry sweep --dry-run --now 2026-11-20`"
+                "try `consentry sweep --dry-run --now 2026-11-20`",
+                chats=len(outcome.records),
+                users=len(demo.CAST) + 1,
+                stored=stored,
             )
         if url == serve_url():
             say("  other commands use this server while it runs: consentry report, consentry explain --user ava, ...")
@@ -87,11 +116,16 @@ def serve(
             say(f"  other commands use it with --endpoint-url {url} (or export CONSENTRY_SERVE_URL={url})")
         exports = " ".join(f"{k}={v}" for k, v in LOCAL_CREDENTIALS.items() if k != "AWS_ACCOUNT_ID_ENDPOINT_MODE")
         say(f"  for boto3 / the AWS CLI: export AWS_ENDPOINT_URL={url} {exports}")
-        say(f"ready: delivering events to the handlers every {POLL_SECONDS}s (Ctrl-C to stop)")
+        emit(
+            "ready",
+            f"ready: delivering events to the handlers every {POLL_SECONDS}s (Ctrl-C to stop)",
+            url=url,
+            poll_seconds=POLL_SECONDS,
+        )
         while not stop.is_set():
-            pump(runtime, say)
+            pump(runtime, say, emit)
             stop.wait(POLL_SECONDS)
-        say("stopped; the embedded server's data is gone")
+        emit("stopped", "stopped; the embedded server's data is gone")
     finally:
         restore()
         context.__exit__(None, None, None)

@@ -159,3 +159,18 @@ def summary(taken: Taken) -> str:
         f"snapshot at {instant(taken.at)} (the ledger as it was then, exported to {taken.export.location}): "
         f"{taken.entries} entries; manifest {taken.csv} (S3 Batch Operations CSV) and {taken.parquet}"
     )
+
+
+def revocation_json(revocation: Any) -> dict[str, Any]:
+    """A revocation as `verify --json` prints it (the consent version an integer, whatever the file held)."""
+    entry = revocation.entry
+    version = entry.consent_version
+    return {
+        "bucket": entry.bucket,
+        "key": entry.key,
+        "version_id": entry.version_id,
+        "consent_version": int(version) if version not in (None, "") else None,
+        "policy_version": entry.policy_version,
+        "expires_on": entry.expires_on,
+        "reason": revocation.reason,
+    }

@@ -30,9 +30,10 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, ProfileNotFound
 
 from consentry import settings as settings_module
+from consentry.aws.audit import AuditLog
 from consentry.cli.commands.output import note
 from consentry.flows.enforcer import Enforcer
 from consentry.policy import Policy, load_policy
@@ -56,6 +57,10 @@ class CommandError(Exception):
     """Something the user can fix; the message says what and how, in one line."""
 
 
+class UsageError(Exception):
+    """A command line that cannot mean anything (exit status 2); the message says what to change."""
+
+
 @dataclass
 class Target:
     """One deployment: its settings, clients and a phrase saying where it is."""
@@ -68,9 +73,27 @@ class Target:
     embedded: bool = False
     prefix: str = DEFAULT_PREFIX
     prefix_given: bool = False
+    account: str = ""
+    region: str = "us-east-1"
+    caller: str = ""  # the ARN of the credentials' identity (STS): who runs the command, for the audit trail
+    write_queue_url: str = ""
+    session: Any = None  # the boto3 session of the real account (its profile), for clients made later
+    runtime: Any = None  # the embedded server's LocalRuntime, when the command runs on one
+    policy_file: str | None = None
+    _enforcer: Enforcer | None = None
 
     def enforcer(self) -> Enforcer:
-        return Enforcer(self.settings, self.clients)
+        if self._enforcer is None:
+            self._enforcer = Enforcer(self.settings, self.clients)
+        return self._enforcer
+
+    def client(self, service: str, config: Config | None = None) -> Any:
+        """A client of another service (lambda, s3control, dynamodbstreams) on this deployment."""
+        make: Any = self.session.client if self.session is not None else boto3.client
+        return make(service, region_name=self.region, endpoint_url=self.endpoint_url, config=config or CHECK_CONFIG)
+
+    def audit(self) -> AuditLog:
+        return AuditLog(self.clients.dynamodb, self.settings.ledger_table, tombstone_days=self.policy.tombstone_days)
 
     @property
     def policy(self) -> Policy:
@@ -133,13 +156,26 @@ def moto_answers(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
+def check_endpoint(url: str) -> None:
+    """A URL boto3 can send requests to, or a UsageError."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(f"--endpoint-url {url!r} is not a URL: give http(s)://host[:port], or '' for your AWS account")
+    try:
+        parsed.port  # noqa: B018 (the property checks the port)
+    except ValueError:
+        raise UsageError(f"--endpoint-url {url!r} has a port that is not a number from 0 to 65535") from None
+
+
 def choose(endpoint_url: str | None, real: bool) -> tuple[str, str | None]:
     """("real", None), ("endpoint", url) or ("embedded", None), by the order of this module's docstring."""
     if real or endpoint_url == "":
         return "real", None
     if endpoint_url:
+        check_endpoint(endpoint_url)
         return "endpoint", endpoint_url
     if os.environ.get("AWS_ENDPOINT_URL"):
+        check_endpoint(os.environ["AWS_ENDPOINT_URL"])
         return "endpoint", os.environ["AWS_ENDPOINT_URL"]
     url = serve_url()
     if moto_answers(url):
@@ -161,22 +197,37 @@ def _policy(path: str | None) -> Policy:
     return load_policy(path or os.environ.get("POLICY_FILE") or None)
 
 
-def _clients(endpoint_url: str | None, region: str) -> Clients:
-    return Clients.create(boto3.session.Session(region_name=region), endpoint_url)
+def _clients(session: boto3.session.Session, endpoint_url: str | None) -> Clients:
+    return Clients.create(session, endpoint_url)
 
 
-def _account(endpoint_url: str | None, region: str) -> str:
-    """The account the credentials belong to; one quick call that also proves the endpoint answers."""
-    sts = boto3.client("sts", endpoint_url=endpoint_url, region_name=region, config=CHECK_CONFIG)
+def _identity(session: boto3.session.Session, endpoint_url: str | None, region: str) -> tuple[str, str]:
+    """(account, caller ARN) of the credentials; one quick call that also proves the endpoint answers."""
+    sts = session.client("sts", endpoint_url=endpoint_url, region_name=region, config=CHECK_CONFIG)
     try:
-        return str(sts.get_caller_identity()["Account"])
-    except EndpointConnectionError:
+        found = sts.get_caller_identity()
+    except EndpointConnectionError as err:
+        reached = err.kwargs.get("endpoint_url") or endpoint_url
+        if endpoint_url:
+            raise CommandError(
+                f"cannot reach {endpoint_url}: start `consentry serve` there, or pass another --endpoint-url"
+            ) from None
         raise CommandError(
-            f"cannot reach {endpoint_url}: start `consentry serve` there, or pass another --endpoint-url"
+            f"cannot reach AWS at {reached} (region {region}): check the network, a proxy (HTTPS_PROXY) "
+            "and --region / AWS_REGION"
         ) from None
+    return str(found["Account"]), str(found["Arn"])
 
 
-def _settings(prefix: str | None, account: str, region: str, policy: Policy, clients: Clients) -> Settings:
+def _queue_url(clients: Clients, name: str) -> str:
+    try:
+        return clients.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError:
+        return f"unresolved: {name}"  # the commands that send work name what is missing
+
+
+def _settings(prefix: str | None, account: str, region: str, policy: Policy, clients: Clients) -> tuple[Settings, str]:
+    """The deployment's settings and its write queue's URL."""
     if prefix is None and os.environ.get("CHAT_BUCKET"):
         missing = [name for name in CONTRACT_VARIABLES if not os.environ.get(name)]
         if missing:
@@ -184,25 +235,46 @@ def _settings(prefix: str | None, account: str, region: str, policy: Policy, cli
                 f"CHAT_BUCKET is set but {', '.join(missing)} is not: set all of {', '.join(CONTRACT_VARIABLES)}, "
                 "or unset CHAT_BUCKET and pass --prefix"
             )
-        return Settings(
+        settings = Settings(
             bucket=os.environ["CHAT_BUCKET"],
             consent_table=os.environ["CONSENT_TABLE"],
             ledger_table=os.environ["LEDGER_TABLE"],
             work_queue_url=os.environ.get("WORK_QUEUE_URL") or "unset: WORK_QUEUE_URL",
             policy=policy,
+            hash_key_secret=os.environ.get("HASH_KEY_SECRET", ""),
         )
+        return settings, os.environ.get("WRITE_QUEUE_URL") or "unset: WRITE_QUEUE_URL"
     n = names(prefix or DEFAULT_PREFIX, account, region)
-    try:
-        work_url = clients.sqs.get_queue_url(QueueName=n["work_queue"])["QueueUrl"]
-    except ClientError:
-        work_url = f"unresolved: {n['work_queue']}"  # no command of the CLI sends work; the checks name what is missing
-    return Settings(
+    settings = Settings(
         bucket=n["bucket"],
         consent_table=n["consent_table"],
         ledger_table=n["ledger_table"],
-        work_queue_url=work_url,
+        work_queue_url=_queue_url(clients, n["work_queue"]),
         policy=policy,
     )
+    return settings, _queue_url(clients, n["write_queue"])
+
+
+def _real_session(profile: str | None, region: str | None) -> boto3.session.Session:
+    """The session of the default credential chain (or `profile`), its credentials checked."""
+    try:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound as err:
+        given = "--profile" if profile else "AWS_PROFILE"
+        raise UsageError(f"{given}: {err} (`aws configure list-profiles` lists the profiles)") from None
+    try:
+        credentials = session.get_credentials()
+    except BotoCoreError as err:  # a provider of the chain failed (SSO expired, metadata refused)
+        raise CommandError(
+            f"could not get AWS credentials ({err}): refresh them (`aws sso login`, AWS_PROFILE), "
+            "or drop --real to use the local server"
+        ) from None
+    if credentials is None:
+        raise CommandError(
+            "no AWS credentials found: run `aws configure` or `aws sso login`, or set AWS_PROFILE "
+            "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); drop --real to use the local server"
+        )
+    return session
 
 
 @contextmanager
@@ -212,6 +284,7 @@ def connect(
     real: bool = False,
     prefix: str | None = None,
     region: str | None = None,
+    profile: str | None = None,
     policy_file: str | None = None,
     require: Sequence[str] = (),
     quiet: bool = False,
@@ -219,6 +292,9 @@ def connect(
     """The deployment a command works on (see the module docstring), checked for `require`d resources."""
     policy = _policy(policy_file)
     mode, url = choose(endpoint_url, real)
+    if profile and mode != "real":
+        raise UsageError("--profile names credentials of your AWS account: add --real (local servers need none)")
+    policy_path = policy_file or os.environ.get("POLICY_FILE") or None
     if mode == "embedded":
         from consentry.local import LocalRuntime
 
@@ -230,6 +306,8 @@ def connect(
         with LocalRuntime.serve(prefix or DEFAULT_PREFIX) as runtime:
             region_name = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
             env = runtime.env
+            session = boto3.session.Session(region_name=region_name)
+            account, caller = _identity(session, runtime.endpoint_url, region_name)
             target = Target(
                 where=f"on the embedded server {runtime.endpoint_url}",
                 endpoint_url=runtime.endpoint_url,
@@ -241,10 +319,16 @@ def connect(
                     work_queue_url=env["WORK_QUEUE_URL"],
                     policy=policy,
                 ),
-                clients=_clients(runtime.endpoint_url, region_name),
+                clients=_clients(session, runtime.endpoint_url),
                 embedded=True,
                 prefix=prefix or DEFAULT_PREFIX,
                 prefix_given=prefix is not None,
+                account=account,
+                region=region_name,
+                caller=caller,
+                write_queue_url=env["WRITE_QUEUE_URL"],
+                runtime=runtime,
+                policy_file=policy_path,
             )
             target.require(*require)
             yield target
@@ -253,38 +337,35 @@ def connect(
         assert url is not None
         if is_loopback(url):
             _use_local_credentials(url, region)
-        region_name = region or boto3.session.Session().region_name or "us-east-1"
+        session = boto3.session.Session(region_name=region or None)
+        region_name = region or session.region_name or "us-east-1"
         where = f"on {url}"
+        real_session = None
     else:
         os.environ.pop("AWS_ENDPOINT_URL", None)
         settings_module.current.cache_clear()
-        session = boto3.session.Session()
-        try:
-            credentials = session.get_credentials()
-        except BotoCoreError as err:  # a provider of the chain failed (SSO expired, metadata refused)
-            raise CommandError(
-                f"could not get AWS credentials ({err}): refresh them (`aws sso login`, AWS_PROFILE), "
-                "or drop --real to use the local server"
-            ) from None
-        if credentials is None:
-            raise CommandError(
-                "no AWS credentials found: run `aws configure` or `aws sso login`, or set AWS_PROFILE "
-                "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); drop --real to use the local server"
-            )
+        session = real_session = _real_session(profile, region)
         region_name = region or session.region_name or "us-east-1"
         where = "in AWS"
-    account = _account(url, region_name)
+    account, caller = _identity(session, url, region_name)
     if mode == "real":
         where = f"in AWS account {account} ({region_name})"
-    clients = _clients(url, region_name)
+    clients = _clients(boto3.session.Session(region_name=region_name) if real_session is None else session, url)
+    settings, write_url = _settings(prefix, account, region_name, policy, clients)
     target = Target(
         where=where,
         endpoint_url=url,
         real=mode == "real",
-        settings=_settings(prefix, account, region_name, policy, clients),
+        settings=settings,
         clients=clients,
         prefix=prefix or DEFAULT_PREFIX,
         prefix_given=prefix is not None,
+        account=account,
+        region=region_name,
+        caller=caller,
+        write_queue_url=write_url,
+        session=real_session,
+        policy_file=policy_path,
     )
     target.require(*require)
     yield target
@@ -300,4 +381,7 @@ def describe(target: Target) -> dict[str, Any]:
         "consent_table": target.settings.consent_table,
         "ledger_table": target.settings.ledger_table,
         "policy": target.policy.label,
+        "account": target.account,
+        "region": target.region,
+        "caller": target.caller,
     }

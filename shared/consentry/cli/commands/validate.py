@@ -180,11 +180,13 @@ def validate(path: str | None) -> Validation:
     try:
         result.policy = policy_from_mapping(raw, source)
     except PolicyError as err:
-        message = str(err)
-        if message.startswith(f"{source}: "):
-            message = message[len(source) + 2 :]
-        line, column = _locate_policy_error(message, layout)
-        result.problems.insert(0, Problem("error", message, line, column))
+        errors = []
+        for message in err.problems:
+            if message.startswith(f"{source}: "):
+                message = message[len(source) + 2 :]
+            line, column = _locate_policy_error(message, layout)
+            errors.append(Problem("error", message, line, column))
+        result.problems[:0] = errors
         return result
     mine, bundled = _flatten(raw), _flatten(known)
     for name in sorted(set(mine) | set(bundled)):
