@@ -32,7 +32,7 @@ demo: $(VENV)/.local
 	$(VENV)/bin/consentry demo
 
 test: dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 unit: dev
 	$(PY) -m pytest tests/unit

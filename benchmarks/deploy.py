@@ -251,11 +251,14 @@ def in_process() -> Iterator[Deployment]:
     from benchmarks.motofast import faster_moto
     from consentry import settings
 
+    saved = dict(os.environ)  # the runtime exports its deployment's variables: gone with the deployment
     with faster_moto(), mock_aws():
         settings.current.cache_clear()
         try:
             yield _attach("in-process", seed.apply)
         finally:
+            os.environ.clear()
+            os.environ.update(saved)
             settings.current.cache_clear()
 
 

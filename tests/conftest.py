@@ -30,10 +30,10 @@ os.environ.pop("AWS_PROFILE", None)
 import botocore.loaders
 import botocore.session
 import moto.s3.models
+import summaries
 from moto import mock_aws
 from moto.s3.exceptions import MissingVersion
-from parity.iam import ACTIVE, SESSION, Parity, deployed
-from parity.template import TIMES
+from parity.iam import ACTIVE, Parity, deployed
 
 from consentry import handlers, settings
 from consentry.deployment import FUNCTIONS
@@ -86,6 +86,18 @@ def _put_legal_hold_as_s3_does(self: Any, bucket_name: str, key_name: str, versi
 
 
 moto.s3.models.S3Backend.put_object_legal_hold = _put_legal_hold_as_s3_does  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each module leaves the process environment as it found it: a local runtime exports its deployment's
+    variables (CHAT_BUCKET, LEDGER_TABLE, credentials), which would otherwise point the next module's
+    commands at a deployment that is gone."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    settings.current.cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -143,12 +155,15 @@ def runtime(parity: Parity) -> LocalRuntime:
     return parity.runtime
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SESSION.runs:
-        terminalreporter.write_sep("-", "IAM parity")
-        if "synth" in TIMES:
-            terminalreporter.write_line(f"stack synthesized for parity in {TIMES['synth']:.1f} s (then cached)")
-        terminalreporter.write_line(f"{SESSION.runs} deployments under the stack's IAM policies")
-        for function, granted in sorted(SESSION.granted.items()):
-            idle = sorted(granted - SESSION.actions.get(function, set()))
-            terminalreporter.write_line(f"{function}: granted, not called this session: {', '.join(idle) or '-'}")
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    summaries.send(session.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist's: a worker finished; its figures are kept for the summary."""
+    summaries.receive(node)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    summaries.print_summary(config, terminalreporter)

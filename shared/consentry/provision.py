@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from consentry.deployment import (
     CONSENT_TABLE,
+    DUE_SHARDS,
     HASH_KEY_BYTES,
     LEDGER_TABLE,
     WORK_QUEUE,
@@ -127,6 +128,7 @@ def provision(
         "WORK_QUEUE_URL": work_url,
         "WRITE_QUEUE_URL": write_url,
         "HASH_KEY_SECRET": secret_arn,
+        "DUE_SHARDS": str(DUE_SHARDS),  # as the stack sets it (its `dueShards` context key)
     }
 
 

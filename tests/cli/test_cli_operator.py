@@ -199,6 +199,11 @@ def test_dlq_redrive_replays_what_is_young_and_drops_what_is_older_than_the_rete
         ("work:retag", True),
     ]
     assert "u1" not in json.dumps(work["letters"]) and "u2" not in json.dumps(work["letters"])
+    only = json.loads(cli(*local(world), "dlq", "list", "--queue", "write", "--json").out)["queues"]
+    assert [q["queue"] for q in only] == ["write"]  # --queue: that queue alone
+    with pytest.raises(SystemExit) as usage:  # argparse's usage error, as for any unknown choice
+        cli(*local(world), "dlq", "list", "--queue", "nope")
+    assert usage.value.code == 2
     dry = cli(*local(world), "dlq", "redrive", "--dry-run")
     assert "work: 1 would be replayed, 1 would be dropped (older than 30 days)" in dry.out
 

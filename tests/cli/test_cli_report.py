@@ -7,13 +7,14 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from clirun import Result, Served
 
-from consentry.cli.report import NARROW_PLOT, WIDE_PLOT, label_positions, ticks
+from consentry.cli.report import NARROW_PLOT, WIDE_PLOT, columns, label_positions, ticks
 
 AT = "2025-11-23"
 
@@ -107,6 +108,13 @@ def test_labels_never_overlap(months: int, width: int) -> None:
     assert chosen[0] == 0
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
     assert all(a >= 0 and b <= width for a, b in spans)
+
+
+def test_an_empty_store_has_an_empty_expiry_chart() -> None:
+    """Everything swept: no month to draw or to name (the report once failed here)."""
+    assert label_positions([], NARROW_PLOT) == []
+    html = columns("chart-expiry", "by expiry month", [], now=datetime(2025, 11, 21, tzinfo=UTC))
+    assert "x-label" not in html and "<svg" in html
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,8 @@ def test_plan_then_apply_deletes_exactly_the_plan_and_says_what_it_skipped(
     assert [exists(rt, f"chats/u1/{n}.json") for n in "abdefg"] == [False, False, True, True, True, True]
     text = cli(*local(rt), "sweep", "--apply", str(plan)).out  # applied again: nothing left to do, and said so
     assert "skipped: removed since the plan" in text and "skipped: its versions changed since the plan" in text
+    moved = cli(*local(rt), "sweep", "--apply", str(plan), "--now", "2030-01-01")  # a plan keeps its instant
+    assert moved.code == 2 and "--now with --apply" in moved.err
 
 
 def test_apply_refuses_a_plan_of_another_deployment(served_story: LocalRuntime, cli: Cli, tmp_path: Path) -> None:

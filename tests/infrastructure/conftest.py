@@ -26,10 +26,3 @@ def attached(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(params=["created", "attached"], scope="session")
 def each_mode(request: pytest.FixtureRequest) -> Iterator[Synth]:
     yield request.getfixturevalue(request.param)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SUMMARY:
-        terminalreporter.write_sep("-", "infrastructure")
-        for name, value in SUMMARY.items():
-            terminalreporter.write_line(f"{name}: {value}")

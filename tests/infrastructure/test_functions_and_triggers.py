@@ -96,13 +96,13 @@ def test_tag_on_write_takes_batches_of_100_from_the_write_queue(created: Synth) 
     assert esm["BatchSize"] == WRITE_BATCH_SIZE == 100
     assert esm["MaximumBatchingWindowInSeconds"] > 0
     assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert esm["BatchSize"] == 1  # each page its own invocation: a user's 16 hash ranges run side by side
 
 
 def test_worker_consumes_the_work_queue_reporting_failures(created: Synth) -> None:
     esm = mapping(created, "worker")
     assert flat(esm["EventSourceArn"]) == created.ref(created.stack.work.queue.queue_arn)
     assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert esm["BatchSize"] == 1  # each page its own invocation: a user's 16 hash ranges run side by side
 
 
 def test_consent_changed_reads_the_stream_with_bisect_bounded_retries_and_dlq(each_mode: Synth) -> None:

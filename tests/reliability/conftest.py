@@ -108,16 +108,3 @@ def writes(deployment: Deployment) -> Iterator[WriteCounter]:
     counter.install(handler_clients())
     yield counter
     counter.uninstall()
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if FIGURES.touched:
-        terminalreporter.write_sep("-", "reliability figures")
-        for line in FIGURES.lines():
-            terminalreporter.write_line(line)
-    from .test_exploration import TABLE
-
-    if TABLE.points:
-        terminalreporter.write_sep("-", "exploration: every flow x call point x crash or interleaved event")
-        for line in TABLE.lines():
-            terminalreporter.write_line(line)

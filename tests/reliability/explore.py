@@ -415,11 +415,29 @@ class Table:
     def cases(self) -> int:
         return sum(self.outcomes.values())
 
+    def to_json(self) -> dict[str, Any]:
+        """The table as data, to travel from a pytest-xdist worker (tests/summaries.py)."""
+        return {
+            "points": self.points,
+            "outcomes": [[flow, outcome, n] for (flow, outcome), n in self.outcomes.items()],
+            "kinds": dict(self.kinds),
+            "violations": [vars(case) for case in self.violations],
+        }
+
+    def merge(self, data: dict[str, Any]) -> None:
+        """Add the cases another worker explored."""
+        self.points.update(data["points"])
+        for flow, outcome, n in data["outcomes"]:
+            self.outcomes[(flow, outcome)] += n
+        self.kinds.update(data["kinds"])
+        self.violations.extend(Case(**case) for case in data["violations"])
+
     def lines(self) -> list[str]:
         events = sorted({k for k in self.kinds if k.startswith("E=")})
         header = f"{'flow':<15}{'calls':>6}{'cases':>7}  outcomes"
         rows = [header]
-        for flow, calls in self.points.items():
+        order = {flow.name: i for i, flow in enumerate(FLOWS)}
+        for flow, calls in sorted(self.points.items(), key=lambda item: order.get(item[0], len(order))):
             got = {o: n for (f, o), n in self.outcomes.items() if f == flow}
             rows.append(
                 f"{flow:<15}{len(calls):>6}{sum(got.values()):>7}  "

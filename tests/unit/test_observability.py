@@ -22,6 +22,7 @@ def lines() -> Iterator[io.StringIO]:
     handler.setFormatter(observability.logger.registered_formatter)
     inner = logging.getLogger("consentry")
     inner.addHandler(handler)
+    observability.logger.setLevel(logging.INFO)  # whatever an earlier test left (restored after each test)
     observability.protect([("chats/", ".json"), ("code-sessions/", ".jsonl")], NAMES)
     yield stream
     inner.removeHandler(handler)

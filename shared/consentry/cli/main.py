@@ -179,7 +179,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     style, err_style = Style(sys.stdout), Style(sys.stderr)
     real = _is_real(args)
     deleting = not args.dry_run and args.plan is None
-    now = None if args.apply else _when(args.now)
+    if args.apply and args.now is not None:
+        raise UsageError(
+            "--now with --apply: a plan is applied at the instant it was made for; plan again to sweep at another"
+        )
+    now = None if args.apply else _when(args.now or "now")
     if now is not None and deleting:
         _guard_future(now, real, err_style)
     if real and deleting and not args.yes:
@@ -304,12 +308,11 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     from consentry.cli.commands.audit import audited
     from consentry.cli.commands.handoff import handoff
 
-    dlq.check_queue(args.queue)
     now = datetime.now(UTC)  # a message's age is operational: the wall clock
     with _connect(args, "ledger") as target:
         days = target.policy.default_days
         if args.action == "list":
-            found = dlq.listing(target, now)
+            found = dlq.listing(target, now, args.queue)
             if args.json:
                 print_json(
                     {"target": describe(target), "retention_days": days, "queues": dlq.listing_json(found, now, days)}

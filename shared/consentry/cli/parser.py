@@ -206,9 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--now",
         metavar="T",
-        default="now",
         help="instant to sweep at: 'now', 2027-01-01 or 2027-01-01T03:00:00Z (default: now); on a real account "
-        "never later than the clock",
+        "never later than the clock; not with --apply (a plan is applied at the instant it was made for)",
     )
     plan_or_apply = sweep.add_mutually_exclusive_group()
     plan_or_apply.add_argument(
@@ -379,7 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dlq.add_argument("action", choices=("list", "redrive"), metavar="list|redrive")
     dlq.add_argument("--dry-run", action="store_true", help="redrive: say what would be replayed and dropped")
-    dlq.add_argument("--queue", metavar="Q", help="only this one: work, write, consent-stream or events")
+    dlq.add_argument(
+        "--queue",
+        metavar="Q",
+        choices=("work", "write", "consent-stream", "events"),
+        help="only this one: work, write, consent-stream or events",
+    )
 
     retag = command(
         "retag",

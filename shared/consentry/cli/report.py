@@ -234,10 +234,10 @@ def label_positions(labels: Sequence[str], plot_px: float, label_px: float = 56,
         return left, left + label_px
 
     chosen: list[int] = []
+    if not count:
+        return chosen  # nothing stored: an empty chart, no month to name
     januaries = [i for i, label in enumerate(labels) if label.endswith("-01") and 0 < i < count - 1]
     for i in dict.fromkeys([0, count - 1, *januaries]):
-        if i < 0:
-            continue
         a, b = span(i)
         if all(b + gap <= c or d + gap <= a for c, d in (span(j) for j in chosen)):
             chosen.append(i)

@@ -32,11 +32,10 @@ from botocore.exceptions import ClientError
 
 from consentry.cli.commands.handoff import Handoff
 from consentry.cli.commands.output import table
-from consentry.cli.commands.target import CommandError, Target
+from consentry.cli.commands.target import Target
 from consentry.policy import parse_instant
 from consentry.pseudonyms import Pseudonyms
 
-QUEUES = ("work", "write", "consent-stream", "events")
 ENVIRONMENT = {"consent-stream": "CONSENT_STREAM_DLQ_URL", "events": "EVENTS_DLQ_URL"}
 PEEK_SECONDS = 60  # long enough to read a queue through without seeing a message twice
 
@@ -182,8 +181,8 @@ def release(target: Target, dead: DeadLetters, letters: Sequence[Letter]) -> Non
             )
 
 
-def listing(target: Target, now: datetime) -> list[DeadLetters]:
-    found = queues(target)
+def listing(target: Target, now: datetime, only: str | None = None) -> list[DeadLetters]:
+    found = [dead for dead in queues(target) if only is None or dead.queue == only]
     for dead in found:
         dead.letters = read(target, dead)
         release(target, dead, dead.letters)
@@ -338,8 +337,3 @@ def render_redrive(result: Redrive, dry_run: bool, retention_days: int) -> str:
     if dry_run:
         lines.append("dry run: nothing sent, nothing deleted")
     return "\n".join(lines)
-
-
-def check_queue(name: str | None) -> None:
-    if name is not None and name not in QUEUES:
-        raise CommandError(f"--queue {name!r}: one of {', '.join(QUEUES)}")
