@@ -188,3 +188,9 @@ def test_explain_user_after_erasure_across_both_key_patterns(runtime: LocalRunti
     [erasure] = data["erasures"]
     assert (erasure["removed"], erasure["held"]) == (2, 0) and erasure["completed_at"] is not None
     assert not exists(runtime, "chats/u1/a.json") and not exists(runtime, "code-sessions/u1/s.jsonl")
+    # A removed chat is a tombstone: when and why it went, nothing of its life (once shown as facts).
+    gone = json.loads(cli(*REAL, "explain", "chats/u1/a.json", "--json").out)
+    assert (gone["state"], gone["reason"], gone["removed_at"]) == ("removed", "deleted", "2025-11-01T00:00:00Z")
+    assert [gone[k] for k in ("last_activity", "retention_days", "expires_at", "consent_version", "tier")] == [None] * 5
+    text = cli(*REAL, "explain", "chats/u1/a.json").out
+    assert "tombstone" in text and "last activity" not in text and "retention" not in text

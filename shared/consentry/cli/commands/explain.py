@@ -113,7 +113,11 @@ def explain_key(target: Target, key: str, now: datetime) -> dict[str, Any]:
         older_policy=record.policy_version != target.policy.label,
         today=today,
         history=[history_json(entry) for entry in record.history],
+        removed_at=record.removed_at if record.state == "removed" else None,
     )
+    if record.state == "removed":  # a tombstone keeps no activity, tier, consent or retention: none is shown
+        data.update(last_activity=None, retention_days=None, expires_at=None, expires_on=None)
+        data.update(consent_version=None, tier=None, due=False)
     return data
 
 
@@ -148,6 +152,13 @@ def render_key(data: dict[str, Any], style: Style) -> str:
     lines += [f"  {verdict}  {style.bold(data['reason'])}", f"  {data['explanation']}", ""]
     if data["reason"] == Reason.INVALID_CONSENT_RECORD.value and data["consent_now"]["problem"]:
         lines.insert(-1, f"  problem: {data['consent_now']['problem']}")
+    if data["state"] == "removed":
+        lines.append(
+            f"  removed         {instant(data['removed_at'])}, policy {data['policy_version']}: the ledger keeps "
+            "only a tombstone (keyed hash, time, reason), which expires"
+        )
+        lines.append("  S3              every version and delete marker removed")
+        return "\n".join(lines)
     version = data["consent_version"]
     decided = "no consent record" if version is None else f"consent version {version}"
     if data["tier"]:
