@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from consentry.aws.ledger import ChatRecord, Ledger, to_item
@@ -88,3 +88,12 @@ def expire(rt: LocalRuntime, now: datetime) -> int:
                 rt.dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
                 gone += 1
     return gone
+
+
+def retain_for_a_day(rt: LocalRuntime, key: str) -> None:
+    """GOVERNANCE retention on the key's current version until a day from now: S3 checks a retention
+    date against its own clock, so the date comes from the wall clock, not from a test's time."""
+    version = rt.s3.head_object(Bucket=rt.bucket, Key=key)["VersionId"]
+    until = datetime.now(UTC) + timedelta(days=1)
+    retention = {"Mode": "GOVERNANCE", "RetainUntilDate": until}
+    rt.s3.put_object_retention(Bucket=rt.bucket, Key=key, VersionId=version, Retention=retention)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
 
 import aws_cdk as cdk  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
+from parity.template import Template as Reading  # noqa: E402
 
 from infra.app import build  # noqa: E402
 from infra.nag import finding_resource  # noqa: E402
@@ -61,7 +62,7 @@ def as_list(value: Any) -> list[Any]:
 
 
 @dataclass(repr=False)  # a template in every failure message would bury the assertion
-class Synth:
+class Synth(Reading):  # resources, of_type, outputs: read as the parity tests read a template
     stack: ConsentryStack
     raw: Json
     template_path: Path
@@ -71,14 +72,6 @@ class Synth:
 
     def __post_init__(self) -> None:
         self.template = Template.from_json(self.raw)
-
-    @property
-    def resources(self) -> dict[str, Json]:
-        resources: dict[str, Json] = self.raw["Resources"]
-        return resources
-
-    def of_type(self, kind: str) -> dict[str, Json]:
-        return {k: v for k, v in self.resources.items() if v["Type"] == kind}
 
     def ref(self, value: str) -> str:
         """The flat form of a token of this stack, e.g. a role's ARN -> `<RoleABC.Arn>`."""

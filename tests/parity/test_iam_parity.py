@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -22,7 +21,7 @@ from consentry.policy import load_policy
 from parity.calls import Request
 from parity.evaluate import decide
 from parity.iam import USER_PREFIX, Parity, moto_statements
-from support import set_consent, t, tags
+from support import retain_for_a_day, set_consent, t, tags
 
 ADMIN_POLICY = [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"]}]
 
@@ -61,13 +60,7 @@ def test_a_lock_check_without_get_object_retention_is_reported_though_moto_allow
     set_consent(rt, "dan", "granted", t("2025-09-01"))
     rt.put_chat("chats/dan/kept.json", at=t("2025-09-10"))
     rt.settle()
-    version = rt.s3.head_object(Bucket=rt.bucket, Key="chats/dan/kept.json")["VersionId"]
-    rt.s3.put_object_retention(
-        Bucket=rt.bucket,
-        Key="chats/dan/kept.json",
-        VersionId=version,
-        Retention={"Mode": "GOVERNANCE", "RetainUntilDate": datetime.now(UTC) + timedelta(days=1)},
-    )
+    retain_for_a_day(rt, "chats/dan/kept.json")
     with contextlib.suppress(RuntimeError, ClientError):  # moto does not implement GetObjectRetention (a 500)
         rt.chat_event("Chat Deleted", {"user_id": "dan", "key": "chats/dan/kept.json"}, t("2025-09-18"))
     problems = parity.problems()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -26,7 +25,7 @@ from consentry.local import LocalRuntime
 from infra.reasons import UNCALLED_GRANTS
 from parity.iam import Parity, deployed
 from parity.template import ROOT
-from support import exists, record, set_consent, t, tags
+from support import exists, record, retain_for_a_day, set_consent, t, tags
 
 NAMES = [spec.name for spec in FUNCTIONS]
 
@@ -103,13 +102,7 @@ def retained_chat(rt: LocalRuntime) -> None:
     """
     rt.put_chat("chats/dan/kept.json", at=t("2025-09-10"))
     rt.settle()
-    version = rt.s3.head_object(Bucket=rt.bucket, Key="chats/dan/kept.json")["VersionId"]
-    rt.s3.put_object_retention(
-        Bucket=rt.bucket,
-        Key="chats/dan/kept.json",
-        VersionId=version,
-        Retention={"Mode": "GOVERNANCE", "RetainUntilDate": datetime.now(UTC) + timedelta(days=1)},
-    )
+    retain_for_a_day(rt, "chats/dan/kept.json")
     # moto answers GetObjectRetention with a 500: the lock check raises, as it must for any answer but
     # "no lock configuration" (a broken role is never taken for a lock).
     with contextlib.suppress(RuntimeError, ClientError):
