@@ -194,3 +194,5 @@ def test_explain_user_after_erasure_across_both_key_patterns(runtime: LocalRunti
     assert [gone[k] for k in ("last_activity", "retention_days", "expires_at", "consent_version", "tier")] == [None] * 5
     text = cli(*REAL, "explain", "chats/u1/a.json").out
     assert "tombstone" in text and "last activity" not in text and "retention" not in text
+    about_user = cli(*REAL, "explain", "--user", "u1").out
+    assert "ledger keeps only tombstones" in about_user and "knows no chat" not in about_user

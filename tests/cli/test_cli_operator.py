@@ -210,7 +210,7 @@ def test_dlq_redrive_replays_what_is_young_and_drops_what_is_older_than_the_rete
     result = cli(*local(world), "dlq", "redrive", "--json")
 
     data = json.loads(result.out)
-    assert data["queues"]["work"] == {"replayed": 1, "dropped": 1}
+    assert data["queues"]["work"] == {"replayed": 1, "dropped": 1, "superseded": 0, "kept": 0}  # zeros too
     assert eligible(world, "chats/u2/c.json")  # the retag ran
     assert exists(world, "chats/u1/a.json")  # the old erasure did not
     assert world.sqs.receive_message(QueueUrl=work_dlq).get("Messages") is None
@@ -336,8 +336,8 @@ def test_dlq_redrive_on_a_real_account_replays_chat_events_and_consent_stream_fa
 
     data = json.loads(cli(*REAL, "dlq", "redrive", "--json").out)
 
-    assert data["queues"]["events"] == {"replayed": 2, "dropped": 1}
-    assert data["queues"]["consent-stream"] == {"replayed": 1}
+    assert data["queues"]["events"] == {"replayed": 2, "dropped": 1, "superseded": 0, "kept": 0}
+    assert data["queues"]["consent-stream"] == {"replayed": 1, "dropped": 0, "superseded": 0, "kept": 0}
     held = record(rt, "u1", "chats/u1/a.json")
     assert held is not None and held.held  # the hold event ran again; the old deletion did not
     assert not exists(rt, "code-sessions/u1/s.jsonl")

@@ -333,7 +333,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
                     "target": describe(target),
                     "dry_run": args.dry_run,
                     "retention_days": days,
-                    "queues": {q: dict(c) for q, c in result.by_queue.items()},
+                    "queues": result.queues(),
                     "summary": result.counts(),
                 }
             )

@@ -289,7 +289,15 @@ class Redrive:
         total: Counter[str] = Counter()
         for counter in self.by_queue.values():
             total.update(counter)
-        return {k: total[k] for k in ("replayed", "dropped", "superseded", "kept")}
+        return every_count(total)
+
+    def queues(self) -> dict[str, dict[str, int]]:
+        return {queue: every_count(counter) for queue, counter in self.by_queue.items()}
+
+
+def every_count(counter: Counter[str]) -> dict[str, int]:
+    """The four outcomes, zeros included: one shape whatever happened."""
+    return {k: counter[k] for k in ("replayed", "dropped", "superseded", "kept")}
 
 
 def redrive(

@@ -316,6 +316,8 @@ def render_user(data: dict[str, Any], style: Style) -> str:
             for c in data["chats"]
         ]
         lines += ["", table(["key", "eligible", "reason", "last activity", "expires", "state", "hold"], rows)]
+    elif counts["removed"]:
+        lines.append("  (every chat of this user is removed: the ledger keeps only tombstones, without keys)")
     elif not data["erasures"]:
         lines.append("  (the ledger knows no chat of this user: check the user id, or run `consentry backfill`)")
     lines.append("")
