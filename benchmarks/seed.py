@@ -90,7 +90,21 @@ class _Records:
 
 
 def _chats(command: Mapping[str, Any]) -> int:
-    """Ledger records from a template item, and S3 objects for the index ranges in `s3`."""
+    """Ledger records from a template item, and S3 objects for the index ranges in `s3`.
+
+    The objects are stored at the template's last activity (moto's S3 clock), as its write event said:
+    stored at the wall clock they would be newer than every event of the scenario, so the sweep would
+    take them for renewed chats and an erasure for chats written after its request.
+    """
+    from consentry.local import s3_clock
+    from consentry.policy import parse_instant
+
+    activity = dict(command.get("template") or {}).get("last_activity", {}).get("S")
+    with s3_clock(parse_instant(activity) if activity else None):
+        return _chats_stored(command)
+
+
+def _chats_stored(command: Mapping[str, Any]) -> int:
     table = _table(command["table"]) if command.get("table") else None
     template: dict[str, Any] = dict(command.get("template") or {})
     records = _Records(table, template) if table is not None else None
