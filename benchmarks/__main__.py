@@ -342,7 +342,13 @@ def latency_runs(m: dict[str, Any]) -> dict[str, Any]:
             last = run.calls.count("dynamodb", "UpdateItem") > 0
             sends = run.calls.count("sqs", "SendMessageBatch") > 0
             page = latency.erase_page(
-                aws, latency.Shape(), n, root_fans_out=fans_out, following=sends and not last, last=last
+                aws,
+                latency.Shape(),
+                n,
+                root_fans_out=fans_out,
+                following=sends and not last,
+                last=last,
+                sends_listing=sends and last,
             )
         latency.check_against(page, run.calls.ops(), f"erasure message {body.get('range', body.get('part', 'root'))}")
         checked += 1

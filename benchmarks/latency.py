@@ -191,13 +191,15 @@ def erase_page(
     root_fans_out: bool = False,
     following: bool = False,
     last: bool = False,
+    sends_listing: bool = False,
     in_range: bool = True,
 ) -> Page:
     """One range page of `erasure.erase`: Query, list each chat's versions, delete (ledger, tags), purge, record.
 
     The delete is a settle like a retag's; the purge removes every version in one DeleteObjects per 1,000
     and writes each chat's tombstone (not re-read). The last page of a range notes the range done
-    (UpdateItem) and, being the last of all, sends the S3 listing pass.
+    (UpdateItem); the one that finds every range done sends the S3 listing pass (`sends_listing`: one
+    SQS send, left out of the simulation, which cannot know which range ends last).
     """
     page: Page = [_item("GetItem", aws), _query(aws, shape.record_kb * (ERASE_PAGE if root_fans_out else n))]
     if root_fans_out:
@@ -227,7 +229,7 @@ def erase_page(
     page.append(Map(n, tombstone, threads))
     if last:
         page.append(_item("UpdateItem", aws, (("user:wcu", 1.0),)))
-    return [*page, *(_sends(aws, 1) if following or last else []), _item("PutItem", aws)]
+    return [*page, *(_sends(aws, 1) if following or sends_listing else []), _item("PutItem", aws)]
 
 
 def erase_listing(aws: Aws, shape: Shape, chats: int) -> Page:
