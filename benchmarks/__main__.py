@@ -332,7 +332,8 @@ def latency_runs(m: dict[str, Any]) -> dict[str, Any]:
     for run in erased.runs:
         body = run.body
         if body.get("part") == "s3":
-            page = latency.erase_listing(aws, latency.Shape(), erased.chats)
+            last = run.calls.count("dynamodb", "UpdateItem") > 0  # the last pattern's page closes the request
+            page = latency.erase_listing(aws, latency.Shape(), erased.chats, last=last)
             queries = run.calls.count("dynamodb", "Query")
             page = [c for c in page if not (isinstance(c, latency.Call) and c.op == "Query")]
             page += [latency.Call("dynamodb", "Query", 0.0)] * queries  # as many Query pages as moto's 1 MB pages

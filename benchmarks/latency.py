@@ -232,8 +232,16 @@ def erase_page(
     return [*page, *(_sends(aws, 1) if following or sends_listing else []), _item("PutItem", aws)]
 
 
-def erase_listing(aws: Aws, shape: Shape, chats: int) -> Page:
-    """The erasure's S3 pass after the ranges: nothing left to list; counts from the ledger; the request closed."""
+def erase_listing(aws: Aws, shape: Shape, chats: int, last: bool = True) -> Page:
+    """The erasure's S3 pass after the ranges, one message per key pattern of the policy: nothing left to
+    list; the next pattern's page sent, or on the last one the counts from the ledger and the request closed."""
+    if not last:
+        return [
+            _item("GetItem", aws),
+            Call("s3", "ListObjectVersions", aws.s3_list, (("prefix:get", 1.0),)),
+            *_sends(aws, 1),
+            _item("PutItem", aws),
+        ]
     mb = chats * shape.tombstone_kb / 1024
     queries = [_query(aws, min(1024.0, chats * shape.tombstone_kb - k * 1024)) for k in range(max(1, math.ceil(mb)))]
     return [
@@ -519,7 +527,11 @@ def erasure(chats: int, aws: Aws | None = None, shape: Shape | None = None) -> O
 
     def after_range() -> list[Message]:
         remaining[0] -= 1
-        return [Message(lambda: erase_listing(aws, shape, chats), "listing")] if remaining[0] == 0 else []
+        if remaining[0]:
+            return []
+        # One listing page per key pattern (the bundled policy's chats/ and code-sessions/), one after another.
+        final = Message(lambda: erase_listing(aws, shape, chats), "listing, last pattern")
+        return [Message(lambda: erase_listing(aws, shape, chats, last=False), "listing", lambda at: [final])]
 
     chains = [
         _chain(erase_page, aws, shape, n, ERASE_PAGE, f"range {r}", after_range)
