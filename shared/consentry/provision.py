@@ -22,7 +22,6 @@ from botocore.exceptions import ClientError
 
 from consentry.deployment import (
     CONSENT_TABLE,
-    DUE_SHARDS,
     HASH_KEY_BYTES,
     LEDGER_TABLE,
     WORK_QUEUE,
@@ -128,7 +127,6 @@ def provision(
         "WORK_QUEUE_URL": work_url,
         "WRITE_QUEUE_URL": write_url,
         "HASH_KEY_SECRET": secret_arn,
-        "DUE_SHARDS": str(DUE_SHARDS),  # as the stack sets it (its `dueShards` context key)
     }
 
 

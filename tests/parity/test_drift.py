@@ -227,12 +227,15 @@ def test_hash_key_secret_has_the_stacks_name_and_a_value_its_generator_could_mak
 
 
 def test_every_variable_a_function_gets_has_a_local_value(world: Parity) -> None:
-    local = world.runtime.env
+    """provision() returns CONTRACT.md's variables; a tuning variable the stack also sets (DUE_SHARDS) is
+    unset locally, and the handlers' default must then be the stack's value."""
+    local = {**world.runtime.env, "DUE_SHARDS": str(settings.DEFAULT_DUE_SHARDS)}
     for function in world.template.of_type("AWS::Lambda::Function").values():
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
-        ours = {k for k in variables if not k.startswith("POWERTOOLS_")}
-        if ours:
-            assert ours <= local.keys(), function["Properties"]["Description"]
+        ours = {k: v for k, v in variables.items() if not k.startswith("POWERTOOLS_")}
+        assert set(ours) <= local.keys(), function["Properties"]["Description"]
+        if "DUE_SHARDS" in ours:
+            assert ours["DUE_SHARDS"] == local["DUE_SHARDS"]
 
 
 def test_the_local_runtime_delivers_batches_and_retries_as_the_event_sources_do(world: Parity) -> None:
