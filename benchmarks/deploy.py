@@ -132,6 +132,13 @@ class Deployment:
         """Consent records as they stood before the measured stretch (no stream records)."""
         self.seed({"op": "consents", "table": self.consent_table, "items": items})
 
+    def seed_chats(
+        self, template: Mapping[str, Any], groups: list[dict[str, Any]], tags: Mapping[str, str] | None = None
+    ) -> None:
+        """Ledger records from `template` and, for the groups' `s3` ranges, S3 objects carrying `tags`."""
+        command = {"op": "chats", "table": self.ledger_table, "bucket": self.bucket, "template": template}
+        self.seed({**command, "groups": groups, **({"tags": tags} if tags is not None else {})})
+
     def change_consent(self, item: Mapping[str, Any]) -> None:
         """The account service writes the record: a stream record follows."""
         self.runtime.dynamodb.put_item(TableName=self.consent_table, Item=dict(item))

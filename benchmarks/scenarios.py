@@ -206,16 +206,7 @@ def warm_up(dep: Deployment) -> None:
     """One small retag first: loads botocore models and caches before memory is measured."""
     ledger, tags = record_template("granted")
     dep.seed_consents([dep.consent_item("warm", "granted", GRANT)])
-    dep.seed(
-        {
-            "op": "chats",
-            "table": dep.ledger_table,
-            "bucket": dep.bucket,
-            "template": ledger,
-            "tags": tags,
-            "groups": [seed.group("warm", 0, 3, s3=[[0, 3]])],
-        }
-    )
+    dep.seed_chats(ledger, [seed.group("warm", 0, 3, s3=[[0, 3]])], tags)
     dep.change_consent(dep.consent_item("warm", "denied", OPT_OUT, version=2))
     dep.deliver_stream()
     dep.drain_work(memory=lambda i: True)
@@ -253,16 +244,7 @@ def retag(
         start = in_range[k * RETAG_PAGE - 1][0] if k else None
         group = seed.group(HEAVY, 0, chats, s3_indices=page_keys)
     dep.seed_consents([dep.consent_item(HEAVY, "granted", GRANT)])
-    dep.seed(
-        {
-            "op": "chats",
-            "table": dep.ledger_table,
-            "bucket": dep.bucket,
-            "template": ledger,
-            "tags": tags,
-            "groups": [group],
-        }
-    )
+    dep.seed_chats(ledger, [group], tags)
 
     dep.change_consent(dep.consent_item(HEAVY, "denied", OPT_OUT, version=2))
     with dep.counter.measure() as stream:
@@ -315,23 +297,12 @@ def sweep(dep: Deployment, total: int, due: int, per_user: int = 100) -> Sweep:
     due_ledger, due_tags = record_template("denied", changed=None)  # 30 days: due long before SWEEP_NOW
     live_ledger, _ = record_template("granted")  # 1825 days: not due
     due_groups = [seed.group(f"d{u:04d}", 0, min(10, due - u * 10), s3=[[0, 10]]) for u in range(math.ceil(due / 10))]
-    dep.seed(
-        {
-            "op": "chats",
-            "table": dep.ledger_table,
-            "bucket": dep.bucket,
-            "template": due_ledger,
-            "tags": due_tags,
-            "groups": due_groups,
-        }
-    )
+    dep.seed_chats(due_ledger, due_groups, due_tags)
     rest = total - due
     live_groups = [
         seed.group(f"f{u:05d}", 0, min(per_user, rest - u * per_user)) for u in range(math.ceil(rest / per_user))
     ]
-    dep.seed(
-        {"op": "chats", "table": dep.ledger_table, "bucket": dep.bucket, "template": live_ledger, "groups": live_groups}
-    )
+    dep.seed_chats(live_ledger, live_groups)
 
     with dep.counter.measure() as calls:
         dep.runtime.sweep(parse_instant(SWEEP_NOW))
@@ -369,16 +340,7 @@ def erasure(dep: Deployment, chats: int) -> Erasure:
     ledger, tags = record_template("granted")
     dep.seed_consents([dep.consent_item(ERASED, "granted", GRANT)])
     group = seed.group(ERASED, 0, chats, s3=[[0, chats]])
-    dep.seed(
-        {
-            "op": "chats",
-            "table": dep.ledger_table,
-            "bucket": dep.bucket,
-            "template": ledger,
-            "tags": tags,
-            "groups": [group],
-        }
-    )
+    dep.seed_chats(ledger, [group], tags)
     event = {
         "version": "0",
         "id": "erasure-bench",
