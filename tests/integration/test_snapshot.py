@@ -401,3 +401,37 @@ def test_report_counts_from_sql_equal_a_count_of_the_ledgers_records(seeded: Loc
     assert {b.label: b.total for b in data.by_tier} == Counter(r.tier or report.NO_RECORD for r in stored)
     assert data.removed == 4  # u2's deleted chat, and the denied, pending and incognito chats swept when due
     assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchall() == [(len(rows),)]
+
+
+# -- requests recorded but not yet applied ------------------------------------------------------------------
+
+
+def test_an_erasure_requested_but_not_processed_is_revoked_and_left_out_of_a_new_manifest(
+    seeded: LocalRuntime, tmp_path: Path
+) -> None:
+    parquet = taken(seeded, tmp_path)
+    seeded.chat_event("Erasure Requested", {"user_id": "u1"}, t("2025-12-10"))  # its work not delivered yet
+    assert seeded.enforcer().ledger.get("u1", "chats/u1/c1.json").deleted_at is None  # type: ignore[union-attr]
+
+    result = verify(seeded, parquet, t("2026-01-01"), tmp_path)
+    assert reasons(result) == {"chats/u1/c1.json": "erased", "code-sessions/u1/s1.jsonl": "erased"}
+    later = manifest(seeded, ledger_files(seeded, tmp_path / "later"), t("2025-12-10"), tmp_path / "m2")
+    assert [e.key for e in later] == ["chats/u2/c1.json"]
+
+
+def test_an_opt_out_whose_retag_has_not_landed_is_revoked_from_the_consent_records(
+    seeded: LocalRuntime, tmp_path: Path
+) -> None:
+    parquet = taken(seeded, tmp_path)
+    set_consent(seeded, "u2", "denied", t("2025-12-10"), version=2)  # the stream not delivered: ledger unchanged
+    files = ledger_files(seeded, tmp_path / "now")
+    consents = seeded.enforcer().consents
+
+    without = snapshot.verify_files(files, parquet, t("2026-01-01"), seeded.bucket, tmp_path / "v1")
+    assert reasons(without) == {}  # the ledger alone does not know yet
+    result = snapshot.verify_files(
+        files, parquet, t("2026-01-01"), seeded.bucket, tmp_path / "v2", consents=consents.get_many,
+        policy=seeded.enforcer().policy,
+    )  # fmt: skip
+    assert reasons(result) == {"chats/u2/c1.json": "consent-denied"}
+    assert result.by_reason == {"consent-denied": 1} and (result.checked, result.revoked) == (3, 1)

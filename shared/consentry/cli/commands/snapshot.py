@@ -123,7 +123,15 @@ def verify(target: Target, location: str, now: datetime | None, bucket: str) -> 
         done = export(target, bucket, None)
         files = module("export").download(target.clients.s3, done, work / "export")
         try:
-            result = snapshot.verify_files(files, manifest, now or done.at, target.settings.bucket, work / "verify")
+            result = snapshot.verify_files(
+                files,
+                manifest,
+                now or done.at,
+                target.settings.bucket,
+                work / "verify",
+                consents=target.enforcer().consents.get_many,  # the consent records as they are now
+                policy=target.policy,
+            )
         except ValueError as err:
             raise CommandError(f"{location} is not a snapshot this version can read: {err}") from None
         return result, result.revocations(), done
