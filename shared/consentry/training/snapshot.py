@@ -240,9 +240,12 @@ def export_ledger(
     bucket: str,
     at: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    latest: datetime | None = None,
 ) -> exports.Export:
-    """The export of the ledger at `at` (None: the latest instant PITR holds), waited for."""
-    arn, at = exports.start(dynamodb, table, at, bucket)
+    """The export of the ledger at `at` (None: the latest instant PITR holds), waited for.
+
+    `latest`: the end of the window on a local server (`exports.start`)."""
+    arn, at = exports.start(dynamodb, table, at, bucket, latest=latest)
     return exports.wait(dynamodb, arn, at, sleep=sleep)
 
 

@@ -9,7 +9,9 @@ export, anti-joined with the manifest). The work is done by
 Where exports and manifests go: `--export-bucket`, else `TRAINING_BUCKET`
 (the stack's output `TrainingBucketName`), else, on a local server only,
 `<prefix>-training-<account>-<region>`, created there with the ledger's
-point-in-time recovery turned on if they are not yet.
+point-in-time recovery turned on if they are not yet (never turned off: a
+shared server keeps its history). A local server exports the table as it is
+when asked, so there the newest instant is now.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import importlib
 import os
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,7 +28,7 @@ from typing import Any
 import boto3
 
 from consentry.cli.commands.output import instant, note, table
-from consentry.cli.commands.target import CommandError, Target
+from consentry.cli.commands.target import CommandError, Target, UsageError
 
 TRAINING_BUCKET = "TRAINING_BUCKET"
 
@@ -72,8 +74,10 @@ def export(target: Target, bucket: str, at: datetime | None) -> Any:
     """The ledger's export at `at` (None: the latest instant PITR holds), waited for."""
     exports = module("export")
     snapshot = module()
+    # A local server exports the table as it is when asked: its window ends now (the operator's clock).
+    latest = None if target.real else datetime.now(UTC)
     try:
-        return snapshot.export_ledger(target.clients.dynamodb, target.settings.ledger_table, bucket, at)
+        return snapshot.export_ledger(target.clients.dynamodb, target.settings.ledger_table, bucket, at, latest=latest)
     except exports.PitrOff as err:
         raise CommandError(str(err)) from None
     except exports.ExportFailed as err:
@@ -121,6 +125,11 @@ def verify(target: Target, location: str, now: datetime | None, bucket: str) -> 
             hint = "write one with `consentry snapshot --at T --out FILE`"
             raise CommandError(f"no snapshot manifest at {location!r}: {hint}") from None
         done = export(target, bucket, None)
+        if now is not None and now < done.at:
+            raise UsageError(
+                f"--now {instant(now)} is before the export's instant {instant(done.at)}: expiries between them "
+                "would be missed; give a later --now, or none (the export's instant)"
+            )
         files = module("export").download(target.clients.s3, done, work / "export")
         try:
             result = snapshot.verify_files(
