@@ -517,3 +517,22 @@ def test_an_export_in_the_aws_layout_is_read_from_its_manifest_files(runtime: Lo
     paths = exports.download(runtime.s3, done, tmp_path)
     assert [json.loads(gzip.decompress(p.read_bytes()))["Item"]["pk"]["S"] for p in paths] == ["user#0", "user#1"]
     assert done.data == f"s3://{EXPORTS}/exports/ledger-20260301T100000Z/AWSDynamoDB/01-abc/data/"
+
+
+# -- reading by manifest ---------------------------------------------------------------------------------------
+
+
+def test_the_reader_keeps_a_manifests_version_only_while_it_is_the_current_one(seeded: LocalRuntime) -> None:
+    from consentry.training.read import VERSION_CHANGED, read_entry
+
+    key = "chats/u1/c1.json"
+    entry = SnapshotEntry(seeded.bucket, key, current_version(seeded, key), 3, "consumer-terms-2025@1", "2030-09-30")
+    listed: list[object] = []
+    seeded.s3.meta.events.register("before-call.s3.ListObjectsV2", lambda **kw: listed.append(kw))
+    seeded.s3.meta.events.register("before-call.s3.ListObjectVersions", lambda **kw: listed.append(kw))
+
+    assert read_entry(seeded.s3, entry).body == b"{}"
+    seeded.put_chat(key, body=b'{"edited": true}', at=t("2025-12-13"))
+    again = read_entry(seeded.s3, entry)
+    assert (again.body, again.reason) == (None, VERSION_CHANGED)  # the later version's bytes are not handed on
+    assert listed == []  # by manifest: no listing
