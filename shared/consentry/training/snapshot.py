@@ -44,7 +44,7 @@ import csv
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,6 +73,18 @@ BATCH_OPERATIONS_FIELDS: tuple[JobManifestFieldNameType, ...] = (
 )
 MANIFESTS = "manifests/"
 CSV_NAME, PARQUET_NAME = "manifest.csv", "manifest.parquet"
+# The columns of `sql/verify.sql`'s rows.
+CHECKED_COLUMNS = (
+    ("bucket", "VARCHAR"),
+    ('"key"', "VARCHAR"),
+    ("version_id", "VARCHAR"),
+    ("consent_version", "BIGINT"),
+    ("policy_version", "VARCHAR"),
+    ("expires_on", "VARCHAR"),
+    ("reason", "VARCHAR"),
+    ("user_id", "VARCHAR"),
+    ("last_activity", "VARCHAR"),
+)
 # The reason of an entry whose record has no reason, or no user or activity to check consent against.
 NOT_ELIGIBLE = "not-eligible"
 
@@ -174,7 +186,7 @@ def verify_files(
     reached the ledger yet).
     """
     into.mkdir(parents=True, exist_ok=True)
-    checked_path, out = into / "checked.parquet", into / "revoked.parquet"
+    checked_path = into / "checked.parquet"
     with DuckDB(ledger_files, into / ".duckdb") as db:
         try:
             checked = db.use_manifest(manifest)
@@ -184,26 +196,60 @@ def verify_files(
         hashed = db.con.execute("SELECT count(chat_sk) = count(*) AND count(*) > 0 FROM manifest").fetchone()
         by_hash = bool(hashed and hashed[0])
         db.copy("verify", {"now": format_instant(now), "bucket": chat_bucket, "by_hash": by_hash}, checked_path)
-        source = f"read_parquet({literal(str(checked_path))})"
-        db.con.execute('CREATE TABLE consent_revoked ("key" VARCHAR, version_id VARCHAR, reason VARCHAR)')
-        if consents is not None and policy is not None:
-            readable = db.con.execute(
-                f'SELECT "key", version_id, user_id, last_activity FROM {source} WHERE reason IS NULL'
-            ).fetchall()
-            revoked_now = consent_revocations(readable, consents, policy)
-            if revoked_now:
-                db.con.executemany("INSERT INTO consent_revoked VALUES (?, ?, ?)", revoked_now)
-        columns = ", ".join(f'c."{name}"' for name in COLUMNS)
-        db.con.execute(
-            f"COPY (SELECT {columns}, COALESCE(c.reason, k.reason) AS reason FROM {source} AS c "
-            'LEFT JOIN consent_revoked AS k ON k."key" = c."key" AND k.version_id = c.version_id '
-            'WHERE COALESCE(c.reason, k.reason) IS NOT NULL ORDER BY c."key", c.version_id) '
-            f"TO {literal(str(out))} (FORMAT PARQUET, ROW_GROUP_SIZE {ROW_GROUP})"
-        )
-        revoked = db.count(out)
-        by_reason = db.con.execute(
-            f"SELECT reason, count(*) FROM read_parquet({literal(str(out))}) GROUP BY reason ORDER BY reason"
+        return _revoked(db, checked, checked_path, now, into, consents, policy)
+
+
+def verification_from_rows(
+    rows: Iterable[Sequence[object]],
+    now: datetime,
+    into: Path,
+    consents: ConsentReader | None = None,
+    policy: Policy | None = None,
+) -> Verification:
+    """A Verification from the rows of `sql/verify.sql` run elsewhere (Athena: every value as text)."""
+    into.mkdir(parents=True, exist_ok=True)
+    checked_path = into / "checked.parquet"
+    rows = list(rows)
+    with DuckDB([], into / ".duckdb") as db:
+        db.con.execute(f"CREATE TABLE checked ({', '.join(f'{name} {kind}' for name, kind in CHECKED_COLUMNS)})")
+        if rows:
+            db.con.executemany(f"INSERT INTO checked VALUES ({', '.join('?' * len(CHECKED_COLUMNS))})", rows)
+        db.con.execute(f"COPY checked TO {literal(str(checked_path))} (FORMAT PARQUET)")
+        return _revoked(db, len(rows), checked_path, now, into, consents, policy)
+
+
+def _revoked(
+    db: DuckDB,
+    checked: int,
+    checked_path: Path,
+    now: datetime,
+    into: Path,
+    consents: ConsentReader | None,
+    policy: Policy | None,
+) -> Verification:
+    """`revoked.parquet` from verify's rows: the ledger's reasons, then the consent records' for the rest."""
+    out = into / "revoked.parquet"
+    source = f"read_parquet({literal(str(checked_path))})"
+    db.con.execute('CREATE TABLE consent_revoked ("key" VARCHAR, version_id VARCHAR, reason VARCHAR)')
+    if consents is not None and policy is not None:
+        readable = db.con.execute(
+            f'SELECT "key", version_id, user_id, last_activity FROM {source} WHERE reason IS NULL'
         ).fetchall()
+        revoked_now = consent_revocations(readable, consents, policy)
+        if revoked_now:
+            db.con.executemany("INSERT INTO consent_revoked VALUES (?, ?, ?)", revoked_now)
+    columns = ", ".join(f'c."{name}"' for name in COLUMNS)
+    db.con.execute(
+        f"COPY (SELECT {columns}, COALESCE(c.reason, k.reason) AS reason FROM {source} AS c "
+        'LEFT JOIN consent_revoked AS k ON k."key" = c."key" AND k.version_id = c.version_id '
+        'WHERE COALESCE(c.reason, k.reason) IS NOT NULL ORDER BY c."key", c.version_id) '
+        f"TO {literal(str(out))} (FORMAT PARQUET, ROW_GROUP_SIZE {ROW_GROUP})"
+    )
+    revoked = db.count(out)
+    by_reason = db.con.execute(
+        f"SELECT reason, count(*) FROM read_parquet({literal(str(out))}) GROUP BY reason ORDER BY reason"
+    ).fetchall()
+    db.close()
     shutil.rmtree(into / ".duckdb", ignore_errors=True)
     checked_path.unlink(missing_ok=True)  # it names users: only the revocations are kept
     return Verification(now, checked, revoked, {reason: int(n) for reason, n in by_reason}, out)
@@ -359,6 +405,7 @@ __all__ = [
     "manifest_files",
     "publish",
     "read",
+    "verification_from_rows",
     "verify_files",
     "workspace",
     "write",
