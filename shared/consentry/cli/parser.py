@@ -313,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
         "instant PITR holds) and anti-joins it with the manifest (ours, Parquet or CSV; a file, a directory or "
         "s3://...). Lists every entry whose chat is no longer eligible or no longer that version, with the "
         "first reason found (gone, erased, deleted, expired, consent-denied, version-changed...). Exit status 3 "
-        "when there are any. A consent change counts once its retag has reached the ledger (minutes).",
+        "when there are any. Consent is read from the consent records as they are now (an opt-out counts before "
+        "its retag reaches the ledger); an erasure or deletion counts once recorded, applied or not.",
     )
     verify.add_argument("file", metavar="MANIFEST")
     verify.add_argument("--now", metavar="T", help="instant expiry is checked at (default: the export's instant)")
