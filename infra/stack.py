@@ -225,12 +225,14 @@ class ConsentryStack(Stack):
         self.training = Training(self, "Training", access_logs=access_logs, batch_operations_role=batch.role)
 
         # -- enforcement in the bucket policy ------------------------------------------------
-        reader = TrainingReader(self, "TrainingReader", bucket_arn=bucket_arn, policy=policy)
+        reader = TrainingReader(
+            self, "TrainingReader", bucket_arn=bucket_arn, policy=policy, training_bucket=self.training.bucket
+        )
         principals = Principals(
             enforcers=[fns[spec.name].role.role_arn for spec in ENFORCERS],
             deleters=[fns[spec.name].role.role_arn for spec in DELETERS],
             holders=[fns[spec.name].role.role_arn for spec in HOLDERS],
-            readers=[reader.role.role_arn, *settings.reader_role_arns],
+            readers=[reader.role.role_arn, reader.copy_role.role_arn, *settings.reader_role_arns],
             legal_operators=settings.legal_operator_arns,
         )
         chats.policy.document.add_statements(*enforcement_statements(bucket_arn, policy, principals))
@@ -278,6 +280,7 @@ class ConsentryStack(Stack):
             "BatchOperationsRoleArn": batch.role.role_arn,
             "BatchOperationsBucketName": batch.bucket.bucket_name,
             "TrainingReaderRoleArn": reader.role.role_arn,
+            "TrainingCopyRoleArn": reader.copy_role.role_arn,
             "AlarmTopicArn": monitoring.topic.topic_arn,
         }.items():
             CfnOutput(self, name, value=value)

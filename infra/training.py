@@ -14,7 +14,9 @@ partitioned by `snapshot`:
   OpenX JSON SerDe), one column `item` (`consentry.training.schema.hive_type`);
 - `manifests`: each manifest's `parquet/` folder.
 
-S3 Batch Operations may read manifests (a job over a snapshot's CSV).
+S3 Batch Operations may read manifests (a job over a snapshot's CSV); the
+completion reports of training copy jobs go under `reports/` and expire
+with the manifests.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from infra import nag
 from infra.storage import private_bucket
 
 EXPORTS = "exports/"
+COPY_REPORTS = "reports/"  # completion reports of training copy jobs (infra/training_reader.py)
 DEFAULT_DAYS = {"exportDays": 7, "manifestDays": 30, "athenaResultDays": 7}
 # Athena stops a query past this many bytes scanned: 10 TB, ~15x a billion-chat export (~630 GB).
 BYTES_SCANNED_CUTOFF = 10 * 1024**4
@@ -63,6 +66,7 @@ class Training(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(id="Exports", prefix=EXPORTS, expiration=Duration.days(self.export_days)),
                 s3.LifecycleRule(id="Manifests", prefix=MANIFESTS, expiration=Duration.days(self.manifest_days)),
+                s3.LifecycleRule(id="CopyReports", prefix=COPY_REPORTS, expiration=Duration.days(self.manifest_days)),
                 s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
             ],
             access_logs=access_logs,

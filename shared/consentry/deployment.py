@@ -281,7 +281,7 @@ class Principals:
     enforcers: Sequence[str]  # may tag chats
     deleters: Sequence[str]  # may delete chats
     holders: Sequence[str]  # may put legal holds and retention
-    readers: Sequence[str] = ()  # the training pipeline: eligible current versions only
+    readers: Sequence[str] = ()  # the training pipeline and its copy jobs: eligible current versions, no listing
     legal_operators: Sequence[str] = ()  # people who hold and release by hand
 
 
@@ -331,12 +331,23 @@ def bucket_policy_statements(bucket_arn: str, policy: Policy, principals: Princi
                 "Condition": {**reader, "StringNotEquals": {eligible_tag: "true"}},
             },
             # Tags live on each version: an old version may still say true after opt-out retagged the current one.
+            # A manifest's version is read as the current version, whose tags the enforcer keeps true to the ledger,
+            # and the reader checks the version S3 answers with (consentry.training.read).
             {
                 "Sid": "TrainingReaderDeniedVersions",
                 "Effect": "Deny",
                 "Principal": anyone,
                 "Action": "s3:GetObjectVersion",
                 "Resource": f"{bucket_arn}/*",
+                "Condition": reader,
+            },
+            # Readers read by manifest: a listing would show every key, opted-out and commercial users' too.
+            {
+                "Sid": "TrainingReaderListsNothing",
+                "Effect": "Deny",
+                "Principal": anyone,
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                "Resource": bucket_arn,
                 "Condition": reader,
             },
         ]

@@ -162,6 +162,18 @@ def test_snapshot_at_an_instant_pitr_does_not_hold_is_a_usage_error(served: Serv
     assert "Traceback" not in result.err
 
 
+def test_verify_now_before_the_exports_instant_is_a_usage_error(
+    served: Served, cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    url = ("--endpoint-url", served.url)
+    assert cli(*url, "snapshot", "--out", str(tmp_path / "snap.csv")).code == 0
+    result = cli(*url, "snapshot", "verify", str(tmp_path / "snap.csv"), "--now", "2020-01-01")
+
+    assert result.code == 2, result
+    assert "--now 2020-01-01T00:00:00Z is before the export's instant" in result.err.splitlines()[-1]
+    assert "Traceback" not in result.err
+
+
 def test_debug_shows_the_traceback(cli: Callable[..., Result]) -> None:
     url = f"http://127.0.0.1:{free_port()}"
 

@@ -26,13 +26,13 @@ def expirations(synth: Synth) -> dict[str, int]:
     return {r["Prefix"]: r["ExpirationInDays"] for r in bucket_rules(synth) if "Prefix" in r}
 
 
-def test_exports_and_manifests_expire_by_default(created: Synth) -> None:
-    assert expirations(created) == {"exports/": 7, "manifests/": 30}
+def test_exports_manifests_and_copy_reports_expire_by_default(created: Synth) -> None:
+    assert expirations(created) == {"exports/": 7, "manifests/": 30, "reports/": 30}
 
 
 def test_expiry_follows_the_context_keys(tmp_path: Any) -> None:
     synth = synthesize(tmp_path, {"manifestDays": "90", "exportDays": "2", "athenaResultDays": "3"})
-    assert expirations(synth) == {"exports/": 2, "manifests/": 90}
+    assert expirations(synth) == {"exports/": 2, "manifests/": 90, "reports/": 90}
     results = synth.resources[synth.logical_id(synth.stack.training.results.bucket_arn)]
     assert [r["ExpirationInDays"] for r in results["Properties"]["LifecycleConfiguration"]["Rules"]] == [3]
 

@@ -13,7 +13,8 @@ import boto3
 import pytest
 from moto.athena.models import QueryResults, athena_backends
 
-from consentry.training import athena
+from consentry.policy import ConsentRecord, load_policy, parse_instant
+from consentry.training import athena, snapshot
 
 PLACE = athena.Place(workgroup="consentry-training", database="consentry_training")
 DATA = "s3://training/exports/ledger-20260101T000000Z/AWSDynamoDB/01-abc/data/"
@@ -84,3 +85,52 @@ def test_report_rows_come_back_without_athenas_header_row(client: Any) -> None:
     )
     got = athena.report(athena.Athena(client, PLACE, sleep=lambda _: None), "ledger-1", "2026-01-02T00:00:00.000000Z")
     assert got == [("objects", "", "8", "26"), ("tier", None, "0", "2")]
+
+
+def test_verify_on_athena_reads_every_entrys_row_back_and_checks_consent_here(client: Any, tmp_path: Any) -> None:
+    backend = athena_backends["123456789012"]["us-east-1"]
+    header = ["bucket", "key", "version_id", "consent_version", "policy_version", "expires_on", "reason", "user_id",
+              "last_activity"]  # fmt: skip
+    policy = "consumer-terms-2025@1"
+    activity = "2025-10-01T00:00:00.000000Z"
+    rows = [
+        header,
+        ["chat-logs", "chats/ana/c1.json", "v1", "1", policy, "2030-10-01", None, "ana", activity],
+        ["chat-logs", "chats/ben/c1.json", "v2", "1", policy, "2030-10-01", "erased", "ben", activity],
+        ["chat-logs", "chats/cid/c1.json", "v3", "2", policy, "2030-10-01", None, "cid", activity],
+    ]
+    backend.query_results_queue.extend([QueryResults([], [])] * 2)  # the two partitions
+    backend.query_results_queue.append(
+        QueryResults([{"Data": [{} if v is None else {"VarCharValue": v} for v in r]} for r in rows], [])
+    )
+    runner = athena.Athena(client, PLACE, sleep=lambda _: None)
+    location = "s3://training/manifests/run-42/"
+
+    got = athena.verify(runner, "ledger-1", DATA, location, "2026-01-02T00:00:00.000000Z", "chat-logs")
+
+    sent = [e.query for e in backend.executions.values()]
+    manifest = athena.manifest_partition(location)
+    assert sent[1].endswith(f"PARTITION (snapshot = '{manifest}') LOCATION '{location}parquet/'")
+    assert f"consentry_training.manifests WHERE snapshot = '{manifest}'" in sent[2]
+    assert "'2026-01-02T00:00:00.000000Z'" in sent[2] and "$" not in sent[2]
+    granted_at = parse_instant("2025-09-01T00:00:00.000000Z")
+    records = {
+        "ana": ConsentRecord("ana", tier="free", training_consent="granted", consent_changed_at=granted_at),
+        "cid": ConsentRecord("cid", tier="free", training_consent="denied", consent_changed_at=granted_at),
+    }
+    result = snapshot.verification_from_rows(
+        got, parse_instant("2026-01-02T00:00:00Z"), tmp_path, consents=lambda users: records, policy=load_policy()
+    )
+    assert {r.entry.key: r.reason for r in result.revocations()} == {
+        "chats/ben/c1.json": "erased",
+        "chats/cid/c1.json": "consent-denied",
+    }
+    assert (result.checked, result.revoked, result.revocations()[0].entry.consent_version) == (3, 2, 1)
+
+
+def test_a_local_server_gets_the_stacks_workgroup_once(aws: None) -> None:
+    client = boto3.client("athena", region_name="us-east-1")
+    assert athena.prepare_local(client, "s3://training/athena-results/") is True
+    assert athena.prepare_local(client, "s3://training/athena-results/") is False
+    config = client.get_work_group(WorkGroup=athena.WORKGROUP)["WorkGroup"]["Configuration"]
+    assert config["EnforceWorkGroupConfiguration"] is True

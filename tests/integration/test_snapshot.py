@@ -15,7 +15,7 @@ import io
 import json
 import threading
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,13 @@ def moto_export_done(_: float) -> None:
 
 
 def ledger_files(rt: LocalRuntime, into: Path) -> list[Path]:
-    """Export the ledger now (PITR on, bucket made: the local world) and download its files."""
+    """Export the ledger now (PITR on, bucket made: the local world) and download its files.
+
+    As the CLI does on a local server, the window ends at the operator's clock: each export its own prefix."""
     exports.prepare_local(rt.dynamodb, rt.s3, rt.env["LEDGER_TABLE"], EXPORTS)
-    done = snapshot.export_ledger(rt.dynamodb, rt.env["LEDGER_TABLE"], EXPORTS, sleep=moto_export_done)
+    done = snapshot.export_ledger(
+        rt.dynamodb, rt.env["LEDGER_TABLE"], EXPORTS, sleep=moto_export_done, latest=datetime.now(UTC)
+    )
     return exports.download(rt.s3, done, into / "export")
 
 
@@ -401,3 +405,134 @@ def test_report_counts_from_sql_equal_a_count_of_the_ledgers_records(seeded: Loc
     assert {b.label: b.total for b in data.by_tier} == Counter(r.tier or report.NO_RECORD for r in stored)
     assert data.removed == 4  # u2's deleted chat, and the denied, pending and incognito chats swept when due
     assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchall() == [(len(rows),)]
+
+
+# -- requests recorded but not yet applied ------------------------------------------------------------------
+
+
+def test_an_erasure_requested_but_not_processed_is_revoked_and_left_out_of_a_new_manifest(
+    seeded: LocalRuntime, tmp_path: Path
+) -> None:
+    parquet = taken(seeded, tmp_path)
+    seeded.chat_event("Erasure Requested", {"user_id": "u1"}, t("2025-12-10"))  # its work not delivered yet
+    assert seeded.enforcer().ledger.get("u1", "chats/u1/c1.json").deleted_at is None  # type: ignore[union-attr]
+
+    result = verify(seeded, parquet, t("2026-01-01"), tmp_path)
+    assert reasons(result) == {"chats/u1/c1.json": "erased", "code-sessions/u1/s1.jsonl": "erased"}
+    later = manifest(seeded, ledger_files(seeded, tmp_path / "later"), t("2025-12-10"), tmp_path / "m2")
+    assert [e.key for e in later] == ["chats/u2/c1.json"]
+
+
+def test_an_opt_out_whose_retag_has_not_landed_is_revoked_from_the_consent_records(
+    seeded: LocalRuntime, tmp_path: Path
+) -> None:
+    parquet = taken(seeded, tmp_path)
+    set_consent(seeded, "u2", "denied", t("2025-12-10"), version=2)  # the stream not delivered: ledger unchanged
+    files = ledger_files(seeded, tmp_path / "now")
+    consents = seeded.enforcer().consents
+
+    without = snapshot.verify_files(files, parquet, t("2026-01-01"), seeded.bucket, tmp_path / "v1")
+    assert reasons(without) == {}  # the ledger alone does not know yet
+    result = snapshot.verify_files(
+        files, parquet, t("2026-01-01"), seeded.bucket, tmp_path / "v2", consents=consents.get_many,
+        policy=seeded.enforcer().policy,
+    )  # fmt: skip
+    assert reasons(result) == {"chats/u2/c1.json": "consent-denied"}
+    assert result.by_reason == {"consent-denied": 1} and (result.checked, result.revoked) == (3, 1)
+
+
+# -- the export's instant, the local window, the AWS layout ------------------------------------------------
+
+
+def test_a_local_server_keeps_its_pitr_on_and_its_window_ends_where_the_caller_says(seeded: LocalRuntime) -> None:
+    table = seeded.env["LEDGER_TABLE"]
+    toggled: list[object] = []
+    seeded.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.UpdateContinuousBackups", lambda params, **_: toggled.append(params)
+    )
+    before = exports.window(seeded.dynamodb, table)
+
+    assert exports.prepare_local(seeded.dynamodb, seeded.s3, table, EXPORTS) == [f"bucket {EXPORTS} created for "
+                                                                                 "exports and manifests"]  # fmt: skip
+    assert toggled == [] and exports.window(seeded.dynamodb, table) == before  # PITR never turned off and on
+    now = before.latest + timedelta(days=3)
+    done = snapshot.export_ledger(seeded.dynamodb, table, EXPORTS, sleep=moto_export_done, latest=now)
+    assert done.at == now and done.prefix == exports.prefix_for(now)
+    with pytest.raises(exports.OutsideWindow):
+        exports.start(seeded.dynamodb, table, now + timedelta(seconds=1), EXPORTS, latest=now)
+
+
+def test_pitr_off_on_a_local_server_is_turned_on_once(runtime: LocalRuntime) -> None:
+    table = runtime.env["LEDGER_TABLE"]
+    off = {"PointInTimeRecoveryEnabled": False}
+    runtime.dynamodb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification=off)
+    done = exports.prepare_local(runtime.dynamodb, runtime.s3, table, EXPORTS)
+    assert done[0] == f"point-in-time recovery turned on for {table}"
+    assert exports.window(runtime.dynamodb, table).latest is not None
+
+
+def test_the_exports_instant_is_the_one_describe_export_gives_back(runtime: LocalRuntime) -> None:
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/ledger/export/01-abc"
+    held = t("2026-03-01T10:04:59Z")
+    with Stubber(runtime.dynamodb) as stub:
+        stub.add_response(
+            "describe_export",
+            {
+                "ExportDescription": {
+                    "ExportArn": arn,
+                    "ExportStatus": "COMPLETED",
+                    "S3Bucket": "b",
+                    "S3Prefix": "p",
+                    "ExportTime": held,
+                    "ExportManifest": "p/AWSDynamoDB/01-abc/manifest-summary.json",
+                }
+            },
+        )
+        done = exports.wait(runtime.dynamodb, arn, t("2026-03-01T10:05:00Z"), sleep=lambda _: None)
+    assert done.at == held and done.manifest == "p/AWSDynamoDB/01-abc/manifest-summary.json"
+
+
+def test_an_export_in_the_aws_layout_is_read_from_its_manifest_files(runtime: LocalRuntime, tmp_path: Path) -> None:
+    """AWS writes manifest-summary.json naming manifest-files.json, one line per data file (moto writes neither)."""
+    runtime.s3.create_bucket(Bucket=EXPORTS)
+    base = "exports/ledger-20260301T100000Z/AWSDynamoDB/01-abc"
+    data = [f"{base}/data/{name}.json.gz" for name in ("b7", "a1")]
+    for number, key in enumerate(data):
+        line = json.dumps({"Item": {"pk": {"S": f"user#{number}"}, "sk": {"S": "chat#x"}}}) + "\n"
+        runtime.s3.put_object(Bucket=EXPORTS, Key=key, Body=gzip.compress(line.encode()))
+    runtime.s3.put_object(Bucket=EXPORTS, Key=f"{base}/data/stray.json.gz", Body=b"not listed: not read")
+    files = "".join(json.dumps({"itemCount": 1, "dataFileS3Key": key, "etag": "e"}) + "\n" for key in data)
+    runtime.s3.put_object(Bucket=EXPORTS, Key=f"{base}/manifest-files.json", Body=files.encode())
+    summary = {"manifestFilesS3Key": f"{base}/manifest-files.json", "itemCount": 2, "exportTime": "2026-03-01"}
+    runtime.s3.put_object(Bucket=EXPORTS, Key=f"{base}/manifest-summary.json", Body=json.dumps(summary).encode())
+    done = exports.Export(
+        arn="arn:aws:dynamodb:us-east-1:123456789012:table/ledger/export/01-abc",
+        bucket=EXPORTS,
+        prefix="exports/ledger-20260301T100000Z",
+        at=t("2026-03-01T10:00:00Z"),
+        manifest=f"{base}/manifest-summary.json",
+    )
+
+    assert exports.data_files(runtime.s3, done) == data  # the manifest's order, the stray file left out
+    paths = exports.download(runtime.s3, done, tmp_path)
+    assert [json.loads(gzip.decompress(p.read_bytes()))["Item"]["pk"]["S"] for p in paths] == ["user#0", "user#1"]
+    assert done.data == f"s3://{EXPORTS}/exports/ledger-20260301T100000Z/AWSDynamoDB/01-abc/data/"
+
+
+# -- reading by manifest ---------------------------------------------------------------------------------------
+
+
+def test_the_reader_keeps_a_manifests_version_only_while_it_is_the_current_one(seeded: LocalRuntime) -> None:
+    from consentry.training.read import VERSION_CHANGED, read_entry
+
+    key = "chats/u1/c1.json"
+    entry = SnapshotEntry(seeded.bucket, key, current_version(seeded, key), 3, "consumer-terms-2025@1", "2030-09-30")
+    listed: list[object] = []
+    seeded.s3.meta.events.register("before-call.s3.ListObjectsV2", lambda **kw: listed.append(kw))
+    seeded.s3.meta.events.register("before-call.s3.ListObjectVersions", lambda **kw: listed.append(kw))
+
+    assert read_entry(seeded.s3, entry).body == b"{}"
+    seeded.put_chat(key, body=b'{"edited": true}', at=t("2025-12-13"))
+    again = read_entry(seeded.s3, entry)
+    assert (again.body, again.reason) == (None, VERSION_CHANGED)  # the later version's bytes are not handed on
+    assert listed == []  # by manifest: no listing

@@ -44,6 +44,7 @@ from .template import Json, Template, stack_template
 
 ADMIN = "admin"
 READER = "training_reader"
+COPIER = "training_copy"  # the Batch Operations role of training copies: a principal of the bucket policy only
 LEGAL_OPERATOR = "legal_operator"
 USER_PREFIX = "consentry-"
 # Error codes that mean "IAM refused" (or that the test's identities are broken).
@@ -351,7 +352,7 @@ def deployed(prefix: str, legal_operator: bool = True) -> Iterator[Parity]:
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     iam = boto3.client("iam")
     account = boto3.client("sts").get_caller_identity()["Account"]
-    names = [ADMIN, READER, *(spec.name for spec in FUNCTIONS)]
+    names = [ADMIN, READER, COPIER, *(spec.name for spec in FUNCTIONS)]
     users = {name: _user(iam, name) for name in names}
     arns = {name: arn for name, (arn, _) in users.items()}
     arns[LEGAL_OPERATOR] = f"arn:aws:iam::{account}:role/{USER_PREFIX}legal-operations"  # named, never signs in
@@ -362,7 +363,7 @@ def deployed(prefix: str, legal_operator: bool = True) -> Iterator[Parity]:
             enforcers=[arns[s.name] for s in ENFORCERS],
             deleters=[arns[s.name] for s in DELETERS],
             holders=[arns[s.name] for s in HOLDERS],
-            readers=[arns[READER]],
+            readers=[arns[READER], arns[COPIER]],
             legal_operators=[arns[LEGAL_OPERATOR]] if legal_operator else [],
         ),
     )
@@ -370,7 +371,8 @@ def deployed(prefix: str, legal_operator: bool = True) -> Iterator[Parity]:
     where = Where(region, account, {secret_name: env["HASH_KEY_SECRET"]})
     roles = {spec.name: function_role(template, spec.description) for spec in FUNCTIONS}
     roles[READER] = template.output("TrainingReaderRoleArn")["Fn::GetAtt"][0]
-    resolver = Resolver(template, env, where, {role: arns[name] for name, role in roles.items()})
+    copier = {template.output("TrainingCopyRoleArn")["Fn::GetAtt"][0]: arns[COPIER]}
+    resolver = Resolver(template, env, where, {**copier, **{role: arns[name] for name, role in roles.items()}})
     identity = {name: resolver.statements(role_statements(template, role)) for name, role in roles.items()}
     bucket_arn = where.s3(env["CHAT_BUCKET"])
     iam.put_user_policy(
@@ -401,7 +403,8 @@ def deployed(prefix: str, legal_operator: bool = True) -> Iterator[Parity]:
         aws_secret_access_key=keys[ADMIN]["AWS_SECRET_ACCESS_KEY"],
         region_name=region,
     )
-    recorder = Recorder({k["AWS_ACCESS_KEY_ID"]: name for name, k in keys.items() if name not in (ADMIN, READER)})
+    observers = (ADMIN, READER, COPIER)
+    recorder = Recorder({k["AWS_ACCESS_KEY_ID"]: name for name, k in keys.items() if name not in observers})
     assert boto3.DEFAULT_SESSION is not None
     recorder.install(boto3.DEFAULT_SESSION)
     settings.current.cache_clear()

@@ -501,7 +501,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with _connect(args, "ledger") as target:
         bucket = snapshot.training_bucket(target, args.export_bucket)
         counts, _ = snapshot.report_counts(
-            target, bucket, now, None if args.json and not args.out else out.with_suffix(".parquet")
+            target, bucket, now, None if args.json and not args.out else out.with_suffix(".parquet"), args.engine
         )
         data = report.from_counts(
             counts,
@@ -537,7 +537,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         snapshot.check_local(args.file)
         with _connect(args, "ledger") as target:
             bucket = snapshot.training_bucket(target, args.export_bucket)
-            result, revocations, done = snapshot.verify(target, args.file, now, bucket)
+            result, revocations, done = snapshot.verify(target, args.file, now, bucket, args.engine)
         if args.json:
             print_json(
                 {
@@ -559,7 +559,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     with _connect(args, "ledger") as target:
         bucket = snapshot.training_bucket(target, args.export_bucket)
         try:
-            taken = snapshot.take(target, at, args.out, bucket)
+            taken = snapshot.take(target, at, args.out, bucket, args.engine)
         except exports.OutsideWindow as err:
             raise UsageError(str(err)) from None
     if args.json:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from consentry import __version__
+from consentry.cli.commands.snapshot import ATHENA_ABOVE_ITEMS, ENGINES
 from consentry.cli.commands.target import DEFAULT_SERVE_URL
 
 TARGETS = f"""\
@@ -29,6 +30,11 @@ without --prefix, CHAT_BUCKET, CONSENT_TABLE and LEDGER_TABLE when set; else pre
 policy: --policy FILE, else POLICY_FILE, else the bundled consumer-terms-2025 policy.
 """
 
+ENGINE_HELP = (
+    f"where the queries run: duckdb (here, over the downloaded export), athena (in the stack's workgroup; the "
+    f"manifest in S3), or auto (the default: athena on a real account when the export holds over "
+    f"{ATHENA_ABOVE_ITEMS:,} items, duckdb otherwise)"
+)
 EXPORT_BUCKET_HELP = (
     "bucket for ledger exports and manifests (default: TRAINING_BUCKET, the stack's TrainingBucketName; "
     "on a local server <prefix>-training-<account>-<region>, created if missing)"
@@ -274,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="FILE", help="HTML file to write (default consentry-report.html)")
     report.add_argument("--now", metavar="T", default="now", help="instant for 'due' counts (default: now)")
     report.add_argument("--export-bucket", metavar="B", help=EXPORT_BUCKET_HELP)
+    report.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
 
     snapshot = command(
         "snapshot",
@@ -296,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     snapshot.add_argument("--out", metavar="PLACE", help="where the manifest goes (see below)")
     snapshot.add_argument("--export-bucket", metavar="B", help=EXPORT_BUCKET_HELP)
+    snapshot.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
     snapshot_commands = snapshot.add_subparsers(dest="snapshot_command", metavar="SUBCOMMAND")
     verify = snapshot_commands.add_parser(
         "verify",
@@ -305,11 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
         "instant PITR holds) and anti-joins it with the manifest (ours, Parquet or CSV; a file, a directory or "
         "s3://...). Lists every entry whose chat is no longer eligible or no longer that version, with the "
         "first reason found (gone, erased, deleted, expired, consent-denied, version-changed...). Exit status 3 "
-        "when there are any. A consent change counts once its retag has reached the ledger (minutes).",
+        "when there are any. Consent is read from the consent records as they are now (an opt-out counts before "
+        "its retag reaches the ledger); an erasure or deletion counts once recorded, applied or not.",
     )
     verify.add_argument("file", metavar="MANIFEST")
     verify.add_argument("--now", metavar="T", help="instant expiry is checked at (default: the export's instant)")
     verify.add_argument("--export-bucket", metavar="B", default=argparse.SUPPRESS, help=EXPORT_BUCKET_HELP)
+    verify.add_argument("--engine", choices=ENGINES, default=argparse.SUPPRESS, help=ENGINE_HELP)
     audit = command(
         "audit",
         "the audit trail: who ran which state-changing command, when, and what it changed",

@@ -24,10 +24,13 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from consentry.training.queries import MANIFEST_COLUMNS, MATCH_COLUMN, VIEWS, literal, text
 
@@ -179,6 +182,45 @@ def report(runner: Athena, ledger: str, now: str) -> list[tuple[str | None, ...]
     return runner.rows(runner.run(trino("report", {"now": now}, ledger=ledger, database=runner.place.database)))
 
 
+def manifest_partition(location: str) -> str:
+    """The `manifests` partition of a manifest at `location` (an s3:// prefix): one per place, whoever wrote it."""
+    return "m-" + hashlib.sha256(location.rstrip("/").encode()).hexdigest()[:20]
+
+
+def verify(
+    runner: Athena, ledger: str, data: str, location: str, now: str, chat_bucket: str
+) -> list[tuple[str | None, ...]]:
+    """`sql/verify.sql` over the export `ledger` (its `data/` folder) and the manifest whose Parquet files are
+    under `location` + `parquet/` (as `snapshot` writes it with either engine); every entry's row, as text."""
+    database = runner.place.database
+    manifest = manifest_partition(location)
+    runner.run(add_partition(LEDGER_TABLE, ledger, data, database))
+    runner.run(add_partition(MANIFEST_TABLE, manifest, f"{location.rstrip('/')}/parquet/", database))
+    values: dict[str, str | bool] = {"now": now, "bucket": chat_bucket, "by_hash": True}  # our Parquet has chat_sk
+    return runner.rows(runner.run(trino("verify", values, ledger=ledger, manifest=manifest, database=database)))
+
+
+def prepare_local(client: AthenaClient, results: str, place: Place = Place()) -> bool:
+    """On a local (moto) server only: the workgroup the stack would create, made when missing; True if made."""
+    try:
+        found: Any = client.get_work_group(WorkGroup=place.workgroup).get("WorkGroup")
+    except ClientError:  # AWS: InvalidRequestException; moto answers None
+        found = None
+    if found:
+        return False
+    client.create_work_group(
+        Name=place.workgroup,
+        Configuration={
+            "ResultConfiguration": {
+                "OutputLocation": results,
+                "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+            },
+            "EnforceWorkGroupConfiguration": True,
+        },
+    )
+    return True
+
+
 __all__ = [
     "DATABASE",
     "LEDGER_TABLE",
@@ -189,9 +231,12 @@ __all__ = [
     "Place",
     "QueryFailed",
     "add_partition",
+    "manifest_partition",
+    "prepare_local",
     "report",
     "request",
     "take",
     "trino",
     "unload",
+    "verify",
 ]

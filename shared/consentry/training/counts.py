@@ -11,12 +11,13 @@ chats (all but removed ones) are counted eligible or not, held, due at `now`
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
 from consentry.policy import format_instant
-from consentry.training.queries import DuckDB
+from consentry.training.queries import DuckDB, literal
 
 PARQUET_NAME = "report.parquet"
 
@@ -46,8 +47,32 @@ def report_files(ledger_files: list[Path], now: datetime, into: Path) -> tuple[l
         db.copy("report", {"now": format_instant(now)}, out)
         rows = db.parquet_rows(out)
     shutil.rmtree(into / ".duckdb", ignore_errors=True)
+    return from_rows(rows), out
+
+
+def from_rows(rows: Iterable[Sequence[object]]) -> list[Count]:
+    """Counts from `sql/report.sql`'s rows, on either engine (Athena gives every value as text)."""
     # COUNT_IF over no row is NULL in DuckDB
-    return [Count(str(row[0]), row[1], *(int(v or 0) for v in row[2:])) for row in rows], out
+    return [Count(str(row[0]), None if row[1] is None else str(row[1]), *(int(str(v or 0)) for v in row[2:]))
+            for row in rows]  # fmt: skip
 
 
-__all__ = ["Count", "report_files"]
+def counts_parquet(counts: Sequence[Count], path: Path) -> Path:
+    """The counts as `report.parquet` holds them (for rows that came from Athena)."""
+    import duckdb
+
+    names = [field.name for field in fields(Count)]
+    with duckdb.connect() as con:
+        con.execute(
+            f"CREATE TABLE report (dimension VARCHAR, label VARCHAR, {', '.join(f'{n} BIGINT' for n in names[2:])})"
+        )
+        if counts:
+            con.executemany(
+                f"INSERT INTO report VALUES ({', '.join('?' * len(names))})",
+                [[getattr(c, n) for n in names] for c in counts],
+            )
+        con.execute(f"COPY report TO {literal(str(path))} (FORMAT PARQUET)")
+    return path
+
+
+__all__ = ["Count", "counts_parquet", "from_rows", "report_files"]

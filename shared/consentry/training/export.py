@@ -12,9 +12,11 @@ DynamoDB JSON, one item a line), with `manifest-summary.json` and
 `manifest-files.json` beside it; `describe_export` names the summary
 (`ExportManifest`). moto (5.2) writes one gzipped file under
 `<prefix>/AWSDynamoDB/<uuid>/data/`, no manifest files, and exports the table
-as it is when asked (it ignores `ExportTime`); its PITR window is the instant
-PITR was turned on. `data_files` reads the manifest when there is one and lists
-`data/` otherwise (the newest export there), so both work.
+as it is when asked (it ignores `ExportTime`, and `describe_export` gives none
+back: the instant asked for stands); its PITR window is the instant PITR was
+turned on, so on a local server the caller says where the window ends.
+`data_files` reads the manifest when there is one and lists `data/`
+otherwise (the newest export there), so both work.
 
 Example:
     >>> prefix_for(datetime(2026, 11, 20, 3, tzinfo=UTC))
@@ -132,14 +134,24 @@ def _instant(value: datetime | float) -> datetime:
 
 
 def start(
-    dynamodb: DynamoDBClient, table: str, at: datetime | None, bucket: str, root: str = EXPORTS
+    dynamodb: DynamoDBClient,
+    table: str,
+    at: datetime | None,
+    bucket: str,
+    root: str = EXPORTS,
+    latest: datetime | None = None,
 ) -> tuple[str, datetime]:
     """Ask for the export of `table` at `at` (None: the latest instant PITR holds); its ARN and instant.
 
-    The request is idempotent for the same table, instant and place
-    (`ClientToken`), so a command run twice does not pay for two exports.
+    `latest` replaces the window's end where the service's is not AWS's: a
+    local server exports the table as it is when asked, so its window ends now,
+    whatever instant it says (see `prepare_local`). The request is idempotent
+    for the same table, instant and place (`ClientToken`), so a command run
+    twice does not pay for two exports.
     """
     held = window(dynamodb, table)
+    if latest is not None:
+        held = Window(min(held.earliest, latest), latest)
     at = held.latest if at is None else held.check(at.astimezone(UTC), table)
     table_arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
     prefix = prefix_for(at, root)
@@ -179,11 +191,13 @@ def wait(
         description: Any = dynamodb.describe_export(ExportArn=arn)["ExportDescription"]
         status = description.get("ExportStatus")
         if status == "COMPLETED":
+            # The instant the export holds, as the service says (moto says none: the one asked for).
+            exported = description.get("ExportTime")
             return Export(
                 arn=arn,
                 bucket=description["S3Bucket"],
                 prefix=description.get("S3Prefix", ""),
-                at=at,
+                at=at if exported is None else _instant(exported),
                 items=description.get("ItemCount"),
                 manifest=description.get("ExportManifest"),
             )
@@ -224,24 +238,22 @@ def download(s3: S3Client, export: Export, into: Path) -> list[Path]:
 
 
 def prepare_local(dynamodb: DynamoDBClient, s3: S3Client, table: str, bucket: str) -> list[str]:
-    """On a local (moto) deployment only: PITR on, its window moved to now, the export bucket made; what was new.
+    """On a local (moto) deployment only: PITR on and the export bucket made when missing; what was new.
 
-    moto's PITR window is the instant PITR was turned on and never moves (on
-    AWS its latest instant trails the clock by minutes): turning it off and
-    on again makes `latest` now, as an operator expects. A real account gets
-    PITR and the bucket from the stack (`infra/training.py`); this never runs there.
+    Never turns PITR off: on a shared server that would drop the history
+    others rely on. moto's PITR window is the instant PITR was turned on and
+    never moves, while its export is the table as it is when asked: the
+    caller gives `start` the end of the window instead (`latest=now`). A real
+    account gets PITR and the bucket from the stack (`infra/training.py`);
+    this never runs there.
     """
     done = []
     pitr = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
-    if pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED":
+    if pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") != "ENABLED":
         dynamodb.update_continuous_backups(
-            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
+            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
         )
-    else:
         done.append(f"point-in-time recovery turned on for {table}")
-    dynamodb.update_continuous_backups(
-        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError:

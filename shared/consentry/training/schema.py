@@ -34,6 +34,7 @@ ATTRIBUTES: tuple[tuple[str, str], ...] = (
     ("tier", "S"),
     ("state", "S"),
     ("deleted_at", "S"),
+    ("last_deleted_at", "S"),  # a deletion noted on the key, applied or not (its life ends there)
     ("held", "BOOL"),
     ("tag_error", "S"),
     ("version_id", "S"),

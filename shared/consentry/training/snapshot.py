@@ -16,9 +16,10 @@ Two questions, two words:
 Eligible at T, in the export: decided eligible (`consent-granted`), live
 (`active` or `archived`, not deleted), tags written (no `tag_error`), a
 version named, last activity at or before T, and not due at T
-(`expires_at > T`). Verification trusts the ledger: tags follow it, and the
-bucket policy refuses any object whose tags say otherwise. It sees a consent
-change once its retag has written the ledger (minutes), not before.
+(`expires_at > T`), not covered by a deletion or an erasure request recorded
+by T (applied or not). Verification reads the ledger for everything but
+consent, and the consent records as they are now for consent: an opt-out is
+revoked before its retag reaches the ledger.
 
 Files, as DuckDB writes them (`COPY ... (FORMAT PARQUET)` and CSV):
 
@@ -43,7 +44,7 @@ import csv
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,9 +52,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from consentry.aws.batch_ops import decode_key, encode_key
-from consentry.policy import format_instant
+from consentry.policy import Chat, ConsentRecord, Policy, Reason, eligibility, format_instant, parse_instant
 from consentry.training import export as exports
-from consentry.training.queries import DuckDB, QueryError, literal
+from consentry.training.queries import ROW_GROUP, DuckDB, QueryError, literal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -72,6 +73,20 @@ BATCH_OPERATIONS_FIELDS: tuple[JobManifestFieldNameType, ...] = (
 )
 MANIFESTS = "manifests/"
 CSV_NAME, PARQUET_NAME = "manifest.csv", "manifest.parquet"
+# The columns of `sql/verify.sql`'s rows.
+CHECKED_COLUMNS = (
+    ("bucket", "VARCHAR"),
+    ('"key"', "VARCHAR"),
+    ("version_id", "VARCHAR"),
+    ("consent_version", "BIGINT"),
+    ("policy_version", "VARCHAR"),
+    ("expires_on", "VARCHAR"),
+    ("reason", "VARCHAR"),
+    ("user_id", "VARCHAR"),
+    ("last_activity", "VARCHAR"),
+)
+# The reason of an entry whose record has no reason, or no user or activity to check consent against.
+NOT_ELIGIBLE = "not-eligible"
 
 
 class SnapshotError(ValueError):
@@ -97,7 +112,7 @@ class Revocation:
     `reason`: `gone` (no record of the key: removed, only a tombstone left, or
     never recorded), `erased`, `deleted`, `expired` (swept, or due by then),
     `tag-limit`, a policy reason (`consent-denied`, `consent-pending`,
-    `commercial-tier`, ...), `version-changed` (written since: another version
+    `commercial-tier`, ...; `not-eligible` without one), `version-changed` (written since: another version
     is the chat now), `not-a-chat` (another bucket).
     """
 
@@ -149,10 +164,29 @@ def manifest_files(ledger_files: list[Path], at: datetime, chat_bucket: str, int
     return Manifest(at, count, parquet, csv_path)
 
 
-def verify_files(ledger_files: list[Path], manifest: Path, now: datetime, chat_bucket: str, into: Path) -> Verification:
-    """The entries of `manifest` (Parquet, or our CSV) not eligible `now` in the export; `revoked.parquet` too."""
+ConsentReader = Callable[[Iterable[str]], Mapping[str, ConsentRecord]]
+
+
+def verify_files(
+    ledger_files: list[Path],
+    manifest: Path,
+    now: datetime,
+    chat_bucket: str,
+    into: Path,
+    consents: ConsentReader | None = None,
+    policy: Policy | None = None,
+) -> Verification:
+    """The entries of `manifest` (Parquet, or our CSV) not eligible `now`; `revoked.parquet` too.
+
+    The export decides deletions, erasures, expiry, tag errors and versions.
+    With `consents` (e.g. `ConsentStore.get_many`) and `policy`, the consent
+    records as they are now decide consent too: an entry the ledger still
+    allows is revoked when the policy's `eligibility` on its user's current
+    record says anything but `consent-granted` (an opt-out whose retag has not
+    reached the ledger yet).
+    """
     into.mkdir(parents=True, exist_ok=True)
-    out = into / "revoked.parquet"
+    checked_path = into / "checked.parquet"
     with DuckDB(ledger_files, into / ".duckdb") as db:
         try:
             checked = db.use_manifest(manifest)
@@ -161,12 +195,86 @@ def verify_files(ledger_files: list[Path], manifest: Path, now: datetime, chat_b
         # Entries with the chat's hashed sort key (our Parquet) are matched on it: tombstones then say why.
         hashed = db.con.execute("SELECT count(chat_sk) = count(*) AND count(*) > 0 FROM manifest").fetchone()
         by_hash = bool(hashed and hashed[0])
-        revoked = db.copy("verify", {"now": format_instant(now), "bucket": chat_bucket, "by_hash": by_hash}, out)
-        by_reason = db.con.execute(
-            f"SELECT reason, count(*) FROM read_parquet({literal(str(out))}) GROUP BY reason ORDER BY reason"
+        db.copy("verify", {"now": format_instant(now), "bucket": chat_bucket, "by_hash": by_hash}, checked_path)
+        return _revoked(db, checked, checked_path, now, into, consents, policy)
+
+
+def verification_from_rows(
+    rows: Iterable[Sequence[object]],
+    now: datetime,
+    into: Path,
+    consents: ConsentReader | None = None,
+    policy: Policy | None = None,
+) -> Verification:
+    """A Verification from the rows of `sql/verify.sql` run elsewhere (Athena: every value as text)."""
+    into.mkdir(parents=True, exist_ok=True)
+    checked_path = into / "checked.parquet"
+    rows = list(rows)
+    with DuckDB([], into / ".duckdb") as db:
+        db.con.execute(f"CREATE TABLE checked ({', '.join(f'{name} {kind}' for name, kind in CHECKED_COLUMNS)})")
+        if rows:
+            db.con.executemany(f"INSERT INTO checked VALUES ({', '.join('?' * len(CHECKED_COLUMNS))})", rows)
+        db.con.execute(f"COPY checked TO {literal(str(checked_path))} (FORMAT PARQUET)")
+        return _revoked(db, len(rows), checked_path, now, into, consents, policy)
+
+
+def _revoked(
+    db: DuckDB,
+    checked: int,
+    checked_path: Path,
+    now: datetime,
+    into: Path,
+    consents: ConsentReader | None,
+    policy: Policy | None,
+) -> Verification:
+    """`revoked.parquet` from verify's rows: the ledger's reasons, then the consent records' for the rest."""
+    out = into / "revoked.parquet"
+    source = f"read_parquet({literal(str(checked_path))})"
+    db.con.execute('CREATE TABLE consent_revoked ("key" VARCHAR, version_id VARCHAR, reason VARCHAR)')
+    if consents is not None and policy is not None:
+        readable = db.con.execute(
+            f'SELECT "key", version_id, user_id, last_activity FROM {source} WHERE reason IS NULL'
         ).fetchall()
+        revoked_now = consent_revocations(readable, consents, policy)
+        if revoked_now:
+            db.con.executemany("INSERT INTO consent_revoked VALUES (?, ?, ?)", revoked_now)
+    columns = ", ".join(f'c."{name}"' for name in COLUMNS)
+    db.con.execute(
+        f"COPY (SELECT {columns}, COALESCE(c.reason, k.reason) AS reason FROM {source} AS c "
+        'LEFT JOIN consent_revoked AS k ON k."key" = c."key" AND k.version_id = c.version_id '
+        'WHERE COALESCE(c.reason, k.reason) IS NOT NULL ORDER BY c."key", c.version_id) '
+        f"TO {literal(str(out))} (FORMAT PARQUET, ROW_GROUP_SIZE {ROW_GROUP})"
+    )
+    revoked = db.count(out)
+    by_reason = db.con.execute(
+        f"SELECT reason, count(*) FROM read_parquet({literal(str(out))}) GROUP BY reason ORDER BY reason"
+    ).fetchall()
+    db.close()
     shutil.rmtree(into / ".duckdb", ignore_errors=True)
+    checked_path.unlink(missing_ok=True)  # it names users: only the revocations are kept
     return Verification(now, checked, revoked, {reason: int(n) for reason, n in by_reason}, out)
+
+
+def consent_revocations(
+    readable: Iterable[tuple[str, str, str | None, str | None]], consents: ConsentReader, policy: Policy
+) -> list[tuple[str, str, str]]:
+    """(key, version_id, reason) of the entries the consent records refuse now, from (key, version, user, activity).
+
+    One read per user (`consents` batches them); the decision is the policy
+    core's `eligibility`. A chat without a user or an activity is refused.
+    """
+    rows = list(readable)
+    records = consents({user for _, _, user, _ in rows if user})
+    refused = []
+    for key, version_id, user, activity in rows:
+        if not user or not activity:
+            refused.append((key, version_id, NOT_ELIGIBLE))
+            continue
+        consent = records.get(user) or ConsentRecord(user, exists=False)
+        reason = eligibility(Chat(key, user, parse_instant(activity)), consent, policy)
+        if reason is not Reason.CONSENT_GRANTED:
+            refused.append((key, version_id, reason.value))
+    return refused
 
 
 # -- with AWS: the export, the files, and where the outputs go ----------------------------------------------
@@ -178,9 +286,12 @@ def export_ledger(
     bucket: str,
     at: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    latest: datetime | None = None,
 ) -> exports.Export:
-    """The export of the ledger at `at` (None: the latest instant PITR holds), waited for."""
-    arn, at = exports.start(dynamodb, table, at, bucket)
+    """The export of the ledger at `at` (None: the latest instant PITR holds), waited for.
+
+    `latest`: the end of the window on a local server (`exports.start`)."""
+    arn, at = exports.start(dynamodb, table, at, bucket, latest=latest)
     return exports.wait(dynamodb, arn, at, sleep=sleep)
 
 
@@ -287,12 +398,14 @@ __all__ = [
     "SnapshotEntry",
     "SnapshotError",
     "Verification",
+    "consent_revocations",
     "default_location",
     "export_ledger",
     "fetch_manifest",
     "manifest_files",
     "publish",
     "read",
+    "verification_from_rows",
     "verify_files",
     "workspace",
     "write",

@@ -18,6 +18,7 @@ SELECT
   Item.tier.S AS tier,
   COALESCE(Item.state.S, 'active') AS state,
   Item.deleted_at.S AS deleted_at,
+  Item.last_deleted_at.S AS last_deleted_at,
   COALESCE(Item.held.BOOL, FALSE) AS held,
   Item.tag_error.S AS tag_error,
   Item.version_id.S AS version_id
