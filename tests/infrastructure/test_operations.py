@@ -1,4 +1,4 @@
-"""Issue 4, item 6: alarms to an e-mail topic, a dashboard, and the sweep's lag watched."""
+"""Alarms to an e-mail topic, a dashboard, and the sweep's lag watched."""
 
 from __future__ import annotations
 

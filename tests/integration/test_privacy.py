@@ -28,7 +28,7 @@ from consentry import handlers, observability, settings
 from consentry.aws.audit import AuditLog
 from consentry.deployment import FUNCTIONS
 from consentry.flows.enforcer import Enforcer
-from consentry.handlers.batch import WITHHELD, HandlerError
+from consentry.handlers.batch import WITHHELD, HandlerError, escaped
 from consentry.local import LambdaContext, LocalRuntime
 from consentry.observability import logger as package_logger
 from consentry.pseudonyms import Pseudonyms
@@ -301,13 +301,30 @@ def test_an_aws_error_quoting_an_object_arn_leaves_no_handler_with_its_key(
 def test_before_the_hash_key_is_read_an_escaping_error_keeps_no_text(monkeypatch: pytest.MonkeyPatch) -> None:
     saved = (observability._scrub, observability._protected)
     observability._scrub, observability._protected = None, None
-    monkeypatch.setattr(Enforcer, "from_env", classmethod(_denied))
+
+    def broken(*args: object, **kwargs: object) -> NoReturn:
+        raise ValueError(f"cannot read {ARN}")
+
     try:
-        with pytest.raises(HandlerError) as raised:
+        monkeypatch.setattr(Enforcer, "from_env", classmethod(_denied))
+        with pytest.raises(ClientError) as denied:
+            handlers.backfill_handler(_events()["backfill"], LambdaContext("backfill"))
+        monkeypatch.setattr(Enforcer, "from_env", classmethod(broken))
+        with pytest.raises(ValueError) as raised:
             handlers.backfill_handler(_events()["backfill"], LambdaContext("backfill"))
     finally:
         observability._scrub, observability._protected = saved
-    assert str(raised.value) == f"ClientError: {WITHHELD}"
+    assert denied.value.response["Error"] == {"Code": "AccessDenied", "Message": WITHHELD}
+    assert str(raised.value) == WITHHELD
+
+
+def test_an_error_that_needs_more_than_its_text_escapes_as_a_handler_error(warm_container: Pseudonyms) -> None:
+    class Odd(Exception):
+        def __init__(self, key: str, code: int) -> None:
+            super().__init__(f"{code}: {key}")
+
+    assert str(escaped(Odd(NASTY_KEY, 7))) == f"Odd: 7: <key {warm_container.key(NASTY_KEY)}>"
+    assert type(escaped(Odd(NASTY_KEY, 7))) is HandlerError
 
 
 # -- the audit trail of a legal hold -----------------------------------------------------------------

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from botocore.exceptions import ClientError
+
 from consentry import deadline
 from consentry.flows.enforcer import Enforcer
 from consentry.observability import count, forget, logger, metrics, scrub, scrubbing
@@ -34,16 +36,25 @@ class HandlerError(Exception):
 
 
 def escaped(err: Exception) -> Exception:
-    """`err` with its text scrubbed: of the same type when that type takes its text alone, else a HandlerError.
+    """`err` with its text scrubbed: of the same type when that type takes its text alone (or is botocore's
+    ClientError), else a HandlerError.
 
     The cause and context are dropped with the original: the runtime prints neither, but a traceback would.
     """
+    if isinstance(err, ClientError):  # kept a ClientError: retries and callers read its code
+        error = err.response.get("Error", {})
+        message = scrub(str(error.get("Message", ""))) if scrubbing() else WITHHELD
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        response: Any = {"Error": {"Code": error.get("Code", ""), "Message": message}}
+        if status is not None:
+            response["ResponseMetadata"] = {"HTTPStatusCode": status}
+        return ClientError(response, err.operation_name)
     text = scrub(str(err)) if scrubbing() else WITHHELD
     try:
         same = type(err)(text)
         if str(same) == text:
             return same
-    except Exception:  # a type built from other arguments (botocore's ClientError): the generic one says it
+    except Exception:  # a type built from other arguments: the generic one names it
         pass
     return HandlerError(f"{type(err).__name__}: {text}")
 
