@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from consentry import handlers, observability, settings
 from consentry.aws.audit import AuditLog
 from consentry.deployment import FUNCTIONS
+from consentry.flows import lifecycle
 from consentry.flows.enforcer import Enforcer
 from consentry.handlers.batch import WITHHELD, HandlerError, escaped
 from consentry.local import LambdaContext, LocalRuntime
@@ -55,7 +56,8 @@ def needles() -> set[str]:
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
-    """Every line the package logger writes, formatted exactly as the functions print them."""
+    """Every line the package logger writes, formatted exactly as the functions print them; and every record any
+    other logger emits at WARNING or above (Lambda's root level), raw, as the runtime's own handler writes it."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(package_logger.registered_formatter)
@@ -63,9 +65,44 @@ def log_lines() -> Iterator[io.StringIO]:
     level = inner.level
     inner.addHandler(handler)
     inner.setLevel(logging.DEBUG)
+    others = logging.StreamHandler(stream)
+    others.setLevel(logging.WARNING)
+    others.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    others.addFilter(lambda record: not record.name.startswith("consentry"))
+    root = logging.getLogger()
+    root.addHandler(others)
     yield stream
+    root.removeHandler(others)
     inner.removeHandler(handler)
     inner.setLevel(level)
+
+
+@pytest.fixture
+def runtime_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the Lambda runtime writes of every error that leaves a handler (errorType, errorMessage, stackTrace)."""
+    seen: list[str] = []
+    invoke = LocalRuntime.invoke
+
+    def recorded(self: LocalRuntime, name: str, event: dict[str, Any]) -> Any:
+        try:
+            return invoke(self, name, event)
+        except Exception as err:
+            frames = traceback.format_tb(err.__traceback__)
+            seen.append(json.dumps({"errorType": type(err).__name__, "errorMessage": str(err), "stackTrace": frames}))
+            raise
+
+    monkeypatch.setattr(LocalRuntime, "invoke", recorded)
+    return seen
+
+
+def every_message(rt: LocalRuntime, url: str) -> list[dict[str, Any]]:
+    """Every message a queue holds (each received once and hidden meanwhile), not the first ten."""
+    found: list[dict[str, Any]] = []
+    while True:
+        got = rt.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600)
+        if not got.get("Messages"):
+            return found
+        found += got["Messages"]
 
 
 def life(rt: LocalRuntime, release: bool) -> None:
@@ -90,14 +127,14 @@ def life(rt: LocalRuntime, release: bool) -> None:
     rt.settle()
 
 
-def holdings(rt: LocalRuntime, logs: str, printed: str) -> dict[str, str]:
+def holdings(rt: LocalRuntime, logs: str, printed: str, errors: list[str] | None = None) -> dict[str, str]:
     """Everything the local world holds, as text, by where it is."""
     places: dict[str, str] = {"log lines": logs, "printed output (EMF metrics)": printed}
+    places["the runtime's error output"] = "\n".join(errors or [])
     for item in ledger(rt).scan_items():
         places[f"ledger item {item['sk']['S'][:40]}"] = json.dumps(item, default=str)
     for url in rt.sqs.list_queues().get("QueueUrls", []):
-        messages = rt.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
-        places[f"queue {url.rsplit('/', 1)[1]}"] = json.dumps(messages.get("Messages", []), default=str)
+        places[f"queue {url.rsplit('/', 1)[1]}"] = json.dumps(every_message(rt, url), default=str)
     for bucket in rt.s3.list_buckets()["Buckets"]:
         name = bucket["Name"]
         listing = rt.s3.list_object_versions(Bucket=name)
@@ -120,21 +157,21 @@ def hits(places: dict[str, str]) -> dict[str, list[str]]:
 
 
 def test_a_users_whole_life_leaves_no_trace_once_retention_has_passed(
-    runtime: LocalRuntime, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str]
+    runtime: LocalRuntime, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str], runtime_errors: list[str]
 ) -> None:
     life(runtime, release=True)
     expire(runtime, t("2026-04-01"))  # DynamoDB's TTL, played at a time past every tombstone's
-    places = holdings(runtime, log_lines.getvalue(), capsys.readouterr().out)
+    places = holdings(runtime, log_lines.getvalue(), capsys.readouterr().out, runtime_errors)
     assert not hits(places), hits(places)
     # The other user's chat is untouched: the search is not blind.
     assert any(OTHER in text for where, text in places.items() if where.startswith("s3 "))
 
 
 def test_before_the_ttl_a_removed_chat_leaves_only_a_tombstone_without_its_key(
-    runtime: LocalRuntime, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str]
+    runtime: LocalRuntime, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str], runtime_errors: list[str]
 ) -> None:
     life(runtime, release=True)
-    places = holdings(runtime, log_lines.getvalue(), capsys.readouterr().out)
+    places = holdings(runtime, log_lines.getvalue(), capsys.readouterr().out, runtime_errors)
     assert not hits(places), hits(places)
     tombstones = [i for i in ledger(runtime).scan_items() if i.get("state", {}).get("S") == "removed"]
     assert len(tombstones) >= len(KEYS)
@@ -370,3 +407,30 @@ def test_a_hold_placement_that_failed_expires_as_any_entry(runtime: LocalRuntime
     log.finish(placed, "failed", {}, t("2025-11-05T00:01"))
     assert _ttl(runtime, placed.id) == t("2025-12-05T00:01")
     assert _item(runtime, "audit-hold#k1", placed.id) is None
+
+
+def test_the_search_reads_every_message_of_a_queue_not_the_first_ten(runtime: LocalRuntime) -> None:
+    url = runtime.env["WORK_QUEUE_URL"]
+    for start in range(0, 25, 10):
+        entries = [{"Id": str(i), "MessageBody": f"m{i}"} for i in range(start, min(start + 10, 25))]
+        runtime.sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    assert sorted(m["Body"] for m in every_message(runtime, url)) == sorted(f"m{i}" for i in range(25))
+
+
+def test_the_search_reads_what_the_runtime_writes_of_an_escaping_error(
+    runtime: LocalRuntime, runtime_errors: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_consent(runtime, USER, "granted", t("2025-09-01"))
+    runtime.put_chat(KEYS[0], at=t("2025-10-01"))
+    runtime.settle()
+
+    def denied(*args: object, **kwargs: object) -> NoReturn:
+        message = f'not authorized on resource: "arn:aws:s3:::{runtime.bucket}/{KEYS[0]}" (user {USER})'
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": message}}, "PutObjectTagging")
+
+    monkeypatch.setattr(lifecycle, "reopen", denied)
+    with pytest.raises(ClientError):
+        runtime.chat_event("Chat Reopened", {"user_id": USER, "key": KEYS[0]}, t("2025-10-20"))
+    [error] = runtime_errors
+    assert "AccessDenied" in error and "<key " in error
+    assert not hits({"the runtime's error output": error})
