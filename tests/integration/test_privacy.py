@@ -17,14 +17,14 @@ import json
 import logging
 import traceback
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import quote, quote_plus
 
 import pytest
 from botocore.exceptions import ClientError
 
-from consentry import handlers, observability, settings
+from consentry import deployment, handlers, observability, settings
 from consentry.aws.audit import AuditLog
 from consentry.deployment import FUNCTIONS
 from consentry.flows import lifecycle
@@ -33,6 +33,7 @@ from consentry.handlers.batch import WITHHELD, HandlerError, escaped
 from consentry.local import LambdaContext, LocalRuntime
 from consentry.observability import logger as package_logger
 from consentry.pseudonyms import Pseudonyms
+from consentry.training import export as exports
 from support import expire, ledger, set_consent, t
 
 USER = "jo-7f3a+z q"  # any character allowed in a key segment: '+' and a space included
@@ -434,3 +435,15 @@ def test_the_search_reads_what_the_runtime_writes_of_an_escaping_error(
     [error] = runtime_errors
     assert "AccessDenied" in error and "<key " in error
     assert not hits({"the runtime's error output": error})
+
+
+def test_the_ledger_is_restorable_a_week_back_and_a_snapshot_window_follows_it(runtime: LocalRuntime) -> None:
+    """A removed record can come back from a restore or a snapshot for the recovery period only (docs/privacy.md)."""
+    table = runtime.env["LEDGER_TABLE"]
+    backups = runtime.dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    recovery = backups["PointInTimeRecoveryDescription"]
+    assert (recovery["PointInTimeRecoveryStatus"], recovery["RecoveryPeriodInDays"]) == ("ENABLED", 7)
+    found = exports.window(runtime.dynamodb, table)
+    assert found.days == deployment.LEDGER_RECOVERY_DAYS == 7
+    with pytest.raises(exports.OutsideWindow, match="at most 7 days"):
+        found.check(found.latest - timedelta(days=8), table)
