@@ -50,6 +50,7 @@ class Settings:
     oldest_due_alarm_hours: int = 36
     sweep_hour_utc: int = 3
     due_shards: int = deployment.DUE_SHARDS
+    ledger_recovery_days: int = deployment.LEDGER_RECOVERY_DAYS
 
     @property
     def attach_bucket(self) -> bool:
@@ -90,6 +91,13 @@ class Settings:
             oldest_due_alarm_hours=_days(get, "oldestDueAlarmHours", 36),
             sweep_hour_utc=_number(get, "sweepHourUtc", 3, 0, 23),
             due_shards=_number(get, "dueShards", deployment.DUE_SHARDS, 1, deployment.DUE_SHARDS_MAX),
+            ledger_recovery_days=_number(
+                get,
+                "ledgerRecoveryDays",
+                deployment.LEDGER_RECOVERY_DAYS,
+                deployment.RECOVERY_DAYS_MIN,
+                deployment.RECOVERY_DAYS_MAX,
+            ),
         )
         if settings.log_retention_days not in LOG_RETENTION:
             raise SettingsError(f"logRetentionDays must be one of {sorted(LOG_RETENTION)}")

@@ -77,7 +77,7 @@ def sqs_source(queue: QueueWithDlq) -> sources.SqsEventSource:
 
 
 class ConsentryStack(Stack):
-    """Everything of issue 4; `settings` chooses create or attach mode for the bucket and consent table."""
+    """The whole deployment; `settings` chooses create or attach mode for the bucket and consent table."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -95,7 +95,7 @@ class ConsentryStack(Stack):
         events_dlq = dead_letter_queue(self, "EventsDlq")
         chats = ChatBucket(self, "ChatBucket", settings=settings, write_queue=write.queue, access_logs=access_logs)
         consent = ConsentTable(self, "ConsentTable", settings=settings)
-        ledger = LedgerTable(self, "Ledger")
+        ledger = LedgerTable(self, "Ledger", recovery_period_days=settings.ledger_recovery_days)
         # One random key per deployment for keyed hashes of user ids and keys. Never rotated: every hash
         # made with the old key (in logs, metrics, reports) would stop matching its user.
         hash_key = secretsmanager.Secret(

@@ -19,8 +19,11 @@ def _string(name: str) -> dynamodb.Attribute:
     return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
 
 
-def table_from_spec(scope: Construct, construct_id: str, spec: TableSpec) -> dynamodb.Table:
+def table_from_spec(
+    scope: Construct, construct_id: str, spec: TableSpec, recovery_period_days: int | None = None
+) -> dynamodb.Table:
     """An on-demand table with deletion protection, kept when the stack goes."""
+    recovery = spec.point_in_time_recovery_specification(recovery_period_days)
     table = dynamodb.Table(
         scope,
         construct_id,
@@ -30,7 +33,8 @@ def table_from_spec(scope: Construct, construct_id: str, spec: TableSpec) -> dyn
         stream=dynamodb.StreamViewType[spec.stream_view] if spec.stream_view else None,
         time_to_live_attribute=spec.ttl_attribute,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=spec.point_in_time_recovery
+            point_in_time_recovery_enabled=recovery["PointInTimeRecoveryEnabled"],
+            recovery_period_in_days=recovery.get("RecoveryPeriodInDays"),
         ),
         deletion_protection=True,
         removal_policy=RemovalPolicy.RETAIN,
@@ -64,11 +68,15 @@ class ConsentTable(Construct):
 
 
 class LedgerTable(Construct):
-    """One record per chat object; the sparse `due` index is what the sweep queries (consentry.aws.ledger)."""
+    """One record per chat object; the sparse `due` index is what the sweep queries (consentry.aws.ledger).
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    Its point-in-time recovery reaches back `ledgerRecoveryDays` (default `LEDGER_RECOVERY_DAYS`): how long a
+    removed record stays restorable (docs/privacy.md).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, recovery_period_days: int | None = None) -> None:
         super().__init__(scope, construct_id)
-        self.table = table_from_spec(self, "Table", LEDGER_TABLE)
+        self.table = table_from_spec(self, "Table", LEDGER_TABLE, recovery_period_days)
 
     @property
     def index_arns(self) -> list[str]:

@@ -144,6 +144,16 @@ class TableSpec:
     stream_view: str | None = None
     ttl_attribute: str | None = None
     point_in_time_recovery: bool = True
+    # Days a restore can reach back (DynamoDB: 1 to 35); None leaves AWS's default, 35.
+    recovery_period_days: int | None = None
+
+    def point_in_time_recovery_specification(self, recovery_period_days: int | None = None) -> Json:
+        """`PointInTimeRecoverySpecification` as `UpdateContinuousBackups` takes it (a deployment may override)."""
+        spec: Json = {"PointInTimeRecoveryEnabled": self.point_in_time_recovery}
+        days = recovery_period_days if recovery_period_days is not None else self.recovery_period_days
+        if self.point_in_time_recovery and days is not None:
+            spec["RecoveryPeriodInDays"] = recovery_period_days_checked(days)
+        return spec
 
     def key_schema(self) -> list[Json]:
         return _key_schema(self.partition_key, self.sort_key)
@@ -189,12 +199,26 @@ DUE_PROJECTION = "KEYS_ONLY"
 DUE_SHARDS = 16
 DUE_SHARDS_MAX = 1000
 LEDGER_TTL = "ttl"  # epoch seconds; DynamoDB removes the item some time after
+# How far back a restore or a snapshot (`ExportTableToPointInTime`) of the ledger can reach. Privacy first: a
+# record removed or erased stays restorable this long (docs/privacy.md), against 35 days when none is set. A week
+# covers a bad deployment found late; a snapshot must be taken within it (docs/training.md).
+LEDGER_RECOVERY_DAYS = 7
+RECOVERY_DAYS_MIN, RECOVERY_DAYS_MAX = 1, 35  # what DynamoDB accepts
+
+
+def recovery_period_days_checked(days: int) -> int:
+    if not RECOVERY_DAYS_MIN <= days <= RECOVERY_DAYS_MAX:
+        raise ValueError(f"a recovery period runs from {RECOVERY_DAYS_MIN} to {RECOVERY_DAYS_MAX} days, got {days}")
+    return days
+
+
 LEDGER_TABLE = TableSpec(
     "ledger",
     LEDGER_PK,
     LEDGER_SK,
     indexes=(IndexSpec(DUE_INDEX, DUE_SHARD, EXPIRES_AT, DUE_PROJECTION),),
     ttl_attribute=LEDGER_TTL,
+    recovery_period_days=LEDGER_RECOVERY_DAYS,
 )
 
 # -- the hash key (keyed hashes of user ids and keys in logs and metrics) --------------------
@@ -272,6 +296,13 @@ TAGGING_ACTIONS = (
 DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
 # Who may lock a chat may keep it from the sweep for ever; who may bypass governance retention may delete it.
 LOCK_ACTIONS = ("s3:PutObjectLegalHold", "s3:PutObjectRetention", "s3:BypassGovernanceRetention")
+# A default retention in compliance mode would lock every new version for its term: no hold release lifts it, and
+# the sweep could delete nothing written meanwhile. The bucket's Object Lock settings are the stack's, set once.
+BUCKET_LOCK_ACTIONS = ("s3:PutBucketObjectLockConfiguration",)
+# CopyObject is an s3:PutObject carrying `x-amz-copy-source`. Its tagging directive defaults to COPY: the copy gets
+# the source's tags (ours too) without the request naming a tag key, so `s3:RequestObjectTagKeys` cannot see them,
+# and S3 offers no condition key on the directive. So no copy lands on a chat key but the stack's own.
+COPY_SOURCE = "s3:x-amz-copy-source"
 
 
 @dataclass(frozen=True)
@@ -389,6 +420,22 @@ def bucket_policy_statements(bucket_arn: str, policy: Policy, principals: Princi
             "Action": list(LOCK_ACTIONS),
             "Resource": chats,
             "Condition": not_holder,
+        },
+        {
+            "Sid": "NobodyChangesObjectLockSettings",
+            "Effect": "Deny",
+            "Principal": anyone,
+            "Action": list(BUCKET_LOCK_ACTIONS),
+            "Resource": bucket_arn,
+            "Condition": {"ArnNotLike": {"aws:PrincipalArn": list(principals.holders)}},
+        },
+        {
+            "Sid": "NoCopyOntoChats",
+            "Effect": "Deny",
+            "Principal": anyone,
+            "Action": "s3:PutObject",
+            "Resource": chats,
+            "Condition": {"Null": {COPY_SOURCE: "false"}, **not_enforcer},
         },
     ]
 

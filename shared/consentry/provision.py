@@ -210,15 +210,16 @@ def _table(dynamodb: Any, name: str, spec: TableSpec) -> None:
                 TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
             )
     if spec.point_in_time_recovery:
-        _point_in_time_recovery(dynamodb, name)
+        _point_in_time_recovery(dynamodb, name, spec)
 
 
-def _point_in_time_recovery(dynamodb: Any, name: str, tries: int = 30) -> None:
-    """Turn PITR on. A table just created refuses it until its backups are available (a few seconds on AWS)."""
+def _point_in_time_recovery(dynamodb: Any, name: str, spec: TableSpec, tries: int = 30) -> None:
+    """Turn PITR on, with the spec's recovery period. A table just created refuses it until its backups are
+    available (a few seconds on AWS)."""
     for attempt in range(tries):
         try:
             dynamodb.update_continuous_backups(
-                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+                TableName=name, PointInTimeRecoverySpecification=spec.point_in_time_recovery_specification()
             )
             return
         except ClientError as err:

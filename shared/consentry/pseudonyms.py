@@ -5,7 +5,9 @@ nothing we keep past a chat's retention may hold it in plain text. An HMAC
 with a secret held outside the ledger (Secrets Manager, `HASH_KEY_SECRET`)
 turns it into a stable pseudonym: the same key always gives the same hash,
 so an operator with the secret can find a chat's record and log lines, and
-nobody without it can tell which user or chat a tombstone was.
+nobody without it can tell which user or chat a tombstone was. One hash for
+the ledger, the audit trail, `explain` and log lines; whatever this process
+hashed, its log lines also scrub where it appears (`observability.mention`).
 
 Example:
     >>> names = Pseudonyms(b"0" * 32)
@@ -18,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import TYPE_CHECKING, Any
+
+from consentry.observability import mention
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -38,9 +42,12 @@ class Pseudonyms:
         return digest[:HASH_CHARS]
 
     def user(self, user_id: str) -> str:
+        mention("user", user_id)
         return self._hash("user", user_id)
 
     def key(self, key: str) -> str:
+        """The hash of `key` exactly as stored: never decoded first (a `+` or `%` in it is part of it)."""
+        mention("key", key)
         return self._hash("key", key)
 
     @classmethod

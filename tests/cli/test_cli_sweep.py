@@ -206,6 +206,20 @@ def test_apply_refuses_a_plan_of_another_deployment(served_story: LocalRuntime, 
     assert "is not a sweep plan" in cli(*local(served_story), "sweep", "--apply", str(not_a_plan)).err
 
 
+def test_apply_refuses_a_plan_older_than_a_day(served_story: LocalRuntime, cli: Cli, tmp_path: Path) -> None:
+    """A plan names users and chats in the clear: it is applied soon or made again, never kept (docs/privacy.md)."""
+    plan = tmp_path / "plan.json"
+    cli(*local(served_story), "sweep", "--now", "2025-11-20", "--plan", str(plan))
+    data = json.loads(plan.read_text())
+    plan.write_text(json.dumps({**data, "created_at": "2020-01-01T00:00:00Z"}))
+
+    result = cli(*local(served_story), "sweep", "--apply", str(plan))
+
+    assert result.code == 2
+    assert "more than 1 day ago" in result.err and "make a new one" in result.err
+    assert exists(served_story, data["due"][0]["key"])  # nothing deleted
+
+
 # -- on a real account: the worker deletes, never the operator ---------------------------------------------------
 
 

@@ -1,8 +1,8 @@
-"""Issue 4, item 3: what the bucket policy enforces, in both modes. Tag keys come from the policy file."""
+"""What the bucket policy enforces, in both modes. Tag keys come from the policy file."""
 
 from __future__ import annotations
 
-from consentry.deployment import LOCK_ACTIONS
+from consentry.deployment import BUCKET_LOCK_ACTIONS, COPY_SOURCE, LOCK_ACTIONS
 from consentry.policy import load_policy
 from infra.stack import DELETERS, ENFORCERS, HOLDERS
 
@@ -86,6 +86,22 @@ def test_only_holders_and_legal_operators_lock_chats_or_bypass_retention(created
         assert {"s3:PutObjectLegalHold", "s3:PutObjectRetention", "s3:BypassGovernanceRetention"} <= set(LOCK_ACTIONS)
         assert principal_arns(deny, "ArnNotLike") == role_arns(synth, HOLDERS) | operators
         assert {flat(r) for r in as_list(deny["Resource"])} == chat_prefix_arns(synth)
+
+
+def test_nobody_but_the_stacks_roles_changes_the_buckets_object_lock_settings(each_mode: Synth) -> None:
+    deny = each_mode.statement("NobodyChangesObjectLockSettings")
+    assert (deny["Effect"], deny["Principal"]) == ("Deny", {"AWS": "*"})
+    assert as_list(deny["Action"]) == list(BUCKET_LOCK_ACTIONS) == ["s3:PutBucketObjectLockConfiguration"]
+    assert flat(deny["Resource"]) == each_mode.ref(each_mode.stack.chats.bucket.bucket_arn)
+    assert principal_arns(deny, "ArnNotLike") == role_arns(each_mode, HOLDERS)  # legal operators hold, never configure
+
+
+def test_no_copy_lands_on_a_chat_key_but_the_stacks(each_mode: Synth) -> None:
+    deny = each_mode.statement("NoCopyOntoChats")
+    assert (deny["Effect"], deny["Action"], deny["Principal"]) == ("Deny", "s3:PutObject", {"AWS": "*"})
+    assert deny["Condition"]["Null"] == {COPY_SOURCE: "false"}  # any copy: its directive is no condition key
+    assert principal_arns(deny, "ArnNotLike") == enforcer_arns(each_mode)
+    assert {flat(r) for r in as_list(deny["Resource"])} == chat_prefix_arns(each_mode)
 
 
 def test_enforcers_are_the_functions_that_tag_and_deleters_and_holders_are_among_them(created: Synth) -> None:

@@ -1,4 +1,4 @@
-"""Issue 4, items 5 and 7: cdk-nag AwsSolutions and cfn-lint on the synthesized templates."""
+"""cdk-nag AwsSolutions and cfn-lint on the synthesized templates."""
 
 from __future__ import annotations
 

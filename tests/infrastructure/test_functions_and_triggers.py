@@ -1,4 +1,4 @@
-"""Issue 4, item 1: the six functions of CONTRACT.md and what triggers each."""
+"""The six functions of CONTRACT.md and what triggers each."""
 
 from __future__ import annotations
 

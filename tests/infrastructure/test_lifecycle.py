@@ -1,4 +1,4 @@
-"""Issue 4, item 4: the lifecycle backstop never deletes a chat the policy still keeps.
+"""The lifecycle backstop never deletes a chat the policy still keeps.
 
 S3 counts days from creation; the policy counts from last activity, and a reopened chat keeps
 its object. So no rule may expire a current version by age unless it is tagged deleted.

@@ -1,9 +1,10 @@
-"""Issue 4, item 2: create mode makes the bucket and consent table; attach mode uses existing ones."""
+"""Create mode makes the bucket and consent table; attach mode uses existing ones; the settings a deployment takes."""
 
 from __future__ import annotations
 
 import pytest
 
+from consentry import deployment
 from consentry.deployment import DLQ_RETENTION_SECONDS
 from infra.settings import Settings, SettingsError
 
@@ -38,7 +39,8 @@ def test_ledger_is_on_demand_with_pitr_and_the_due_index(each_mode: Synth) -> No
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
             "BillingMode": "PAY_PER_REQUEST",
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            # A removed record stays restorable a week, not AWS's default 35 days (docs/privacy.md).
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 7},
             "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
             "GlobalSecondaryIndexes": [
                 {
@@ -99,13 +101,21 @@ def test_log_retention_must_be_one_cloudwatch_accepts() -> None:
 
 
 def test_logs_keep_no_longer_than_the_policys_shortest_retention() -> None:
-    """Issue 13: log lines (keyed hashes) and S3 access logs (keys) expire with the ineligible data they speak of."""
+    """Log lines (keyed hashes) and S3 access logs (keys) expire with the ineligible data they speak of."""
     settings = context()
     shortest = settings.policy.default_days
     assert settings.log_retention_days <= shortest and settings.access_log_days <= shortest
     for key in ("logRetentionDays", "accessLogDays"):
         with pytest.raises(SettingsError, match=f"{key} must not exceed"):
             context(**{key: str(shortest * 3)})
+
+
+def test_the_ledgers_recovery_period_is_a_setting_dynamodb_accepts() -> None:
+    assert context().ledger_recovery_days == deployment.LEDGER_RECOVERY_DAYS == 7
+    assert context(ledgerRecoveryDays="35").ledger_recovery_days == 35
+    for outside in ("0", "36"):
+        with pytest.raises(SettingsError, match="ledgerRecoveryDays"):
+            context(ledgerRecoveryDays=outside)
 
 
 def test_settings_take_strings_from_the_command_line() -> None:

@@ -1,4 +1,4 @@
-"""Issue 4, item 6: alarms to an e-mail topic, a dashboard, and the sweep's lag watched."""
+"""Alarms to an e-mail topic, a dashboard, and the sweep's lag watched."""
 
 from __future__ import annotations
 
@@ -94,3 +94,11 @@ def test_queues_alarm_when_their_oldest_message_waits_an_hour(created: Synth) ->
         created.ref(created.stack.work.queue.queue_name),
     }
     assert all(a["Threshold"] == 3600 for a in watched)
+
+
+def test_the_batch_operations_bucket_keeps_manifests_and_reports_30_days_in_one_version(created: Synth) -> None:
+    """Manifests list keys and completion reports name the failed tasks' keys (docs/privacy.md): both expire."""
+    bucket = created.resources[created.logical_id(created.stack.batch.bucket.bucket_arn)]["Properties"]
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert [(r.get("Prefix"), r["ExpirationInDays"], r["Status"]) for r in rules] == [(None, 30, "Enabled")]
+    assert bucket.get("VersioningConfiguration", {}).get("Status") != "Enabled"  # no noncurrent copy outlives it

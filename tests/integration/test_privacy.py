@@ -15,14 +15,25 @@ from __future__ import annotations
 import io
 import json
 import logging
+import traceback
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 from urllib.parse import quote, quote_plus
 
 import pytest
+from botocore.exceptions import ClientError
 
-from consentry.local import LocalRuntime
+from consentry import deployment, handlers, observability, settings
+from consentry.aws.audit import AuditLog
+from consentry.deployment import FUNCTIONS
+from consentry.flows import lifecycle
+from consentry.flows.enforcer import Enforcer
+from consentry.handlers.batch import WITHHELD, HandlerError, escaped
+from consentry.local import LambdaContext, LocalRuntime
 from consentry.observability import logger as package_logger
+from consentry.pseudonyms import Pseudonyms
+from consentry.training import export as exports
 from support import expire, ledger, set_consent, t
 
 USER = "jo-7f3a+z q"  # any character allowed in a key segment: '+' and a space included
@@ -46,7 +57,8 @@ def needles() -> set[str]:
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
-    """Every line the package logger writes, formatted exactly as the functions print them."""
+    """Every line the package logger writes, formatted exactly as the functions print them; and every record any
+    other logger emits at WARNING or above (Lambda's root level), raw, as the runtime's own handler writes it."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(package_logger.registered_formatter)
@@ -54,9 +66,44 @@ def log_lines() -> Iterator[io.StringIO]:
     level = inner.level
     inner.addHandler(handler)
     inner.setLevel(logging.DEBUG)
+    others = logging.StreamHandler(stream)
+    others.setLevel(logging.WARNING)
+    others.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    others.addFilter(lambda record: not record.name.startswith("consentry"))
+    root = logging.getLogger()
+    root.addHandler(others)
     yield stream
+    root.removeHandler(others)
     inner.removeHandler(handler)
     inner.setLevel(level)
+
+
+@pytest.fixture
+def runtime_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the Lambda runtime writes of every error that leaves a handler (errorType, errorMessage, stackTrace)."""
+    seen: list[str] = []
+    invoke = LocalRuntime.invoke
+
+    def recorded(self: LocalRuntime, name: str, event: dict[str, Any]) -> Any:
+        try:
+            return invoke(self, name, event)
+        except Exception as err:
+            frames = traceback.format_tb(err.__traceback__)
+            seen.append(json.dumps({"errorType": type(err).__name__, "errorMessage": str(err), "stackTrace": frames}))
+            raise
+
+    monkeypatch.setattr(LocalRuntime, "invoke", recorded)
+    return seen
+
+
+def every_message(rt: LocalRuntime, url: str) -> list[dict[str, Any]]:
+    """Every message a queue holds (each received once and hidden meanwhile), not the first ten."""
+    found: list[dict[str, Any]] = []
+    while True:
+        got = rt.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600)
+        if not got.get("Messages"):
+            return found
+        found += got["Messages"]
 
 
 def life(rt: LocalRuntime, release: bool) -> None:
@@ -81,14 +128,14 @@ def life(rt: LocalRuntime, release: bool) -> None:
     rt.settle()
 
 
-def holdings(rt: LocalRuntime, logs: str, printed: str) -> dict[str, str]:
+def holdings(rt: LocalRuntime, logs: str, printed: str, errors: list[str] | None = None) -> dict[str, str]:
     """Everything the local world holds, as text, by where it is."""
     places: dict[str, str] = {"log lines": logs, "printed output (EMF metrics)": printed}
+    places["the runtime's error output"] = "\n".join(errors or [])
     for item in ledger(rt).scan_items():
         places[f"ledger item {item['sk']['S'][:40]}"] = json.dumps(item, default=str)
     for url in rt.sqs.list_queues().get("QueueUrls", []):
-        messages = rt.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
-        places[f"queue {url.rsplit('/', 1)[1]}"] = json.dumps(messages.get("Messages", []), default=str)
+        places[f"queue {url.rsplit('/', 1)[1]}"] = json.dumps(every_message(rt, url), default=str)
     for bucket in rt.s3.list_buckets()["Buckets"]:
         name = bucket["Name"]
         listing = rt.s3.list_object_versions(Bucket=name)
@@ -111,21 +158,21 @@ def hits(places: dict[str, str]) -> dict[str, list[str]]:
 
 
 def test_a_users_whole_life_leaves_no_trace_once_retention_has_passed(
-    runtime: LocalRuntime, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str]
+    runtime: LocalRuntime, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str], runtime_errors: list[str]
 ) -> None:
     life(runtime, release=True)
     expire(runtime, t("2026-04-01"))  # DynamoDB's TTL, played at a time past every tombstone's
-    places = holdings(runtime, log_lines.getvalue(), capsys.readouterr().out)
+    places = holdings(runtime, log_lines.getvalue(), capsys.readouterr().out, runtime_errors)
     assert not hits(places), hits(places)
     # The other user's chat is untouched: the search is not blind.
     assert any(OTHER in text for where, text in places.items() if where.startswith("s3 "))
 
 
 def test_before_the_ttl_a_removed_chat_leaves_only_a_tombstone_without_its_key(
-    runtime: LocalRuntime, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str]
+    runtime: LocalRuntime, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str], runtime_errors: list[str]
 ) -> None:
     life(runtime, release=True)
-    places = holdings(runtime, log_lines.getvalue(), capsys.readouterr().out)
+    places = holdings(runtime, log_lines.getvalue(), capsys.readouterr().out, runtime_errors)
     assert not hits(places), hits(places)
     tombstones = [i for i in ledger(runtime).scan_items() if i.get("state", {}).get("S") == "removed"]
     assert len(tombstones) >= len(KEYS)
@@ -188,3 +235,215 @@ def test_expire_plays_the_tables_own_ttl_attribute(runtime: LocalRuntime) -> Non
     before = len(list(ledger(runtime).scan_items()))
     expire(runtime, datetime.fromisoformat("2026-04-01T00:00:00+00:00"))
     assert len(list(ledger(runtime).scan_items())) < before
+
+
+# -- what leaves a handler when it fails ---------------------------------------------------------
+
+NASTY_USER = 'jo "7f" <a>\t+z%20q'
+NASTY_KEY = f"chats/{NASTY_USER}/trip\nto\\lisbon+1%2B.json"
+ARN = f"arn:aws:s3:::chat-logs/{NASTY_KEY}"
+
+
+def _denied(*args: object, **kwargs: object) -> NoReturn:
+    """What S3 answers a role without the right: the message quotes the object's ARN, key and all."""
+    message = f"User: arn:aws:sts::123456789012:assumed-role/r/f is not authorized to perform: s3:GetObject on " \
+              f'resource: "{ARN}" because no identity-based policy allows it'  # fmt: skip
+    raise ClientError({"Error": {"Code": "AccessDenied", "Message": message}}, "GetObject")
+
+
+def _denied_naming_the_user(*args: object, **kwargs: object) -> NoReturn:
+    """An error that also names the user bare, outside any key."""
+    raise ClientError({"Error": {"Code": "AccessDenied", "Message": f"{ARN} of user {NASTY_USER}"}}, "GetObject")
+
+
+def _events() -> dict[str, dict[str, Any]]:
+    """One event per entry point, naming the user and the key where that event source does."""
+    notification = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "eventTime": "2025-10-01T00:00:00Z",
+                "s3": {"bucket": {"name": "chat-logs"}, "object": {"key": quote_plus(NASTY_KEY)}},
+            }
+        ]
+    }
+    return {
+        "tag_on_write": {"Records": [{"messageId": "m1", "body": json.dumps(notification)}]},
+        "consent_changed": {"Records": [{"eventName": "MODIFY", "dynamodb": {
+            "SequenceNumber": "1", "Keys": {"user_id": {"S": NASTY_USER}},
+            "OldImage": {"training_consent": {"S": "granted"}}, "NewImage": {"training_consent": {"S": "denied"}}}}]},
+        "chat_events": {"id": "e1", "source": "chat.app", "detail-type": "Chat Deleted", "time": "2025-10-02T00:00:00Z",
+                        "detail": {"user_id": NASTY_USER, "key": NASTY_KEY}},
+        "retention_sweep": {"id": "s1", "source": "aws.events", "detail-type": "Scheduled Event",
+                            "time": "2025-10-03T00:00:00Z", "detail": {}},
+        "worker": {"Records": [{"messageId": "w1", "body": json.dumps({"type": "retag", "user_id": NASTY_USER}),
+                                "attributes": {"ApproximateReceiveCount": "1"}}]},
+        "backfill": {"invocationSchemaVersion": "2.0", "invocationId": "i1", "job": {"id": "j1"},
+                     "tasks": [{"taskId": "t1", "s3Bucket": "chat-logs", "s3Key": quote(NASTY_KEY, safe="/")}]},
+    }  # fmt: skip
+
+
+def nasty_needles() -> set[str]:
+    parts = {NASTY_USER, NASTY_KEY, "trip\nto", "lisbon+1", '"7f"', "<a>"}
+    return parts | {json.dumps(p)[1:-1] for p in parts} | {quote(p) for p in parts} | {quote_plus(p) for p in parts}
+
+
+@pytest.fixture
+def warm_container(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pseudonyms]:
+    """A container whose Enforcer ran before (the key patterns and the hash key known), and whose next call fails."""
+    saved = (observability._scrub, observability._protected)
+    names = Pseudonyms(b"h" * 32)
+    observability.protect([("chats/", ".json"), ("code-sessions/", ".jsonl")], names)
+    monkeypatch.setattr(Enforcer, "from_env", classmethod(_denied_naming_the_user))
+    for variable in ("CONSENT_TABLE", "LEDGER_TABLE", "WORK_QUEUE_URL"):
+        monkeypatch.setenv(variable, "x")
+    monkeypatch.setenv("CHAT_BUCKET", "chat-logs")
+    settings.current.cache_clear()
+    yield names
+    settings.current.cache_clear()
+    observability._scrub, observability._protected = saved
+
+
+@pytest.mark.parametrize("function", [f.name for f in FUNCTIONS])
+def test_an_aws_error_quoting_an_object_arn_leaves_no_handler_with_its_key(
+    function: str,
+    warm_container: Pseudonyms,
+    log_lines: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handler = getattr(handlers, f"{function}_handler")
+    if function == "retention_sweep":  # its event names nobody: a user id bare in a text cannot be known there
+        monkeypatch.setattr(Enforcer, "from_env", classmethod(_denied))
+    try:
+        returned = handler(_events()[function], LambdaContext(function))
+        escaped: BaseException | None = None
+    except Exception as err:
+        returned, escaped = None, err
+    if function in ("consent_changed", "worker"):  # a failed record is reported, the batch does not raise
+        assert escaped is None and returned and returned["batchItemFailures"]
+    else:
+        assert escaped is not None, returned
+    # What the Lambda runtime writes (errorType, errorMessage, stackTrace) and what goes back as the result.
+    runtime_sees = "" if escaped is None else "".join(traceback.format_exception(escaped)) + repr(escaped)
+    seen = {"runtime": runtime_sees, "result": json.dumps(returned), "logs": log_lines.getvalue(),
+            "printed": capsys.readouterr().out}  # fmt: skip
+    assert {where: sorted(n for n in nasty_needles() if n in text) for where, text in seen.items()} == {
+        where: [] for where in seen
+    }
+    if escaped is not None and function != "retention_sweep":  # the sweep's event names nobody
+        assert f"<key {warm_container.key(NASTY_KEY)}>" in str(escaped)  # the operator can still find the chat
+    assert "AccessDenied" in runtime_sees + seen["logs"] + seen["result"]  # the error's kind is not lost
+
+
+def test_before_the_hash_key_is_read_an_escaping_error_keeps_no_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = (observability._scrub, observability._protected)
+    observability._scrub, observability._protected = None, None
+
+    def broken(*args: object, **kwargs: object) -> NoReturn:
+        raise ValueError(f"cannot read {ARN}")
+
+    try:
+        monkeypatch.setattr(Enforcer, "from_env", classmethod(_denied))
+        with pytest.raises(ClientError) as denied:
+            handlers.backfill_handler(_events()["backfill"], LambdaContext("backfill"))
+        monkeypatch.setattr(Enforcer, "from_env", classmethod(broken))
+        with pytest.raises(ValueError) as raised:
+            handlers.backfill_handler(_events()["backfill"], LambdaContext("backfill"))
+    finally:
+        observability._scrub, observability._protected = saved
+    assert denied.value.response["Error"] == {"Code": "AccessDenied", "Message": WITHHELD}
+    assert str(raised.value) == WITHHELD
+
+
+def test_an_error_that_needs_more_than_its_text_escapes_as_a_handler_error(warm_container: Pseudonyms) -> None:
+    class Odd(Exception):
+        def __init__(self, key: str, code: int) -> None:
+            super().__init__(f"{code}: {key}")
+
+    assert str(escaped(Odd(NASTY_KEY, 7))) == f"Odd: 7: <key {warm_container.key(NASTY_KEY)}>"
+    assert type(escaped(Odd(NASTY_KEY, 7))) is HandlerError
+
+
+# -- the audit trail of a legal hold -----------------------------------------------------------------
+
+
+def _audit(rt: LocalRuntime) -> AuditLog:
+    return AuditLog(rt.dynamodb, rt.env["LEDGER_TABLE"], tombstone_days=30)
+
+
+def _item(rt: LocalRuntime, pk: str, sk: str) -> dict[str, Any] | None:
+    found = rt.dynamodb.get_item(TableName=rt.env["LEDGER_TABLE"], Key={"pk": {"S": pk}, "sk": {"S": sk}})
+    return found.get("Item")
+
+
+def _ttl(rt: LocalRuntime, entry_id: str) -> datetime | None:
+    item = _item(rt, f"audit#{entry_id[:7]}", entry_id)
+    assert item is not None
+    return datetime.fromtimestamp(int(item["ttl"]["N"]), UTC) if "ttl" in item else None
+
+
+def test_the_audit_entry_of_a_hold_lives_as_long_as_the_hold_and_30_days_after(runtime: LocalRuntime) -> None:
+    log = _audit(runtime)
+    placed = log.start("hold", "arn:op", t("2025-11-05"), "here", {"action": "place", "key_hash": "k1"},
+                       names_someone=True)  # fmt: skip
+    other = log.start("hold", "arn:op", t("2025-11-06"), "here", {"action": "place", "user_hash": "u1"},
+                      names_someone=True)  # fmt: skip
+    erased = log.start("erase", "arn:op", t("2025-11-07"), "here", {"user_hash": "u2"}, names_someone=True)
+    assert _ttl(runtime, placed.id) is None and _ttl(runtime, other.id) is None  # in force: kept
+    assert _ttl(runtime, erased.id) == t("2025-12-07")  # anything else naming someone: as a tombstone
+    released = log.start("hold", "arn:op", t("2028-03-01"), "here", {"action": "release", "key_hash": "k1"},
+                         names_someone=True)  # fmt: skip
+    assert _ttl(runtime, placed.id) == t("2028-03-31")  # years later: still there, then 30 days more
+    assert _ttl(runtime, released.id) == t("2028-03-31")
+    assert _ttl(runtime, other.id) is None  # another subject's hold is still in force
+    assert _item(runtime, "audit-hold#k1", placed.id) is None
+    assert _item(runtime, "audit-hold#u1", other.id) is not None
+
+
+def test_a_hold_placement_that_failed_expires_as_any_entry(runtime: LocalRuntime) -> None:
+    log = _audit(runtime)
+    placed = log.start("hold", "arn:op", t("2025-11-05"), "here", {"action": "place", "key_hash": "k1"},
+                       names_someone=True)  # fmt: skip
+    log.finish(placed, "failed", {}, t("2025-11-05T00:01"))
+    assert _ttl(runtime, placed.id) == t("2025-12-05T00:01")
+    assert _item(runtime, "audit-hold#k1", placed.id) is None
+
+
+def test_the_search_reads_every_message_of_a_queue_not_the_first_ten(runtime: LocalRuntime) -> None:
+    url = runtime.env["WORK_QUEUE_URL"]
+    for start in range(0, 25, 10):
+        entries = [{"Id": str(i), "MessageBody": f"m{i}"} for i in range(start, min(start + 10, 25))]
+        runtime.sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    assert sorted(m["Body"] for m in every_message(runtime, url)) == sorted(f"m{i}" for i in range(25))
+
+
+def test_the_search_reads_what_the_runtime_writes_of_an_escaping_error(
+    runtime: LocalRuntime, runtime_errors: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_consent(runtime, USER, "granted", t("2025-09-01"))
+    runtime.put_chat(KEYS[0], at=t("2025-10-01"))
+    runtime.settle()
+
+    def denied(*args: object, **kwargs: object) -> NoReturn:
+        message = f'not authorized on resource: "arn:aws:s3:::{runtime.bucket}/{KEYS[0]}" (user {USER})'
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": message}}, "PutObjectTagging")
+
+    monkeypatch.setattr(lifecycle, "reopen", denied)
+    with pytest.raises(ClientError):
+        runtime.chat_event("Chat Reopened", {"user_id": USER, "key": KEYS[0]}, t("2025-10-20"))
+    [error] = runtime_errors
+    assert "AccessDenied" in error and "<key " in error
+    assert not hits({"the runtime's error output": error})
+
+
+def test_the_ledger_is_restorable_a_week_back_and_a_snapshot_window_follows_it(runtime: LocalRuntime) -> None:
+    """A removed record can come back from a restore or a snapshot for the recovery period only (docs/privacy.md)."""
+    table = runtime.env["LEDGER_TABLE"]
+    backups = runtime.dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    recovery = backups["PointInTimeRecoveryDescription"]
+    assert (recovery["PointInTimeRecoveryStatus"], recovery["RecoveryPeriodInDays"]) == ("ENABLED", 7)
+    found = exports.window(runtime.dynamodb, table)
+    assert found.days == deployment.LEDGER_RECOVERY_DAYS == 7
+    with pytest.raises(exports.OutsideWindow, match="at most 7 days"):
+        found.check(found.latest - timedelta(days=8), table)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from consentry.deployment import COPY_SOURCE
+
 Params = Mapping[str, Any]
 
 
@@ -78,10 +80,30 @@ def _listing(action: str) -> Callable[[Where, Params], list[Request]]:
     return requests
 
 
+def _tag_keys(tagging: Any) -> list[str]:
+    return [pair.split("=", 1)[0] for pair in str(tagging or "").split("&") if pair]
+
+
 def _put_object(where: Where, p: Params) -> list[Request]:
-    keys = tuple(pair.split("=", 1)[0] for pair in str(p.get("Tagging", "")).split("&") if pair)
+    keys = tuple(_tag_keys(p.get("Tagging", "")))
     context = (("s3:RequestObjectTagKeys", keys),) if keys else ()
     return [Request("s3:PutObject", where.s3(p["Bucket"], p["Key"]), context)]
+
+
+def _copy_object(where: Where, p: Params) -> list[Request]:
+    """A copy is a PutObject carrying `x-amz-copy-source` (and a read of the source)."""
+    source = p["CopySource"]
+    if isinstance(source, Mapping):
+        source = f"{source['Bucket']}/{source['Key']}"
+    bucket, _, key = str(source).lstrip("/").partition("/")
+    keys = tuple(_tag_keys(p.get("Tagging", "")))
+    context: tuple[tuple[str, str | tuple[str, ...]], ...] = ((COPY_SOURCE, str(source)),)
+    if keys:
+        context += (("s3:RequestObjectTagKeys", keys),)
+    return [
+        Request("s3:PutObject", where.s3(p["Bucket"], p["Key"]), context),
+        Request("s3:GetObject", where.s3(bucket, key)),
+    ]
 
 
 def _delete_objects(where: Where, p: Params) -> list[Request]:
@@ -133,6 +155,10 @@ CALLS: dict[tuple[str, str], Callable[[Where, Params], list[Request]]] = {
     ("s3", "GetObjectRetention"): _object("s3:GetObjectRetention"),
     ("s3", "PutObjectRetention"): _object("s3:PutObjectRetention"),
     ("s3", "PutObject"): _put_object,
+    ("s3", "CopyObject"): _copy_object,
+    ("s3", "PutObjectLockConfiguration"): lambda where, p: [
+        Request("s3:PutBucketObjectLockConfiguration", where.s3(p["Bucket"]))
+    ],
     ("s3", "DeleteObjects"): _delete_objects,
     ("s3", "ListObjectVersions"): _listing("s3:ListBucketVersions"),
     ("s3", "ListObjectsV2"): _listing("s3:ListBucket"),

@@ -19,7 +19,7 @@ from .calls import Request
 
 Statement = Mapping[str, Any]
 # Keys that are simply absent from a request they do not apply to (AWS: "not present in the context").
-REQUEST_KEYS = ("s3:prefix", "s3:RequestObjectTagKeys")
+REQUEST_KEYS = ("s3:prefix", "s3:RequestObjectTagKeys", "s3:x-amz-copy-source")
 
 
 class Undecidable(ValueError):
@@ -81,6 +81,8 @@ def _one(operator: str, expected: list[str], actual: list[str]) -> bool:
     base = operator.replace("ForAnyValue:", "").replace("ForAllValues:", "").replace("Not", "")
     if operator.startswith("ForAnyValue:"):
         return any(_compare(base, e, a) for a in actual for e in expected)
+    if base == "Null":  # "true": the key is absent from the request; "false": it is present
+        return any((e.lower() == "true") == (not actual) for e in expected)
     if not actual:  # AWS: a key absent from the request matches no value; a negated operator then holds
         return negated
     if base == "Bool":

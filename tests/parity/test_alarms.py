@@ -1,4 +1,4 @@
-"""Issue 11, item 5: the alarms watch what the code emits, and every emitted metric is watched or excused.
+"""The alarms watch what the code emits, and every emitted metric is watched or excused.
 
 The emitted metrics are read from the package's code (`count("...")` and `add_metric(name="...")`
 calls, with `ast`); the alarms from the synthesized template; the excuses from infra/reasons.py.

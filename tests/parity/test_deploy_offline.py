@@ -1,4 +1,4 @@
-"""Issue 11, item 7: the synthesized template deploys into moto's CloudFormation, and the story runs there.
+"""The synthesized template deploys into moto's CloudFormation, and the story runs there.
 
 The test finds every resource through the stack's outputs (`describe_stacks`), hands the handlers
 the environment the outputs describe, and drives write -> opt-out -> sweep in-process.

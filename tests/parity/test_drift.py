@@ -1,4 +1,4 @@
-"""Issue 11, item 1: the synthesized stack and `provision()` on moto hold the same settings, resource by resource.
+"""The synthesized stack and `provision()` on moto hold the same settings, resource by resource.
 
 Each resource of the template that `provision()` also makes is paired with its local counterpart
 through the stack's outputs (the functions' environment). Every property the template sets is then
@@ -120,6 +120,7 @@ def test_tables_have_the_stacks_keys_indexes_stream_ttl_and_recovery(world: Pari
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         pitr = backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
+        period = backups["PointInTimeRecoveryDescription"].get("RecoveryPeriodInDays")
         indexes = {
             i["IndexName"]: (_keys(i["KeySchema"]), i["Projection"]["ProjectionType"])
             for i in table.get("GlobalSecondaryIndexes", [])
@@ -143,9 +144,9 @@ def test_tables_have_the_stacks_keys_indexes_stream_ttl_and_recovery(world: Pari
                 (v["AttributeName"], v["Enabled"]),
                 (d.get("AttributeName"), d.get("TimeToLiveStatus") == "ENABLED"),
             ),
-            "PointInTimeRecoverySpecification": lambda v, status=pitr: (
-                v["PointInTimeRecoveryEnabled"],
-                status == "ENABLED",
+            "PointInTimeRecoverySpecification": lambda v, status=pitr, days=period: (
+                (v["PointInTimeRecoveryEnabled"], v.get("RecoveryPeriodInDays", 35)),  # AWS's default: 35
+                (status == "ENABLED", days),
             ),
         }
         mismatches += compare(world, logical, readers)

@@ -1,7 +1,7 @@
-"""Issue 11, items 2 and 4: the IAM-parity check fails a test when a role lacks a call, and the local
+"""The IAM-parity check fails a test when a role lacks a call, and the local
 bucket holds the stack's rules of who may read, tag, delete and lock.
 
-The first tests take a grant away from one function, as the stack had it before issue 11, and
+The first tests take a grant away from one function, as the stack once had it, and
 show the check reporting it (moto's refusal, AWS's rules, or both). The others ask the evaluator
 (AWS's rules, tests/parity/evaluate.py) about principals other than the functions, against the
 bucket policy as the local bucket holds it and the tags S3 holds.
@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from consentry.deployment import HOLDERS
 from consentry.policy import load_policy
-from parity.calls import Request
+from parity.calls import Request, requests_of
 from parity.evaluate import decide
 from parity.iam import USER_PREFIX, Parity, moto_statements
 from support import retain_for_a_day, set_consent, t, tags
@@ -43,7 +43,7 @@ def without(parity: Parity, function: str, action: str) -> None:
 
 
 def test_a_sweep_role_without_query_fails_as_it_would_in_the_account(parity: Parity) -> None:
-    """The stack before issue 11: retention_sweep queried the `due` index without dynamodb:Query."""
+    """The stack once: retention_sweep queried the `due` index without dynamodb:Query."""
     without(parity, "retention_sweep", "dynamodb:Query")
     with pytest.raises(ClientError, match="AccessDenied"):
         parity.runtime.sweep(t("2026-01-01T03:00:00"))
@@ -53,7 +53,7 @@ def test_a_sweep_role_without_query_fails_as_it_would_in_the_account(parity: Par
 
 
 def test_a_lock_check_without_get_object_retention_is_reported_though_moto_allows_it(parity: Parity) -> None:
-    """The stack before issue 11: ChatStore.locked() asked for the retention and was refused; the refusal read as
+    """The stack once: ChatStore.locked() asked for the retention and was refused; the refusal read as
     "not locked". moto names GetObjectRetention s3:GetObject and would let it pass: the evaluator does not."""
     rt = parity.runtime
     without(parity, "chat_events", "s3:GetObjectRetention")
@@ -148,3 +148,37 @@ def test_a_legal_operator_may_hold_and_set_retention(chats: Parity) -> None:
     for action in ("s3:PutObjectLegalHold", "s3:PutObjectRetention", "s3:BypassGovernanceRetention"):
         request = Request(action, chats.where.s3(chats.runtime.bucket, "chats/ana/c.json"))
         assert decide(request, operator, ADMIN_POLICY, chats.bucket_policy).allowed, action
+
+
+def test_no_one_else_changes_the_buckets_object_lock_settings_even_with_s3_star(chats: Parity) -> None:
+    # A default compliance retention would lock every new version past any hold's release: the sweep would stall.
+    [request] = requests_of(chats.where, "s3", "PutObjectLockConfiguration", {"Bucket": chats.runtime.bucket})
+    assert request.action == "s3:PutBucketObjectLockConfiguration"
+    assert not admin_may(chats, request)
+    assert not decide(request, chats.principals["legal_operator"], ADMIN_POLICY, chats.bucket_policy).allowed
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},  # the default tagging directive, COPY: the source's tags (ours too) come along unnamed
+        {"TaggingDirective": "COPY"},
+        {"TaggingDirective": "REPLACE", "Tagging": "training-eligible=true"},
+        {"TaggingDirective": "REPLACE", "Tagging": "project=x"},  # no copy at all lands on a chat key
+    ],
+)
+def test_no_one_else_copies_onto_a_chat_key_even_with_s3_star(chats: Parity, params: dict[str, str]) -> None:
+    bucket = chats.runtime.bucket
+    copy = {"Bucket": bucket, "Key": "chats/ben/copied.json", "CopySource": f"{bucket}/chats/ana/c.json", **params}
+    put, read = requests_of(chats.where, "s3", "CopyObject", copy)
+    assert dict(put.context)["s3:x-amz-copy-source"] and read.action == "s3:GetObject"
+    assert not admin_may(chats, put)
+
+
+def test_a_copy_elsewhere_and_a_plain_write_of_a_chat_are_still_allowed(chats: Parity) -> None:
+    bucket = chats.runtime.bucket
+    copy = {"Bucket": bucket, "Key": "exports/c.json", "CopySource": {"Bucket": bucket, "Key": "chats/ana/c.json"}}
+    put, _ = requests_of(chats.where, "s3", "CopyObject", copy)
+    assert admin_may(chats, put)
+    [plain] = requests_of(chats.where, "s3", "PutObject", {"Bucket": bucket, "Key": "chats/ana/new.json"})
+    assert admin_may(chats, plain)

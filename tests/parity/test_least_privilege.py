@@ -1,4 +1,4 @@
-"""Issue 11, item 2: each role holds what its function calls, and every other grant has a written reason.
+"""Each role holds what its function calls, and every other grant has a written reason.
 
 The expectations come from the calls the code makes: one deployment under IAM parity runs every
 flow (writes, consent changes, reopen and archive, reopen of a chat the ledger never saw, holds on

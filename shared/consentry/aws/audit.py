@@ -14,6 +14,13 @@ a tombstone does (`tombstone_days`): nothing that can be matched to a user
 outlives the proof of a deletion. Entries that name nobody (a sweep's counts,
 a redrive) are kept `UNNAMED_DAYS` (or `tombstone_days` if longer), through one
 yearly audit cycle.
+
+A legal hold may last years, and who placed it must be known while it is in
+force: the entry of a `hold place` has no expiry until a `hold release` of
+the same subject (the same key hash, or the same user hash), and then lives
+`tombstone_days` more. A pointer item `pk = "audit-hold#<subject hash>"`,
+`sk = <entry id>` finds the placements a release closes. A placement that
+failed expires as any entry naming someone.
 """
 
 from __future__ import annotations
@@ -33,7 +40,16 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 AUDIT = "audit#"
+HELD = "audit-hold#"  # pointers to the placements of a hold still in force, by subject hash
 UNNAMED_DAYS = 400  # a yearly audit, with a month to spare
+
+
+def hold_subject(command: str, arguments: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(action, subject hash) of a `hold` entry, else None."""
+    subject = arguments.get("key_hash") or arguments.get("user_hash")
+    if command != "hold" or not subject or arguments.get("action") not in ("place", "release"):
+        return None
+    return str(arguments["action"]), str(subject)
 
 
 def month_of(moment: datetime) -> str:
@@ -99,6 +115,8 @@ class AuditLog:
             names_someone=names_someone,
         )
         days = self.tombstone_days if names_someone else max(UNNAMED_DAYS, self.tombstone_days)
+        hold = hold_subject(command, arguments)
+        placed = hold is not None and hold[0] == "place"
         item = {
             **self._key(entry.id),
             **to_item(
@@ -112,15 +130,53 @@ class AuditLog:
                     "status": entry.status,
                     "changed": {},
                     "pages": {},
-                    TTL: epoch(at + timedelta(days=days)),
+                    **({} if placed else {TTL: epoch(at + timedelta(days=days))}),
                 }
             ),
         }
+        if placed:
+            assert hold is not None
+            self.client.put_item(TableName=self.table, Item=to_item({PK: f"{HELD}{hold[1]}", SK: entry.id}))
         self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        if hold is not None and hold[0] == "release":
+            self._hold_ended(hold[1], at)
         return entry
 
+    def _hold_ended(self, subject: str, at: datetime) -> None:
+        """The placements of `subject`'s hold expire `tombstone_days` after its release, with their pointers."""
+        ttl = to_item({":ttl": epoch(at + timedelta(days=self.tombstone_days))})
+        paginator = self.client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": f"{HELD}{subject}"}),
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for pointer in page.get("Items", []):
+                self._expire(from_item(pointer)[SK], ttl)
+                self.client.delete_item(TableName=self.table, Key={PK: pointer[PK], SK: pointer[SK]})
+
+    def _expire(self, entry_id: str, ttl: dict[str, Any]) -> None:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(entry_id),
+                UpdateExpression="SET #ttl = :ttl",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#ttl": TTL},
+                ExpressionAttributeValues=ttl,
+            )
+        except ClientError as err:  # a pointer whose entry was never written (the command died between the two)
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def finish(self, entry: AuditEntry, status: str, changed: Mapping[str, int], at: datetime) -> None:
-        """What the command changed (counts), and how it ended."""
+        """What the command changed (counts), and how it ended (a failed placement holds nothing: it expires)."""
+        hold = hold_subject(entry.command, entry.arguments)
+        if status == "failed" and hold is not None and hold[0] == "place":
+            self._expire(entry.id, to_item({":ttl": epoch(at + timedelta(days=self.tombstone_days))}))
+            self.client.delete_item(TableName=self.table, Key=to_item({PK: f"{HELD}{hold[1]}", SK: entry.id}))
         self.client.update_item(
             TableName=self.table,
             Key=self._key(entry.id),
@@ -187,4 +243,4 @@ def _entry(item: Mapping[str, Any]) -> AuditEntry:
     )
 
 
-__all__ = ["AUDIT", "UNNAMED_DAYS", "AuditEntry", "AuditLog", "months"]
+__all__ = ["AUDIT", "HELD", "UNNAMED_DAYS", "AuditEntry", "AuditLog", "months"]

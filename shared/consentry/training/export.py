@@ -2,8 +2,10 @@
 
 `ExportTableToPointInTime` writes the table as it was at `ExportTime` to S3,
 from the continuous backups (PITR): no read capacity, no Scan, and a single
-instant, where a Scan sees records change while it runs. PITR holds the last
-35 days at most (`describe_continuous_backups` says exactly what it holds now:
+instant, where a Scan sees records change while it runs. PITR holds the table's
+recovery period at most (`RecoveryPeriodInDays`: the ledger's is a deployment
+setting, 7 days by default, 35 at most; `describe_continuous_backups` says
+exactly what it holds now:
 `EarliestRestorableDateTime` to `LatestRestorableDateTime`, a few minutes
 behind the wall clock); a T outside is refused before anything is asked.
 
@@ -65,12 +67,13 @@ class Window:
 
     earliest: datetime
     latest: datetime
+    days: int = PITR_DAYS  # the table's recovery period (the ledger's: `ledgerRecoveryDays`, 7 by default)
 
     def check(self, at: datetime, table: str) -> datetime:
         if not self.earliest <= at <= self.latest:
             raise OutsideWindow(
                 f"{iso(at)} is outside what point-in-time recovery of {table} holds "
-                f"({iso(self.earliest)} to {iso(self.latest)}, at most {PITR_DAYS} days): "
+                f"({iso(self.earliest)} to {iso(self.latest)}, at most {self.days} days): "
                 "pick an instant in that window, or `latest`"
             )
         return at
@@ -123,8 +126,9 @@ def window(dynamodb: DynamoDBClient, table: str) -> Window:
             "--point-in-time-recovery-specification PointInTimeRecoveryEnabled=true)"
         )
     latest = _instant(pitr["LatestRestorableDateTime"])
-    earliest = max(_instant(pitr["EarliestRestorableDateTime"]), latest - timedelta(days=PITR_DAYS))
-    return Window(earliest, latest)
+    days = int(pitr.get("RecoveryPeriodInDays") or PITR_DAYS)  # absent: AWS's default
+    earliest = max(_instant(pitr["EarliestRestorableDateTime"]), latest - timedelta(days=days))
+    return Window(earliest, latest, days)
 
 
 def _instant(value: datetime | float) -> datetime:

@@ -5,7 +5,7 @@ Two questions, two words:
 - **`snapshot --at T`: the ledger as it was at T.** DynamoDB exports the
   ledger at T from its point-in-time recovery (`consentry.training.export`);
   the manifest is every chat version eligible at T in that export. T must be
-  an instant PITR holds (the last 35 days at most). An opt-out, deletion or
+  an instant PITR holds (its recovery period: 7 days by default). An opt-out, deletion or
   erasure after T does not change the snapshot at T: that is what an audit
   asks ("what could training read on that date").
 - **`snapshot verify`: what in a manifest may no longer be read now.** A

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from consentry.cli.commands.target import CommandError, Target, UsageError
 from consentry.policy import format_instant, parse_instant
 
 PLAN_KIND = "consentry-sweep-plan"
+PLAN_LIFETIME = timedelta(days=1)  # `--apply` refuses an older plan file: it lists keys and user ids in the clear
 PLAN_VERSION = 1
 PAGE_CHATS = 100  # chats per work message
 PAGE_BYTES = 200_000  # under SQS's 256 KiB message limit, with room for the envelope
@@ -248,7 +249,14 @@ def read_plan(path: Path) -> Plan:
         raise UsageError(f"{path} is a damaged sweep plan ({type(err).__name__}: {err}): write it again") from None
 
 
-def check_plan(made: Plan, target: Target, path: Path) -> None:
+def check_plan(made: Plan, target: Target, path: Path, now: datetime | None = None) -> None:
+    """The plan is this deployment's and fresh: a plan file holds keys and user ids, and expires (docs/privacy.md)."""
+    age = (now or datetime.now(UTC)) - made.created_at  # the wall clock: how old a file is is an operator's fact
+    if age > PLAN_LIFETIME:
+        raise UsageError(
+            f"{path} was planned {made.created_at:%Y-%m-%d %H:%M} UTC, more than {PLAN_LIFETIME.days} day ago: a plan "
+            "names users and chats and is not kept; delete it and make a new one with `consentry sweep --plan FILE`"
+        )
     if (made.bucket, made.ledger_table) != (target.settings.bucket, target.settings.ledger_table):
         raise UsageError(
             f"{path} was planned for bucket {made.bucket!r} and ledger {made.ledger_table!r}, not this deployment's "
