@@ -11,8 +11,9 @@ Example:
     ...     "version": 3})
     >>> chat = Chat(key="chats/u1/c1.json", user_id="u1",
     ...     last_activity=parse_instant("2025-10-01T12:00:00Z"))
-    >>> decide(chat, consent, policy).reason
-    'consent-granted'
+    >>> decision = decide(chat, consent, policy)
+    >>> (decision.eligible, str(decision.reason))
+    (True, 'consent-granted')
 """
 
 from __future__ import annotations
