@@ -125,6 +125,17 @@ def test_every_function_reads_the_hash_key_and_no_other_secret(each_mode: Synth)
 
 def test_training_reader_reads_chat_objects_and_nothing_else(each_mode: Synth) -> None:
     grants = each_mode.grants(each_mode.stack.reader.role.role_arn)
-    assert {a for a, _ in grants} == {"s3:GetObject", "s3:ListBucket"}
+    assert {a for a, _ in grants} == {"s3:GetObject"}  # by manifest: no listing
     flat_reader = {flat(r) for _, r in grants}
     assert all("existing-chats" in r or "ChatBucket" in r for r in flat_reader)
+
+
+def test_the_training_copy_role_reads_chats_and_manifests_and_writes_its_reports(each_mode: Synth) -> None:
+    grants = each_mode.grants(each_mode.stack.reader.copy_role.role_arn)
+    assert {a for a, _ in grants} == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}
+    for action, resource in grants:
+        where = flat(resource)
+        if action == "s3:GetObjectVersion":
+            assert "manifests/*" in where  # a chat version by its id: never
+        elif action == "s3:PutObject":
+            assert "reports/*" in where and "Training" in where

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from consentry.policy import format_instant
@@ -53,8 +54,12 @@ def report_files(ledger_files: list[Path], now: datetime, into: Path) -> tuple[l
 def from_rows(rows: Iterable[Sequence[object]]) -> list[Count]:
     """Counts from `sql/report.sql`'s rows, on either engine (Athena gives every value as text)."""
     # COUNT_IF over no row is NULL in DuckDB
-    return [Count(str(row[0]), None if row[1] is None else str(row[1]), *(int(str(v or 0)) for v in row[2:]))
-            for row in rows]  # fmt: skip
+    return [Count(str(row[0]), None if row[1] is None else str(row[1]), *(_whole(v) for v in row[2:])) for row in rows]
+
+
+def _whole(value: object) -> int:
+    """A count as DuckDB (an integer, or a float from a window) or Athena (text) gives it."""
+    return int(Decimal(str(value))) if value is not None else 0
 
 
 def counts_parquet(counts: Sequence[Count], path: Path) -> Path:
