@@ -12,7 +12,7 @@ Example:
     >>> duckdb_type()[:40]
     'STRUCT("pk" STRUCT("S" VARCHAR), "sk" ST'
     >>> hive_type()[:36]
-    'struct<pk:struct<s:string>,sk:struc'
+    'struct<pk:struct<s:string>,sk:struct'
 """
 
 from __future__ import annotations
