@@ -41,8 +41,12 @@ Kind = Literal["key", "user"]
 
 _scrub: re.Pattern[str] | None = None
 _protected: tuple[tuple[tuple[str, str], ...], Pseudonyms | None] | None = None
-# Values named in this invocation -> their kind; cleared at each invocation's start (`forget`).
+# Values named in this invocation -> their kind; cleared at each invocation's start (`forget`). Found in a text by
+# their first `_PROBE` characters (`_by_start`), so a line costs its length, not the number of values named.
 _named: dict[str, Kind] = {}
+_by_start: dict[str, list[str]] = {}
+_short: set[str] = set()  # values shorter than a probe
+_PROBE = 4
 _named_lock = threading.Lock()
 NAMED_MAX = 20_000  # a page names at most a few thousand chats; a long-lived process drops the oldest half
 # A bare value is matched only where it is not part of a longer word: a user id "jo" must not hide "json".
@@ -128,20 +132,49 @@ def scrubbing() -> bool:
 def mention(kind: Kind, *values: str | None) -> None:
     """Values this invocation deals with (parsed from its event): scrubbed wherever a line shows them."""
     with _named_lock:
-        if len(_named) + len(values) > NAMED_MAX:
-            for old in list(_named)[: NAMED_MAX // 2]:
-                del _named[old]
+        if len(_named) + 2 * len(values) > NAMED_MAX:
+            kept = list(_named.items())[NAMED_MAX // 2 :]
+            _named.clear()
+            _by_start.clear()
+            _short.clear()
+            for old, its_kind in kept:
+                _remember(old, its_kind)
         for value in values:
             if value:
-                _named[value] = kind
+                _remember(value, kind)
                 if kind == "key" and value.count("/") >= 2:  # POLICY.md's patterns: `<prefix>/<user_id>/<chat>`
-                    _named.setdefault(value.split("/")[1], "user")
+                    _remember(value.split("/")[1], "user")
+
+
+def _remember(value: str, kind: Kind) -> None:
+    if value in _named:
+        return
+    _named[value] = kind
+    if len(value) < _PROBE:
+        _short.add(value)
+    else:
+        _by_start.setdefault(value[:_PROBE], []).append(value)
+
+
+def _named_in(text: str) -> list[tuple[str, Kind]]:
+    """The named values that occur in `text`, longest first."""
+    with _named_lock:
+        if not _named:
+            return []
+        found = {v for v in _short if v in text}
+        for i in range(len(text) - _PROBE + 1):
+            for value in _by_start.get(text[i : i + _PROBE], ()):
+                if text.startswith(value, i):
+                    found.add(value)
+        return sorted(((v, _named[v]) for v in found), key=lambda pair: len(pair[0]), reverse=True)
 
 
 def forget() -> None:
     """A new invocation: the values the last one named are not looked for any more."""
     with _named_lock:
         _named.clear()
+        _by_start.clear()
+        _short.clear()
 
 
 def scrub(text: str) -> str:
@@ -153,10 +186,8 @@ def scrub(text: str) -> str:
             return _label("key", found if "/" in found else unquote_plus(found))
 
         text = _scrub.sub(by_shape, text)
-    with _named_lock:
-        named = _named.copy()
-    for value in sorted((v for v in named if v in text), key=len, reverse=True):
-        label = _label(named[value], value)  # hex or `<user>`: nothing a template would read
+    for value, kind in _named_in(text):
+        label = _label(kind, value)  # hex or `<user>`: nothing a template would read
         text = re.sub(rf"(?<!{_WORD}){re.escape(value)}(?!{_WORD})", label, text)
     return text
 
