@@ -46,7 +46,7 @@ import boto3
 
 from consentry import handlers, settings
 from consentry.deployment import CONSENT_STREAM, FUNCTIONS, WORK_QUEUE, WRITE_QUEUE
-from consentry.flows import Enforcer
+from consentry.flows.enforcer import Enforcer
 from consentry.policy import format_instant
 from consentry.provision import dead_letter_name, provision
 

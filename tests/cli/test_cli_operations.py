@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from clirun import Result, local
 
-from consentry import flows
+from consentry.flows import lifecycle
 from consentry.local import LocalRuntime
 from support import eligible, exists, record, set_consent, t
 
@@ -125,7 +125,7 @@ def test_backfill_resumes_after_a_key_or_from_its_checkpoint(
 def test_backfill_interrupted_says_how_to_resume(
     old_local_bucket: LocalRuntime, cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_backfill = flows.backfill
+    real_backfill = lifecycle.backfill
     calls: list[int] = []
 
     def interrupted(enforcer: Any, keys: Any) -> Any:
@@ -134,7 +134,7 @@ def test_backfill_interrupted_says_how_to_resume(
             raise KeyboardInterrupt
         return real_backfill(enforcer, keys)
 
-    monkeypatch.setattr(flows, "backfill", interrupted)
+    monkeypatch.setattr(lifecycle, "backfill", interrupted)
     checkpoint = tmp_path / "ckpt"
     result = cli(*local(old_local_bucket), "backfill", "--chunk", "2", "--checkpoint", str(checkpoint))
 

@@ -391,6 +391,7 @@ def test_a_bad_work_message_fails_alone_and_is_logged(ready: Deployment, logs: L
     result = handlers.worker_handler(event, LambdaContext("work"))
     failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
     assert failed == {ids[0]}, "the bad message fails (then its DLQ); the retag beside it succeeds"
+    assert any("work message malformed" in line for line in logs.lines(logging.ERROR)), "said why, not a KeyError"
     d.settle()  # the retag's pages, one per hash range
     assert tags(d, GOOD)["training-eligible"] == "false"
     assert logs.lines(logging.WARNING)

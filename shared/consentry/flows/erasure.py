@@ -15,18 +15,17 @@ no key, and expires (`ttl`) once nothing is held.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from consentry.aws.ledger import RANGES, ChatRecord
 from consentry.flows.enforcer import Enforcer, Target, raise_first
 from consentry.flows.fanout import Work, in_range, next_page, once, user_page
 from consentry.flows.lifecycle import on_delete, purge
+from consentry.flows.messages import LISTING, EraseUser, Position
 from consentry.flows.records import Event
-from consentry.policy import format_instant, parse_instant
 
 ERASE_PAGE = 200
-LISTING = "s3"  # the part of an erasure that lists the user's objects in S3, after the ranges
 
 
 def start_erasure(enforcer: Enforcer, user_id: str, at: datetime, request_id: str = "") -> bool:
@@ -38,15 +37,13 @@ def start_erasure(enforcer: Enforcer, user_id: str, at: datetime, request_id: st
     """
     created = enforcer.ledger.start_erasure(user_id, at, request_id)
     if created or not any(e.requested_at == at and e.completed_at for e in enforcer.ledger.erasures(user_id)):
-        enforcer.queue.send([{"type": "erase", "user_id": user_id, "at": format_instant(at)}])
+        enforcer.queue.send([EraseUser(user_id=user_id, at=at)])
     return created
 
 
-def erase(enforcer: Enforcer, work: Work) -> tuple[int, int]:
+def erase(enforcer: Enforcer, work: Work[EraseUser]) -> tuple[int, int]:
     """One message of an erasure: the root, a range page or a listing page. Returns this page's (removed, held)."""
-    m = work.message
-    parse_instant(m["at"]), str(m["user_id"])  # a malformed message fails here, alone, before any work
-    if m.get("part") == LISTING:
+    if work.message.part == LISTING:
         return once(enforcer, work, lambda: _listing_page(enforcer, work)) or (0, 0)
     return once(enforcer, work, lambda: _range_page(enforcer, work)) or (0, 0)
 
@@ -80,30 +77,30 @@ def _covered(record: ChatRecord, at: datetime) -> bool:
     return record.deleted_at is not None or record.last_activity <= at
 
 
-def _range_page(enforcer: Enforcer, work: Work) -> tuple[tuple[int, int], list[dict[str, Any]]]:
+def _range_page(enforcer: Enforcer, work: Work[EraseUser]) -> tuple[tuple[int, int], list[EraseUser]]:
     """One page of the user's ledger records (the root: all of them, if they fit one page)."""
     m = work.message
-    user_id, at = m["user_id"], parse_instant(m["at"])
-    records, following = enforcer.ledger.user_chats(user_id, m.get("start"), ERASE_PAGE, m.get("range"))
-    if following and "range" not in m:
-        return (0, 0), [{**m, "range": r} for r in RANGES]  # more than a page: the ranges, in parallel
-    with in_range(enforcer, m):
+    user_id, at = m.user_id, m.at
+    records, following = enforcer.ledger.user_chats(user_id, m.start, ERASE_PAGE, m.range)
+    if following and m.range is None:
+        return (0, 0), [replace(m, range=r) for r in RANGES]  # more than a page: the ranges, in parallel
+    with in_range(enforcer, m.range):
         results = _remove(enforcer, user_id, at, {r.key: r for r in records if _covered(r, at)})
     if following:
-        return _tally(results), [{**m, "start": following}]
-    listing = {"type": "erase", "user_id": user_id, "at": m["at"], "part": LISTING, "prefix": 0}
-    if "range" not in m:
+        return _tally(results), [m.following(following)]
+    listing = m.listing(Position())
+    if m.range is None:
         return _tally(results), [listing]
-    erasure = enforcer.ledger.erasure_range_done(user_id, at, m["range"])
+    erasure = enforcer.ledger.erasure_range_done(user_id, at, m.range)
     all_ranges = erasure is not None and set(RANGES) <= erasure.ranges_done
     return _tally(results), ([listing] if all_ranges else [])
 
 
-def _listing_page(enforcer: Enforcer, work: Work) -> tuple[tuple[int, int], list[dict[str, Any]]]:
+def _listing_page(enforcer: Enforcer, work: Work[EraseUser]) -> tuple[tuple[int, int], list[EraseUser]]:
     """Objects of the user in S3 that the ranges did not remove: unknown to the ledger, or recorded meanwhile."""
     m = work.message
-    user_id, at = m["user_id"], parse_instant(m["at"])
-    page = user_page(enforcer, user_id, m)
+    user_id, at = m.user_id, m.at
+    page = user_page(enforcer, user_id, m.position)
     records = enforcer.ledger.get_many([(user_id, k) for k in page.versions])
     covered: dict[str, ChatRecord | None] = {}
     for key, versions in page.versions.items():
@@ -115,9 +112,9 @@ def _listing_page(enforcer: Enforcer, work: Work) -> tuple[tuple[int, int], list
         elif not record.removed and _covered(record, at):
             covered[key] = record
     results = _remove(enforcer, user_id, at, covered)
-    following = next_page(enforcer, user_id, m, page, {k for k, r in results.items() if r != "held"})
+    following = next_page(enforcer, user_id, m.position, page, {k for k, r in results.items() if r != "held"})
     if following is not None:
-        return _tally(results), [{"type": "erase", "user_id": user_id, "at": m["at"], "part": LISTING, **following}]
+        return _tally(results), [m.listing(following)]
     removed, held_keys = erasure_counts(enforcer, user_id, at)
     # An operational record: completed when SQS handed over its last page.
     enforcer.ledger.finish_erasure(user_id, at, work.sent_at or datetime.now(UTC), removed, held_keys)

@@ -15,44 +15,43 @@ range, and each range pages on by itself, so a 10k-chat user is retagged by
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Generic, TypeVar
 
 from consentry.aws.chat_store import ObjectVersion
 from consentry.aws.ledger import RANGES
 from consentry.flows.enforcer import Enforcer, Target, raise_first
 from consentry.flows.lifecycle import hold, on_retag
+from consentry.flows.messages import HoldUser, Message, Position, RetagUser
 from consentry.flows.records import Event
 from consentry.observability import count, logger
-from consentry.policy import chat_key, parse_instant, user_prefixes
+from consentry.policy import chat_key, user_prefixes
 
 RETAG_PAGE = 500
-CHAIN_FIELDS = ("chain", "at", "now")  # a message naming one of these belongs to a chain that dedupes its pages
 
 R = TypeVar("R")
+M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True)
-class Work:
+class Work(Generic[M]):
     """One work-queue message and what SQS says of its delivery."""
 
-    message: Mapping[str, Any]
+    message: M
     receive_count: int = 1
     sent_at: datetime | None = None  # SQS's SentTimestamp: the time of operational records (completion, work)
 
 
-def work_id(enforcer: Enforcer, message: Mapping[str, Any]) -> str | None:
-    if not any(message.get(name) for name in CHAIN_FIELDS):
-        return None
-    return enforcer.names.key(json.dumps(message, sort_keys=True, default=str))
+def work_id(enforcer: Enforcer, message: Message) -> str | None:
+    """The id of a chained message's work record: a keyed hash of its canonical wire form."""
+    return enforcer.names.key(message.canonical()) if message.chained else None
 
 
-def once(enforcer: Enforcer, work: Work, page: Callable[[], tuple[R, list[dict[str, Any]]]]) -> R | None:
+def once(enforcer: Enforcer, work: Work[M], page: Callable[[], tuple[R, list[M]]]) -> R | None:
     """Run one page unless it is done already; send what follows it after it; then record it done."""
     wid = work_id(enforcer, work.message)
     if wid is not None and enforcer.ledger.work_done(wid):
@@ -67,9 +66,9 @@ def once(enforcer: Enforcer, work: Work, page: Callable[[], tuple[R, list[dict[s
     return result
 
 
-def in_range(enforcer: Enforcer, message: Mapping[str, Any]) -> AbstractContextManager[None]:
+def in_range(enforcer: Enforcer, hash_range: str | None) -> AbstractContextManager[None]:
     """A page of one of a user's hash ranges runs with `settings.range_threads` (the ranges share a partition)."""
-    return enforcer.threads_at_most(enforcer.settings.range_threads) if "range" in message else nullcontext()
+    return enforcer.threads_at_most(enforcer.settings.range_threads) if hash_range is not None else nullcontext()
 
 
 # -- retag ----------------------------------------------------------------------------------------------
@@ -77,12 +76,10 @@ def in_range(enforcer: Enforcer, message: Mapping[str, Any]) -> AbstractContextM
 
 def request_retag(enforcer: Enforcer, user_ids: Iterable[str], chain: str = "") -> None:
     """Queue a retag of each user's chats (`chain`: what asked for it, e.g. a stream record's sequence number)."""
-    enforcer.queue.send(
-        [{"type": "retag", "user_id": uid, **({"chain": chain} if chain else {})} for uid in dict.fromkeys(user_ids)]
-    )
+    enforcer.queue.send([RetagUser(user_id=uid, chain=chain) for uid in dict.fromkeys(user_ids)])
 
 
-def retag(enforcer: Enforcer, work: Work) -> int:
+def retag(enforcer: Enforcer, work: Work[RetagUser]) -> int:
     """Decide again on one page of a user's chats (the root message: all of them if they fit one page).
 
     A user whose chats do not fit one page is retagged in the 16 ranges of
@@ -93,20 +90,18 @@ def retag(enforcer: Enforcer, work: Work) -> int:
     changed.
     """
     m = work.message
-    if not isinstance(m.get("user_id"), str):
-        raise ValueError("a retag message names no user")
 
-    def page() -> tuple[int, list[dict[str, Any]]]:
-        records, following = enforcer.ledger.user_chats(m["user_id"], m.get("start"), RETAG_PAGE, m.get("range"))
-        if following and "range" not in m:
-            return 0, [{**m, "range": r} for r in RANGES]  # more than a page: the ranges, in parallel
+    def page() -> tuple[int, list[RetagUser]]:
+        records, following = enforcer.ledger.user_chats(m.user_id, m.start, RETAG_PAGE, m.range)
+        if following and m.range is None:
+            return 0, [replace(m, range=r) for r in RANGES]  # more than a page: the ranges, in parallel
         update = on_retag(enforcer.policy)
         verify = work.receive_count > 1
         targets = [Target(r.user_id, r.key, Event.RETAG, None, update, check_s3=verify) for r in records]
-        with in_range(enforcer, m):
+        with in_range(enforcer, m.range):
             outcomes = enforcer.settle(targets, known={r.key: r for r in records})
         raise_first(outcomes)
-        return sum(o.wrote_ledger or o.wrote_s3 for o in outcomes), ([{**m, "start": following}] if following else [])
+        return sum(o.wrote_ledger or o.wrote_s3 for o in outcomes), ([m.following(following)] if following else [])
 
     return once(enforcer, work, page) or 0
 
@@ -124,21 +119,19 @@ class UserPage:
     following: tuple[str, str] | None  # S3's markers after this page
 
 
-def user_page(enforcer: Enforcer, user_id: str, message: Mapping[str, Any]) -> UserPage:
-    """The page of a user's object versions that a fan-out message names (`prefix`, `key_marker`).
+def user_page(enforcer: Enforcer, user_id: str, position: Position) -> UserPage:
+    """The page of a user's object versions that starts at `position` (a fan-out message's).
 
     Versions of keys at or before `key_marker` are dropped: S3 starts after
     the marker key, moto lists the rest of its versions (and skips one).
     """
     prefixes = user_prefixes(user_id, enforcer.policy)
-    marker = message.get("key_marker")
-    found, following = next(
-        enforcer.chats.version_pages(prefixes[int(message.get("prefix", 0))], marker, message.get("version_marker"))
-    )
+    marker = position.key_marker
+    found, following = next(enforcer.chats.version_pages(prefixes[position.prefix], marker, position.version_marker))
     versions: dict[str, list[ObjectVersion]] = defaultdict(list)
     listed = set()
     for version in found:
-        if marker and version.key <= marker and not message.get("version_marker"):
+        if marker and version.key <= marker and not position.version_marker:
             continue
         listed.add(version.key)
         chat = chat_key(version.key, enforcer.policy)
@@ -147,34 +140,32 @@ def user_page(enforcer: Enforcer, user_id: str, message: Mapping[str, Any]) -> U
     return UserPage(dict(versions), sorted(listed), following is not None, following)
 
 
-def next_page(
-    enforcer: Enforcer, user_id: str, message: Mapping[str, Any], page: UserPage, gone: set[str]
-) -> dict[str, Any] | None:
-    """The message fields of the page after `page` (None after the last), `gone` the keys it removed.
+def next_page(enforcer: Enforcer, user_id: str, position: Position, page: UserPage, gone: set[str]) -> Position | None:
+    """Where the page after `page` starts (None after the last), `gone` the keys it removed.
 
     The next page starts after the last key of this page that still exists:
     each key on a page is handled whole (every version), and a marker naming
     a key or version that is gone is not a position S3 and moto agree on.
     """
-    index = int(message.get("prefix", 0))
+    index = position.prefix
     if page.truncated:
         if not page.listed and page.following is not None:
             # Only versions of the marker key (more than a page of them): step through them by version.
-            return {"prefix": index, "key_marker": page.following[0], "version_marker": page.following[1]}
-        marker = max((k for k in page.listed if k not in gone), default=message.get("key_marker"))
-        return {"prefix": index, **({"key_marker": marker} if marker else {})}
+            return Position(prefix=index, key_marker=page.following[0], version_marker=page.following[1])
+        marker = max((k for k in page.listed if k not in gone), default=position.key_marker)
+        return Position(prefix=index, key_marker=marker or None)
     if index + 1 < len(user_prefixes(user_id, enforcer.policy)):
-        return {"prefix": index + 1}
+        return Position(prefix=index + 1)
     return None
 
 
-def hold_user_page(enforcer: Enforcer, work: Work) -> int:
+def hold_user_page(enforcer: Enforcer, work: Work[HoldUser]) -> int:
     """A legal hold on (or off) every chat of a user, one listing page per message, one after another."""
     m = work.message
-    user_id, on, at = m["user_id"], bool(m["on"]), parse_instant(m["at"])
+    user_id, on, at = m.user_id, m.on, m.at
 
-    def page() -> tuple[int, list[dict[str, Any]]]:
-        listing = user_page(enforcer, user_id, m)
+    def page() -> tuple[int, list[HoldUser]]:
+        listing = user_page(enforcer, user_id, m.position)
         gone = set()
         for key, versions in listing.versions.items():
             # A release removes a deleted chat: its key is gone for the next page's marker.
@@ -183,8 +174,7 @@ def hold_user_page(enforcer: Enforcer, work: Work) -> int:
                 "gone",
             ):
                 gone.add(key)
-        following = next_page(enforcer, user_id, m, listing, gone)
-        base = {"type": "hold", "user_id": user_id, "on": on, "at": m["at"]}
-        return len(listing.versions), ([{**base, **following}] if following is not None else [])
+        following = next_page(enforcer, user_id, m.position, listing, gone)
+        return len(listing.versions), ([replace(m, position=following)] if following is not None else [])
 
     return once(enforcer, work, page) or 0

@@ -39,9 +39,10 @@ from consentry.aws.ledger import ChatRecord, DueChat, shard_names
 from consentry.flows.enforcer import MAX_ROUNDS, Enforcer, Target, raise_first
 from consentry.flows.fanout import Work, once
 from consentry.flows.lifecycle import on_write, purge
+from consentry.flows.messages import PlannedChat, SweepShard
 from consentry.flows.records import Event, State
 from consentry.observability import count, logger
-from consentry.policy import format_instant, parse_instant
+from consentry.policy import format_instant
 
 SWEEP_PAGE = 100
 
@@ -71,20 +72,19 @@ def start_sweep(enforcer: Enforcer, now: datetime) -> dict[str, Any]:
         first, _ = enforcer.ledger.due(shard, now, limit=1)
         if first and (oldest is None or first[0].expires_at < oldest):
             oldest = first[0].expires_at
-    enforcer.queue.send([{"type": "sweep", "shard": shard, "now": format_instant(now)} for shard in shards])
+    enforcer.queue.send([SweepShard(shard=shard, now=now) for shard in shards])
     age = int((now - oldest).total_seconds()) if oldest else 0
     return {"now": format_instant(now), "shards": len(shards), "oldest_due_age_seconds": age}
 
 
-def sweep_page(enforcer: Enforcer, work: Work) -> dict[str, int]:
+def sweep_page(enforcer: Enforcer, work: Work[SweepShard]) -> dict[str, int]:
     """Remove one page of due chats of one shard (every version), skipping held ones; then the next page."""
     m = work.message
-    now = parse_instant(m["now"])
 
-    def page() -> tuple[dict[str, int], list[dict[str, Any]]]:
-        due, following = enforcer.ledger.due(m["shard"], now, m.get("start"), SWEEP_PAGE)
-        summary = sweep_chats(enforcer, due, now).summary()
-        return summary, ([{**m, "start": following}] if following else [])
+    def page() -> tuple[dict[str, int], list[SweepShard]]:
+        due, following = enforcer.ledger.due(m.shard, m.now, m.start, SWEEP_PAGE)
+        summary = sweep_chats(enforcer, due, m.now).summary()
+        return summary, ([m.following(following)] if following else [])
 
     return once(enforcer, work, page) or {"removed": 0, "held": 0, "kept": 0, "skipped": 0}
 
@@ -221,15 +221,6 @@ def due(enforcer: Enforcer, now: datetime) -> list[ChatRecord]:
 
 
 # -- a reviewed plan (`consentry sweep --plan FILE`, then `--apply FILE`) ------------------------------
-
-
-@dataclass(frozen=True)
-class PlannedChat:
-    """One chat of a reviewed deletion plan: its key and the versions the operator saw (delete markers aside)."""
-
-    user_id: str
-    key: str
-    versions: frozenset[str]
 
 
 def sweep_planned(enforcer: Enforcer, planned: Sequence[PlannedChat], now: datetime) -> dict[str, str]:

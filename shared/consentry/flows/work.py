@@ -11,12 +11,11 @@ from consentry.aws.audit import AuditLog
 from consentry.flows.enforcer import Enforcer
 from consentry.flows.erasure import erase
 from consentry.flows.fanout import Work, hold_user_page, once, retag
-from consentry.flows.lifecycle import EventRejected
-from consentry.flows.sweep import PlannedChat, sweep_page, sweep_planned
-from consentry.policy import parse_instant
+from consentry.flows.messages import EraseUser, HoldUser, Message, RetagUser, SweepPlanPage, SweepShard, from_wire
+from consentry.flows.sweep import sweep_page, sweep_planned
 
 
-def sweep_plan_page(enforcer: Enforcer, work: Work) -> dict[str, int]:
+def sweep_plan_page(enforcer: Enforcer, work: Work[SweepPlanPage]) -> dict[str, int]:
     """One page of a reviewed deletion plan (`consentry sweep --apply`): its chats swept, each checked first.
 
     The message: `now` (the instant the plan was made for), `chats` (user id,
@@ -25,35 +24,34 @@ def sweep_plan_page(enforcer: Enforcer, work: Work) -> dict[str, int]:
     hash of each chat not removed, with why, are added to that entry.
     """
     m = work.message
-    now = parse_instant(m["now"])
-    planned = [PlannedChat(c["user_id"], c["key"], frozenset(c["versions"])) for c in m["chats"]]
 
-    def page() -> tuple[dict[str, int], list[dict[str, Any]]]:
-        outcome = sweep_planned(enforcer, planned, now)
+    def page() -> tuple[dict[str, int], list[SweepPlanPage]]:
+        outcome = sweep_planned(enforcer, m.chats, m.now)
         counts = dict(Counter(result.partition(":")[0] for result in outcome.values()))
-        if m.get("audit"):
+        if m.audit:
             others = {enforcer.names.key(key): result for key, result in outcome.items() if result != "removed"}
             log = AuditLog(enforcer.ledger.client, enforcer.ledger.table, tombstone_days=enforcer.policy.tombstone_days)
-            log.page_done(str(m["audit"]), str(m.get("page", "0")), {**counts, "not_removed": others})
+            log.page_done(m.audit, m.page, {**counts, "not_removed": others})
         return counts, []
 
     return once(enforcer, work, page) or {}
 
 
-PAGES: Mapping[str, Callable[[Enforcer, Work], Any]] = {
-    "retag": retag,
-    "sweep": sweep_page,
-    "erase": erase,
-    "hold": hold_user_page,
-    "sweep-plan": sweep_plan_page,
+PAGES: Mapping[type[Message], Callable[[Enforcer, Work[Any]], Any]] = {
+    RetagUser: retag,
+    SweepShard: sweep_page,
+    EraseUser: erase,
+    HoldUser: hold_user_page,
+    SweepPlanPage: sweep_plan_page,
 }
 
 
 def run_work(
-    enforcer: Enforcer, message: Mapping[str, Any], receive_count: int = 1, sent_at: datetime | None = None
+    enforcer: Enforcer, message: Mapping[str, Any] | Message, receive_count: int = 1, sent_at: datetime | None = None
 ) -> Any:
-    """One work-queue message: the page of fan-out it names."""
-    page = PAGES.get(str(message.get("type")))
-    if page is None:
-        raise EventRejected(f"unknown work message type: {message.get('type')!r}")
-    return page(enforcer, Work(message, receive_count, sent_at))
+    """One work-queue message (its wire form, or the message): the page of fan-out it names.
+
+    A wire form that is no message raises `BadMessage` before any work.
+    """
+    typed = message if isinstance(message, Message) else from_wire(message)
+    return PAGES[type(typed)](enforcer, Work(typed, receive_count, sent_at))

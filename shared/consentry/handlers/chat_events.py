@@ -15,7 +15,6 @@ from consentry.flows.enforcer import Enforcer
 from consentry.handlers import events
 from consentry.handlers.batch import enforcer, entry_point
 from consentry.observability import count, logger, mention
-from consentry.policy import format_instant
 
 if TYPE_CHECKING:
     from consentry.deadline import RemainingTime as LambdaContext
@@ -46,8 +45,9 @@ def _dispatch(app: Enforcer, e: events.ChatEvent) -> str:
     if e.detail_type in ("Legal Hold Placed", "Legal Hold Released"):
         on = e.detail_type == "Legal Hold Placed"
         if e.key is None:
-            message = {"type": "hold", "user_id": e.user_id, "on": on, "at": format_instant(e.at), "prefix": 0}
-            app.queue.send([message])
+            from consentry.flows.messages import HoldUser
+
+            app.queue.send([HoldUser(user_id=e.user_id, on=on, at=e.at)])
             return "hold queued"
         return lifecycle.hold(app, e.user_id, e.key, on, e.at)
     assert e.key is not None

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from consentry.deadline import OutOfTime
+from consentry.flows.messages import BadMessage, from_wire
 from consentry.handlers import events
 from consentry.handlers.batch import (
     PartialItemFailureResponse,
@@ -31,27 +32,33 @@ def work(record: Mapping[str, Any]) -> None:
         message = json.loads(record.get("body") or "")
     except json.JSONDecodeError:
         message = None
-    if not isinstance(message, dict):
-        logger.error("work message is not a JSON object", extra={"message_id": message_ref})
+    try:
+        typed = from_wire(message)
+    except BadMessage as err:
+        logger.error(
+            "work message malformed; SQS retries it, then dead-letters it",
+            extra={"message_id": message_ref, "error": str(err)},
+        )
         count("BadEvents")
-        raise events.BadEvent(f"work message {message_ref} is not a JSON object")
+        raise events.BadEvent(f"work message {message_ref} is malformed: {err}") from None
     attributes = record.get("attributes") or {}
     receive_count = int(attributes.get("ApproximateReceiveCount") or 1)
     sent = attributes.get("SentTimestamp")  # absent from hand-made events
     sent_at = datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None
     context: dict[str, Any] = {
         "message_id": message_ref,
-        "work_type": message.get("type"),
+        "work_type": typed.type,
         "receive_count": receive_count,
     }
-    if isinstance(message.get("user_id"), str):
-        mention("user", message["user_id"])
-        context["user_id"] = message["user_id"]  # the formatter writes its hash
+    user_id = getattr(typed, "user_id", None)
+    if user_id is not None:
+        mention("user", user_id)
+        context["user_id"] = user_id  # the formatter writes its hash
     try:
         with step("work message"):
             from consentry.flows.work import run_work
 
-            run_work(enforcer(), message, receive_count, sent_at)
+            run_work(enforcer(), typed, receive_count, sent_at)
     except OutOfTime as err:
         deferred(err, **context)
         raise

@@ -3,7 +3,7 @@
 Objects are listed in key order (our prefixes in turn), so a run that stops
 can resume after the last key it finished: `--start-after KEY`, or
 `--checkpoint FILE`, which records that key after every chunk and is removed
-when the run completes. Tagging goes through `flows.backfill`, the code of the
+when the run completes. Tagging goes through `lifecycle.backfill`, the code of the
 deployed backfill function; a bucket too large for one process is better
 served by an S3 Batch Operations job over the `--manifest` this writes.
 """
@@ -19,10 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from consentry import flows
 from consentry.aws.batch_ops import encode_key
 from consentry.cli.commands.output import Progress, note, table
 from consentry.cli.commands.target import Target
+from consentry.flows import lifecycle
 from consentry.policy import chat_key
 
 LARGE_BUCKET = 100_000  # beyond this, suggest S3 Batch Operations
@@ -123,7 +123,7 @@ def run(
     result = Run()
     for start in range(0, len(listing.chats), chunk):
         batch = listing.chats[start : start + chunk]
-        for (key, _), outcome in zip(batch, flows.backfill(enforcer, batch), strict=True):
+        for (key, _), outcome in zip(batch, lifecycle.backfill(enforcer, batch), strict=True):
             if outcome.error is not None:
                 result.failed.append({"key": key, "error": f"{type(outcome.error).__name__}: {outcome.error}"})
                 continue

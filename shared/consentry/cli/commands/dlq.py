@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 from consentry.cli.commands.handoff import Handoff
 from consentry.cli.commands.output import table
 from consentry.cli.commands.target import Target
+from consentry.flows.messages import BadMessage, RetagUser, from_wire
 from consentry.policy import parse_instant
 from consentry.pseudonyms import Pseudonyms
 
@@ -123,10 +124,15 @@ def describe(queue: str, body: str, sent_at: datetime, names: Pseudonyms) -> tup
     if not isinstance(message, dict):
         return "not a JSON object", about, sent_at
     if queue == "work":
-        kind = f"work:{message.get('type')}"
-        if isinstance(message.get("user_id"), str):
-            about["user_hash"] = names.user(message["user_id"])
-        times += [t for t in (_time(message.get("at")), _time(message.get("now"))) if t]
+        try:
+            work = from_wire(message)
+        except BadMessage:
+            return "work:malformed", about, sent_at
+        kind = f"work:{work.type}"
+        user_id = getattr(work, "user_id", None)
+        if user_id is not None:
+            about["user_hash"] = names.user(user_id)
+        times += [t for t in (getattr(work, "at", None), getattr(work, "now", None)) if t]
     elif queue == "write":
         found = message.get("Records")
         records: list[Any] = found if isinstance(found, list) else []
@@ -263,7 +269,10 @@ def replay(target: Target, handoff: Handoff, letter: Letter) -> str:
     """Replay one letter; `replayed`, or `kept:<why>` when it cannot be (left in the queue)."""
     sqs = target.clients.sqs
     if letter.queue == "work":
-        handoff.send_work([json.loads(letter.body)])
+        try:
+            handoff.send_work([from_wire(json.loads(letter.body))])
+        except (ValueError, BadMessage) as err:
+            return f"kept:not a work message ({err})"[:200]
     elif letter.queue == "write":
         sqs.send_message(QueueUrl=target.write_queue_url, MessageBody=letter.body)
     elif letter.queue == "events":
@@ -277,7 +286,7 @@ def replay(target: Target, handoff: Handoff, letter: Letter) -> str:
             users = _stream_users(target, json.loads(letter.body))
         except ClientError as err:
             return f"kept:the stream no longer holds these records ({err.response['Error']['Code']}): retag --all"
-        handoff.send_work([{"type": "retag", "user_id": user} for user in users])
+        handoff.send_work([RetagUser(user_id=user) for user in users])
     return "replayed"
 
 

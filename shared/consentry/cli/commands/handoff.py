@@ -33,6 +33,7 @@ from consentry.aws.batch_ops import encode_key
 from consentry.aws.work_queue import WorkQueue
 from consentry.cli.commands.target import CommandError, Target
 from consentry.deployment import CHAT_EVENTS
+from consentry.flows.messages import Message
 
 CHAT_EVENTS_FUNCTION = "CHAT_EVENTS_FUNCTION"
 CHAT_EVENTS_OUTPUT = "ChatEventsFunctionArn"
@@ -94,7 +95,7 @@ class Handoff:
                 message = payload
             raise CommandError(f"the chat_events function failed on the {event['detail-type']} event: {message}")
 
-    def send_work(self, messages: Sequence[Mapping[str, Any]]) -> None:
+    def send_work(self, messages: Sequence[Message]) -> None:
         self.queue.send(messages)
 
     def drain(self, progress: Callable[[], None] | None = None) -> bool:

@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from consentry import flows
 from consentry.aws.audit import AuditEntry
 from consentry.aws.ledger import from_item, to_item
 from consentry.cli.commands.output import Style, instant, table
 from consentry.cli.commands.target import CommandError, Target, UsageError
+from consentry.flows import sweep as sweeping
+from consentry.flows.messages import PlannedChat, SweepPlanPage
 from consentry.policy import format_instant, parse_instant
 
 PLAN_KIND = "consentry-sweep-plan"
@@ -148,7 +149,7 @@ def held_due(target: Target, now: datetime) -> list[dict[str, Any]]:
 def plan(target: Target, now: datetime) -> Plan:
     """What a sweep at `now` would delete (every version, with sizes), and the held due chats it would skip."""
     enforcer = target.enforcer()
-    records = flows.due(enforcer, now)
+    records = sweeping.due(enforcer, now)
     listings = enforcer.parallel(lambda key: versions_of(target, key), [r.key for r in records])
     made = Plan(
         now=now,
@@ -267,21 +268,20 @@ def check_plan(made: Plan, target: Target, path: Path, now: datetime | None = No
 # -- applying it through the worker --------------------------------------------------------------
 
 
-def messages(made: Plan, audit_id: str) -> list[dict[str, Any]]:
+def messages(made: Plan, audit_id: str) -> list[SweepPlanPage]:
     """The `sweep-plan` work messages of a plan: pages of at most PAGE_CHATS chats and PAGE_BYTES of JSON."""
-    pages: list[list[dict[str, Any]]] = [[]]
+    pages: list[list[PlannedChat]] = [[]]
     size = 0
     for chat in made.chats:
-        entry = {"user_id": chat.user_id, "key": chat.key, "versions": chat.data_versions}
-        length = len(json.dumps(entry))
+        entry = PlannedChat(chat.user_id, chat.key, frozenset(chat.data_versions))
+        length = len(json.dumps({"user_id": chat.user_id, "key": chat.key, "versions": chat.data_versions}))
         if pages[-1] and (len(pages[-1]) >= PAGE_CHATS or size + length > PAGE_BYTES):
             pages.append([])
             size = 0
         pages[-1].append(entry)
         size += length
-    now = format_instant(made.now)
     return [
-        {"type": "sweep-plan", "now": now, "audit": audit_id, "page": str(i), "chats": chats}
+        SweepPlanPage(now=made.now, audit=audit_id, page=str(i), chats=tuple(chats))
         for i, chats in enumerate(pages)
         if chats
     ]
@@ -289,7 +289,7 @@ def messages(made: Plan, audit_id: str) -> list[dict[str, Any]]:
 
 def page_of(made: Plan) -> dict[str, str]:
     """Which page (as `messages` numbers them) each planned key is on."""
-    return {entry["key"]: m["page"] for m in messages(made, "") for entry in m["chats"]}
+    return {chat.key: m.page for m in messages(made, "") for chat in m.chats}
 
 
 def results(made: Plan, entry: AuditEntry | None, key_hash: Callable[[str], str]) -> list[dict[str, Any]]:
