@@ -1,7 +1,7 @@
 """Cost benchmarks: API calls counted through botocore's event hooks, against moto.
 
 `python -m benchmarks` (or `make bench`) runs every scenario and prints one
-table: each budget of issue 7, the measured figure, PASS or FAIL. Everything is
+table: each budget of docs/cost.md, the measured figure, PASS or FAIL. Everything is
 a count or a ratio of counts, except the handler import (a ratio of times
 measured side by side with `import boto3`). Nothing here is a timed test.
 

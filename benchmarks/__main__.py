@@ -1,4 +1,4 @@
-"""`python -m benchmarks`: every budget of issue 7, measured in one run, as a table.
+"""`python -m benchmarks`: every cost budget, measured in one run, as a table.
 
 Options: `--quick` (smaller N, fewer import rounds: a smoke run, not the
 budgets' sizes); `--training-1m` (the training side at 1M records too, and

@@ -1,4 +1,4 @@
-"""The budgets of issues 7 and 16, in one place: the benchmark table and tests/benchmarks check these figures."""
+"""The cost budgets, in one place: the benchmark table and tests/benchmarks check these figures."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ RETAG_PAGE_ITEMS = 500  # ledger Query page (consentry.flows.RETAG_PAGE)
 RETAG_MEMORY_SPREAD = 1.25  # peak of one page at the largest N over the smallest: flat means about 1
 SWEEP_T_SPREAD = 0.10  # the same D due: calls at T large within 10% of T small
 SWEEP_DENSE_DUE = 1600  # 100 due per shard of 16: full sweep pages, as every night at scale
-SWEEP_DYNAMODB_CALLS_PER_DUE = 2.2  # issue 16: claim + tombstone, and the page's reads shared by its chats
+SWEEP_DYNAMODB_CALLS_PER_DUE = 2.2  # claim + tombstone, and the page's reads shared by its chats
 SWEEP_ITEMS_READ_PER_DUE = 2.0  # the index entry and the batched check
 IMPORT_VS_BOTO3 = 1.5  # as the layer ships, on the runtime's Python
-OPTOUT_10K_SECONDS = 30.0  # issue 16: the last of 10k chats retagged (one partition's 1,000 WCU/s: 10 s floor)
+OPTOUT_10K_SECONDS = 30.0  # the last of 10k chats retagged (one partition's 1,000 WCU/s: 10 s floor)
 ERASURE_10K_SECONDS = 30.0  # the same for an erasure (two record writes per chat: 20 s floor)
 ERASURE_MEASURED = 2000  # chats of the erasure run on moto (16 range pages, the listing pass), to check the model

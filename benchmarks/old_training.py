@@ -1,4 +1,4 @@
-"""The old training path, as it was before issue 14 (commit d4d5212), for the benchmark to compare.
+"""The old training path, as it was before the export-based path (commit d4d5212), for the benchmark to compare.
 
 `take` scans the whole ledger into Python objects and sorts them; `verify`
 reads the ledger and consent table in batches, then makes two S3 calls per

@@ -11,7 +11,7 @@ the old path at 100k, with `--training-1m`).
   instead of going through moto: moto's export of 1M items would take longer
   than everything measured. S3 transfer and the export itself are left out
   (DynamoDB's work, billed per GB: docs/cost.md).
-- **Old path** (`benchmarks.old_training`, the code before issue 14): a Scan
+- **Old path** (`benchmarks.old_training`, the code before the export-based path): a Scan
   of the ledger on moto (in-process, `benchmarks.motofast`), every record a
   Python object, sorted; verify with a BatchGetItem per 100 entries and two S3
   calls per entry. It runs at 10k and 100k (verify at 10k only: 2 S3 calls per
@@ -57,7 +57,7 @@ BUCKET = "consentry-chat-logs-123456789012-us-east-1"
 T = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 OPS = ("snapshot", "verify", "report")
-# Budgets of issue 14 for the new path, from 100k to 1M records.
+# Budgets of the export-based path, from 100k to 1M records.
 MEMORY_GROWTH = 1.5
 TIME_GROWTH = 12.0
 

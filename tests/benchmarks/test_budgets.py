@@ -1,4 +1,4 @@
-"""The count budgets of issue 7 at small scale, so that CI guards them.
+"""The benchmarks' count budgets at small scale, so that CI guards them.
 
 API calls are counted through botocore's event hooks on the handlers' own
 clients (benchmarks.calls), on moto in-process. Counts only: nothing here is

@@ -183,7 +183,7 @@ def test_debug_shows_the_traceback(cli: Callable[..., Result]) -> None:
     assert "Traceback" in result.err
 
 
-# -- usage errors: one line, exit status 2 (issue 15) -----------------------------------------------------
+# -- usage errors: one line, exit status 2 ------------------------------------------------------------
 
 
 def one_usage_line(result: Result, *needles: str) -> str:

@@ -1,4 +1,4 @@
-"""`--json` on every command: one JSON document on stdout, the same types everywhere (issue 15).
+"""`--json` on every command: one JSON document on stdout, the same types everywhere.
 
 Integers are JSON integers (never "1"), instants are `YYYY-MM-DDTHH:MM:SSZ`,
 and a command given `--out FILE` still prints its JSON on stdout.

@@ -119,7 +119,7 @@ def test_validate_json(cli: Callable[..., Result], tmp_path: Path) -> None:
 def test_every_mistake_is_reported_on_its_line_not_only_the_first(
     script: Callable[..., Result], tmp_path: Path
 ) -> None:
-    """An empty id, a tag key S3 refuses and a bad figure: three errors, each at its line (issue 15)."""
+    """An empty id, a tag key S3 refuses and a bad figure: three errors, each at its line."""
     text = (
         BUNDLED.replace('id = "consumer-terms-2025"', 'id = ""')
         .replace('reason = "training-reason"', 'reason = "training reason!!/"')

@@ -1,4 +1,4 @@
-"""The README's "## Command line" held to the CLI itself (issue 15), so that the docs cannot drift.
+"""The README's "## Command line" held to the CLI itself, so that the docs cannot drift.
 
 - Every command and subcommand of the parser (`consentry.cli.parser`) has a line in the section's command
   list, every option of the parser is named in the section, and every `--option` the list names exists.

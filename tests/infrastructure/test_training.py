@@ -1,4 +1,4 @@
-"""Issue 14: the training side's resources, from the synthesized template.
+"""The training side's resources, from the synthesized template.
 
 Exports and manifests expire (context keys `exportDays`, `manifestDays`,
 `athenaResultDays`); the Athena workgroup enforces its results location and

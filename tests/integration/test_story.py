@@ -1,4 +1,4 @@
-"""The end-to-end story of issue 3: every object's tags and existence checked at each step.
+"""The end-to-end story of POLICY.md: every object's tags and existence checked at each step.
 
 A user writes chats while pending, opts in, writes more, reopens an old chat,
 opts out, and the sweep runs a year later.

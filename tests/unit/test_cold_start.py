@@ -1,4 +1,4 @@
-"""What a function imports at cold start, and the settings that size a page's work (issue 16)."""
+"""What a function imports at cold start, and the settings that size a page's work."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ stream failure names a range of stream records, whose users are retagged
 policy's shortest retention (`default_days`, counted from the earliest time
 it carries: when SQS first received it, or the event's own time) is dropped
 and counted, never replayed: what it would redo concerns data that may no
-longer be kept (issue 13). Messages are listed without user ids or keys:
+longer be kept. Messages are listed without user ids or keys:
 their keyed hashes stand in.
 """
 
