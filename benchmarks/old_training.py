@@ -18,11 +18,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
 from consentry.aws.batch_ops import decode_key, encode_key
-from consentry.aws.ledger import ChatRecord
 from consentry.cli.report import NO_RECORD, Bar, ReportData
 from consentry.flows.enforcer import Enforcer
-from consentry.flows.records import chat_of
 from consentry.policy import ConsentRecord, Reason, chat_key, decide
+from consentry.records import ChatRecord, chat_of
 
 if TYPE_CHECKING:
     from mypy_boto3_s3control.literals import JobManifestFieldNameType

@@ -18,9 +18,9 @@ from benchmarks.calls import Tally
 from benchmarks.deploy import Deployment, MessageRun
 from consentry.aws.ledger import RANGES, Ledger
 from consentry.flows.fanout import RETAG_PAGE
-from consentry.flows.records import evaluate
 from consentry.policy import Chat, Policy, decision_tags, format_instant, load_policy, parse_consent, parse_instant
 from consentry.pseudonyms import Pseudonyms
+from consentry.records import State, evaluate
 
 GRANT = "2025-09-01T00:00:00Z"
 WRITE_AT = "2025-10-01T12:00:00Z"
@@ -43,7 +43,7 @@ def record_template(
         values["consent_changed_at"] = changed
     record_consent = parse_consent(values, p, "template")
     chat = Chat(key="chats/template/c.json", user_id="template", last_activity=parse_instant(at))
-    record = evaluate(chat, record_consent, p, state="active", held=False, version_id=None, revision=1)
+    record = evaluate(chat, record_consent, p, state=State.ACTIVE, held=False, version_id=None, revision=1)
     entry = {
         "event": "write",
         "at": format_instant(parse_instant(at)),

@@ -24,9 +24,9 @@ import pytest
 from botocore.stub import Stubber
 
 from consentry.aws.batch_ops import encode_key
-from consentry.aws.ledger import ChatRecord
 from consentry.cli import report
 from consentry.local import LocalRuntime
+from consentry.records import ChatRecord
 from consentry.training import counts, snapshot
 from consentry.training import export as exports
 from consentry.training.snapshot import SnapshotEntry, SnapshotError

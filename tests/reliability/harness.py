@@ -42,10 +42,11 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from consentry import handlers, settings
-from consentry.aws.ledger import ChatRecord, due_shard, to_item
+from consentry.aws.ledger import due_shard, to_item
 from consentry.local import LambdaContext, LocalRuntime, sqs_record
 from consentry.policy import format_instant
 from consentry.provision import dead_letter_name
+from consentry.records import ChatRecord
 from consentry.settings import BOTO_CONFIG
 
 EVENT_TRIES = 3  # EventBridge -> Lambda asynchronous invocation: 1 try + 2 retries, then the DLQ

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consentry.aws.ledger import ChatRecord
+from consentry.records import ChatRecord
 
 from .harness import Observed
 from .oracle import Verdict, is_incognito, tag_set, verdict

@@ -31,15 +31,16 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from consentry.policy import Decision, Reason, format_instant, parse_instant
+from consentry.policy import Reason, format_instant, parse_instant
 from consentry.pseudonyms import Pseudonyms
+from consentry.records import ChatRecord, State
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -50,7 +51,6 @@ DUE_INDEX = "due"
 DUE_SHARD = "due_shard"
 EXPIRES_AT = "expires_at"
 TTL = "ttl"
-HISTORY_LIMIT = 20
 BATCH_GET_LIMIT = 100
 RANGES = tuple("0123456789abcdef")  # first hex digit of a chat's hashed sort key
 WORK_RECORD_DAYS = 14  # a finished page is remembered as long as SQS may redeliver it (DLQ retention)
@@ -85,59 +85,6 @@ def epoch(moment: datetime) -> int:
 
 def _instant(values: Mapping[str, Any], name: str) -> datetime | None:
     return parse_instant(values[name]) if name in values else None
-
-
-@dataclass(frozen=True)
-class ChatRecord:
-    """What the ledger knows of one chat object, and the decision applied to it.
-
-    `state` is one of `consentry.flows.records.State`: `active`, `archived`,
-    `removing` (claimed by the sweep), `deleted` (deleted or erased, waiting
-    for removal: under a legal hold, or removal not yet done) or `removed` (a
-    tombstone: read back, it has only the fields a tombstone keeps).
-    """
-
-    user_id: str
-    key: str
-    last_activity: datetime
-    eligible: bool
-    reason: Reason
-    retention_days: int
-    expires_at: datetime
-    policy_version: str
-    consent_version: int | None = None  # None: no consent record when decided
-    tier: str | None = None
-    incognito: bool = False
-    state: str = "active"
-    deleted_at: datetime | None = None  # Chat Deleted or erasure of this life of the key
-    last_deleted_at: datetime | None = None  # the latest deletion ever applied to the key (stale-event guard)
-    held: bool = False
-    hold_at: datetime | None = None  # time of the latest hold event applied (holds apply in event-time order)
-    tag_error: str | None = None
-    version_id: str | None = None  # the object version the tags were written on
-    removed_at: datetime | None = None
-    revision: int = 0
-    history: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
-
-    @property
-    def decision(self) -> Decision:
-        return Decision(self.eligible, self.reason, self.retention_days, self.expires_at)
-
-    @property
-    def expires_on(self) -> str:
-        return self.expires_at.strftime("%Y-%m-%d")
-
-    @property
-    def removed(self) -> bool:
-        return self.state == "removed"
-
-    @property
-    def in_due_index(self) -> bool:
-        return not self.removed and not self.held
-
-    def same_state(self, other: ChatRecord | None) -> bool:
-        """True when writing `self` over `other` would change nothing."""
-        return other is not None and replace(self, revision=other.revision) == other
 
 
 @dataclass(frozen=True)
@@ -240,7 +187,7 @@ class Ledger:
     def record(item: Mapping[str, Any], user_id: str = "", key: str = "") -> ChatRecord:
         """A stored item as a record; a tombstone gets the user id and key it was looked up by."""
         v = from_item(item)
-        if v.get("state") == "removed":
+        if v.get("state") == State.REMOVED:
             removed_at = _instant(v, "removed_at") or parse_instant("1970-01-01T00:00:00Z")
             return ChatRecord(
                 user_id=user_id,
@@ -251,7 +198,7 @@ class Ledger:
                 retention_days=0,
                 expires_at=removed_at,
                 policy_version=v.get("policy_version", ""),
-                state="removed",
+                state=State.REMOVED,
                 deleted_at=_instant(v, "deleted_at"),
                 last_deleted_at=_instant(v, "last_deleted_at"),
                 removed_at=removed_at,
@@ -269,7 +216,7 @@ class Ledger:
             consent_version=int(v["consent_version"]) if "consent_version" in v else None,
             tier=v.get("tier"),
             incognito=bool(v.get("incognito", False)),
-            state=v.get("state", "active"),
+            state=State(v.get("state", State.ACTIVE)),
             deleted_at=_instant(v, "deleted_at"),
             last_deleted_at=_instant(v, "last_deleted_at"),
             held=bool(v.get("held", False)),
@@ -337,7 +284,7 @@ class Ledger:
             if not start:
                 return
 
-    def deletions(self, user_id: str) -> Iterator[tuple[datetime, str, bool, str]]:
+    def deletions(self, user_id: str) -> Iterator[tuple[datetime, State, bool, str]]:
         """(deleted_at, state, held, sk) of each deleted chat of a user, tombstones included."""
         paginator = self.client.get_paginator("query")
         pages = paginator.paginate(
@@ -352,7 +299,12 @@ class Ledger:
         for page in pages:
             for item in page.get("Items", []):
                 v = from_item(item)
-                yield parse_instant(v["deleted_at"]), v.get("state", "active"), bool(v.get("held", False)), v[SK]
+                yield (
+                    parse_instant(v["deleted_at"]),
+                    State(v.get("state", State.ACTIVE)),
+                    bool(v.get("held", False)),
+                    v[SK],
+                )
 
     def due(
         self, shard: str, now: datetime, start: Mapping[str, Any] | None = None, limit: int = 100
@@ -409,7 +361,7 @@ class Ledger:
         """Write `record` if the stored one is still `expected` (None: no item); raise Conflict otherwise.
 
         The one write of a chat record: every flow's change goes through here
-        (or through `claim`), through `consentry.flows.records`.
+        (or through `claim`), through `consentry.records`.
         """
         new = replace(record, revision=(expected.revision if expected else 0) + 1)
         condition: dict[str, Any]

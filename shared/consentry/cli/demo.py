@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from consentry.aws.ledger import ChatRecord, to_item
+from consentry.aws.ledger import to_item
 from consentry.cli.commands.output import Style, print_json, table
 from consentry.local import LocalRuntime
 from consentry.policy import format_instant
+from consentry.records import ChatRecord, State
 
 
 def at(text: str) -> datetime:
@@ -261,7 +262,8 @@ class Story:
             if _visible(record) != _visible(before.get(key))
         ]
         self.outcome.totals.removed[title] += sum(
-            r.state == "removed" and (k not in before or before[k].state != "removed") for k, r in changed.items()
+            r.state == State.REMOVED and (k not in before or before[k].state != State.REMOVED)
+            for k, r in changed.items()
         )
         self.outcome.steps.append((title, rows))
         self.outcome.changes.append(
@@ -272,9 +274,9 @@ class Story:
                 "chats": [
                     {
                         "key": key,
-                        "eligible": record.eligible and record.state != "removed",
+                        "eligible": record.eligible and record.state != State.REMOVED,
                         "reason": record.reason.value,
-                        "expires_on": None if record.state == "removed" else record.expires_on,
+                        "expires_on": None if record.state == State.REMOVED else record.expires_on,
                         "state": record.state,
                         "held": record.held,
                         "change": change(before.get(key), record),
@@ -293,7 +295,7 @@ class Story:
 
     def row(self, key: str, old: ChatRecord | None, new: ChatRecord) -> list[str]:
         s = self.style
-        if new.state == "removed":
+        if new.state == State.REMOVED:
             eligible, expires = s.dim("-"), s.dim("removed")
         else:
             eligible, expires = s.yes_no(new.eligible), new.expires_on
@@ -507,7 +509,7 @@ class Story:
     def summary(self, seconds: float) -> None:
         records = self.outcome.records
         totals = self.outcome.totals
-        stored = [r for r in records.values() if r.state != "removed"]
+        stored = [r for r in records.values() if r.state != State.REMOVED]
         eligible = [r for r in stored if r.eligible]
         delivered = self.rt.delivered
         s = self.style
@@ -557,7 +559,7 @@ def change(old: ChatRecord | None, new: ChatRecord) -> str:
     if old is None:
         return "new"
     notes = []
-    if new.state == "removed" and old.state != "removed":
+    if new.state == State.REMOVED and old.state != State.REMOVED:
         return "removed: every version" + (" (hold released)" if old.held else "")
     if new.held != old.held:
         notes.append("legal hold on" if new.held else "legal hold off")
@@ -569,7 +571,7 @@ def change(old: ChatRecord | None, new: ChatRecord) -> str:
         notes.append(f"was {old.reason.value}")
     if new.expires_on != old.expires_on:
         notes.append(f"expiry was {old.expires_on}")
-    if new.held and new.state == "deleted":
+    if new.held and new.state == State.DELETED:
         notes.append("kept until released")
     return "; ".join(notes) or "activity moved"
 
@@ -603,7 +605,7 @@ def play(
 def summary_json(story: Story, seconds: float) -> dict[str, Any]:
     """The summary's numbers (`consentry demo --json`)."""
     outcome = story.outcome
-    stored = [r for r in outcome.records.values() if r.state != "removed"]
+    stored = [r for r in outcome.records.values() if r.state != State.REMOVED]
     delivered = story.rt.delivered
     return {
         "users": len(CAST) + 1,

@@ -1,7 +1,7 @@
 """Applying decisions: ledger first, then S3, then a check that nothing moved.
 
 Every flow turns its event into `Target`s: a chat, the `Event` of the state
-table (`consentry.flows.records`) and an `Update` that, given the ledger
+table (`consentry.records`) and an `Update` that, given the ledger
 record, the user's consent record and (when needed) the object's facts,
 returns the record the chat should have. `Enforcer.settle` is the one loop
 that writes records; it applies a batch of targets so that, whatever runs
@@ -36,13 +36,13 @@ from typing import Literal, TypeVar
 
 from consentry.aws.chat_store import ChatStore, ObjectFacts, plan_tags
 from consentry.aws.consent_store import ConsentStore
-from consentry.aws.ledger import ChatRecord, Conflict, Ledger
+from consentry.aws.ledger import Conflict, Ledger
 from consentry.aws.work_queue import WorkQueue
 from consentry.deadline import OutOfTime
-from consentry.flows.records import Event, State, removed, revives, with_history
 from consentry.observability import count, logger, protect
 from consentry.policy import ConsentRecord, decision_tags
 from consentry.pseudonyms import Pseudonyms
+from consentry.records import ChatRecord, Event, State, removed, revives, with_history
 from consentry.settings import Clients, Settings
 
 MAX_ROUNDS = 6

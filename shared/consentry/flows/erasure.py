@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from consentry.aws.ledger import RANGES, ChatRecord
+from consentry.aws.ledger import RANGES
 from consentry.flows.enforcer import Enforcer, Target, raise_first
 from consentry.flows.fanout import Work, in_range, next_page, once, user_page
 from consentry.flows.lifecycle import on_delete, purge
 from consentry.flows.messages import LISTING, EraseUser, Position
-from consentry.flows.records import Event
+from consentry.records import ChatRecord, Event, State
 
 ERASE_PAGE = 200
 
@@ -134,8 +134,8 @@ def erasure_counts(enforcer: Enforcer, user_id: str, at: datetime) -> tuple[int,
     """
     removed, held = 0, set()
     for deleted_at, state, held_now, sk in enforcer.ledger.deletions(user_id):
-        if deleted_at == at and state == "removed":
+        if deleted_at == at and state == State.REMOVED:
             removed += 1
-        elif deleted_at <= at and state in ("deleted", "removing") and held_now:
+        elif deleted_at <= at and state in (State.DELETED, State.REMOVING) and held_now:
             held.add(sk.removeprefix("chat#"))
     return removed, held

@@ -27,9 +27,9 @@ from consentry.aws.ledger import RANGES
 from consentry.flows.enforcer import Enforcer, Target, raise_first
 from consentry.flows.lifecycle import hold, on_retag
 from consentry.flows.messages import HoldUser, Message, Position, RetagUser
-from consentry.flows.records import Event
 from consentry.observability import count, logger
 from consentry.policy import chat_key, user_prefixes
+from consentry.records import Event
 
 RETAG_PAGE = 500
 

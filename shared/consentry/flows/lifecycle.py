@@ -2,7 +2,7 @@
 
 Each `on_*` function builds the `Update` of one event (pure: ledger record,
 consent record and object facts in, record out), reading the state table of
-`consentry.flows.records`; the flow functions turn events into targets and
+`consentry.records`; the flow functions turn events into targets and
 settle them.
 """
 
@@ -13,12 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from consentry.aws.chat_store import ObjectFacts, ObjectVersion
-from consentry.aws.ledger import ChatRecord
 from consentry.deadline import OutOfTime
 from consentry.flows.enforcer import Enforcer, Outcome, Target, Update, raise_first
-from consentry.flows.records import Event, State, chat_of, evaluate, next_state, removed, starts_new_life
 from consentry.observability import count, logger
 from consentry.policy import Chat, ChatKey, ConsentRecord, Policy, chat_key
+from consentry.records import ChatRecord, Event, State, chat_of, evaluate, next_state, removed, starts_new_life
 
 
 class EventRejected(ValueError):
@@ -56,7 +55,7 @@ def new_life(
         Chat(facts.key, consent.user_id, at, facts.incognito),
         consent,
         policy,
-        state=state.value,
+        state=state,
         held=(base.held if base else False) if held is None else held,
         hold_at=(base.hold_at if base else None) if hold_at is None else hold_at,
         version_id=facts.version_id,
@@ -84,7 +83,7 @@ def on_write(at: datetime, policy: Policy) -> Update:
             # New, or written again after a deletion, erasure or sweep: the normal rules, from `at`.
             return new_life(facts, consent, policy, current, at)
         chat = Chat(facts.key, current.user_id, max(current.last_activity, at), facts.incognito)
-        return evaluate(chat, consent, policy, base=current, version_id=facts.version_id, state=state.value)
+        return evaluate(chat, consent, policy, base=current, version_id=facts.version_id, state=state)
 
     return update
 
@@ -103,7 +102,7 @@ def _leftover(
         chat,
         consent,
         policy,
-        state=state.value,
+        state=state,
         held=held,
         hold_at=current.hold_at,
         version_id=facts.version_id,
@@ -123,7 +122,7 @@ def on_reopen(at: datetime, policy: Policy) -> Update:
         if current is None:
             return None if facts is None else new_life(facts, consent, policy, current, at)
         chat = replace(chat_of(current), last_activity=max(current.last_activity, at))
-        return evaluate(chat, consent, policy, base=current, state=state.value, version_id=_version(current, facts))
+        return evaluate(chat, consent, policy, base=current, state=state, version_id=_version(current, facts))
 
     return update
 
@@ -142,7 +141,7 @@ def on_archive(at: datetime, policy: Policy) -> Update:
                 if facts is None
                 else new_life(facts, consent, policy, None, facts.last_modified, state=State.ARCHIVED)
             )
-        return replace(current, state=state.value)
+        return replace(current, state=state)
 
     return update
 
@@ -155,7 +154,7 @@ def on_retag(policy: Policy) -> Update:
         if current is None or state is None:
             return None
         return evaluate(
-            chat_of(current), consent, policy, base=current, state=state.value, version_id=_version(current, facts)
+            chat_of(current), consent, policy, base=current, state=state, version_id=_version(current, facts)
         )
 
     return update
@@ -186,7 +185,7 @@ def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update
                 chat,
                 consent,
                 policy,
-                state=state.value,
+                state=state,
                 version_id=facts.version_id,
                 last_deleted_at=at,
                 revision=revision,
@@ -199,7 +198,7 @@ def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update
             consent,
             policy,
             base=current,
-            state=state.value,
+            state=state,
             last_deleted_at=at,
             version_id=_version(current, facts),
         )
@@ -227,7 +226,7 @@ def on_hold(on: bool, at: datetime, policy: Policy) -> Update:
         hold_at = max(at, current.hold_at) if current.hold_at else at
         if current.held == on:
             return None if current.hold_at == hold_at else replace(current, hold_at=hold_at)
-        return replace(current, held=on, hold_at=hold_at, state=state.value)
+        return replace(current, held=on, hold_at=hold_at, state=state)
 
     return update
 
@@ -239,7 +238,7 @@ def on_locked() -> Update:
         state = next_state(current, Event.LOCKED)
         if current is None or state is None or (current.held and current.state == state):
             return None
-        return replace(current, held=True, state=state.value)
+        return replace(current, held=True, state=state)
 
     return update
 

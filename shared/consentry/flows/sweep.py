@@ -35,14 +35,14 @@ from functools import partial
 from typing import Any
 
 from consentry.aws.chat_store import ObjectVersion
-from consentry.aws.ledger import ChatRecord, DueChat, shard_names
+from consentry.aws.ledger import DueChat, shard_names
 from consentry.flows.enforcer import MAX_ROUNDS, Enforcer, Target, raise_first
 from consentry.flows.fanout import Work, once
 from consentry.flows.lifecycle import on_write, purge
 from consentry.flows.messages import PlannedChat, SweepShard
-from consentry.flows.records import Event, State
 from consentry.observability import count, logger
 from consentry.policy import format_instant
+from consentry.records import ChatRecord, Event, State
 
 SWEEP_PAGE = 100
 

@@ -18,8 +18,8 @@ from consentry.aws.ledger import from_item, to_item
 from consentry.cli.commands.explain import consent_json
 from consentry.cli.commands.output import Style, instant, table
 from consentry.cli.commands.target import Target, UsageError
-from consentry.flows.records import chat_of
 from consentry.policy import decide, format_instant, parse_consent
+from consentry.records import chat_of
 
 
 def show(target: Target, user_id: str, now: datetime) -> dict[str, Any]:

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from consentry.aws.ledger import ChatRecord
 from consentry.cli.commands.output import Style, instant, short, table
 from consentry.cli.commands.target import CommandError, Target
-from consentry.flows.records import chat_of
 from consentry.policy import ConsentRecord, Reason, chat_key, decide, decision_tags, parse_instant
+from consentry.records import ChatRecord, State, chat_of
 
 # One sentence per reason code, in the words of POLICY.md.
 REASON_TEXT = {
@@ -80,7 +79,7 @@ def explain_key(target: Target, key: str, now: datetime) -> dict[str, Any]:
     ours = {**decision_tags(record.decision, target.policy), target.policy.tags.policy_version: record.policy_version}
     tags_agree = None if s3_tags is None else all(s3_tags.get(k) == v for k, v in ours.items())
     today = None
-    if record.state != "removed":
+    if record.state != State.REMOVED:
         fresh = decide(chat_of(record), consent, target.policy)
         today = {
             "eligible": fresh.eligible,
@@ -113,9 +112,9 @@ def explain_key(target: Target, key: str, now: datetime) -> dict[str, Any]:
         older_policy=record.policy_version != target.policy.label,
         today=today,
         history=[history_json(entry) for entry in record.history],
-        removed_at=record.removed_at if record.state == "removed" else None,
+        removed_at=record.removed_at if record.state == State.REMOVED else None,
     )
-    if record.state == "removed":  # a tombstone keeps no activity, tier, consent or retention: none is shown
+    if record.state == State.REMOVED:  # a tombstone keeps no activity, tier, consent or retention: none is shown
         data.update(last_activity=None, retention_days=None, expires_at=None, expires_on=None)
         data.update(consent_version=None, tier=None, due=False)
     return data
@@ -152,7 +151,7 @@ def render_key(data: dict[str, Any], style: Style) -> str:
     lines += [f"  {verdict}  {style.bold(data['reason'])}", f"  {data['explanation']}", ""]
     if data["reason"] == Reason.INVALID_CONSENT_RECORD.value and data["consent_now"]["problem"]:
         lines.insert(-1, f"  problem: {data['consent_now']['problem']}")
-    if data["state"] == "removed":
+    if data["state"] == State.REMOVED:
         lines.append(
             f"  removed         {instant(data['removed_at'])}, policy {data['policy_version']}: the ledger keeps "
             "only a tombstone (keyed hash, time, reason), which expires"
@@ -174,7 +173,7 @@ def render_key(data: dict[str, Any], style: Style) -> str:
     lines.append(f"  consent now     {data['consent_now']['summary']}")
     lines.append(f"  last activity   {instant(data['last_activity'])}  (latest write or reopen)")
     expiry = f"{data['retention_days']} days -> expires {data['expires_on']} ({instant(data['expires_at'])})"
-    if data["state"] != "removed":
+    if data["state"] != State.REMOVED:
         expiry += f"; due at {instant(data['now'])}: {'yes' if data['due'] else 'no'}"
     lines.append(f"  retention       {expiry}")
     state = data["state"]
@@ -184,7 +183,7 @@ def render_key(data: dict[str, Any], style: Style) -> str:
     lines.append(f"  state           {state}")
     if data["incognito"]:
         lines.append("  metadata        incognito=true")
-    if data["state"] == "removed":
+    if data["state"] == State.REMOVED:
         lines.append("  S3              every version and delete marker removed")
     elif data["s3_tags"] is None:
         lines.append(style.warn("  S3              object not found (removed outside consentry?)"))
@@ -252,7 +251,7 @@ def explain_user(target: Target, user_id: str, now: datetime) -> dict[str, Any]:
     consent = enforcer.consents.get(user_id)
     records: list[ChatRecord] = sorted(enforcer.ledger.all_user_chats(user_id), key=lambda r: r.key)
     erasures = sorted(enforcer.ledger.erasures(user_id), key=lambda e: e.requested_at)
-    live = [r for r in records if r.state != "removed"]
+    live = [r for r in records if r.state != State.REMOVED]
     removed = enforcer.ledger.tombstones(user_id)  # removed chats keep no key: only their count is shown
     return {
         "user_id": user_id,
@@ -269,7 +268,7 @@ def explain_user(target: Target, user_id: str, now: datetime) -> dict[str, Any]:
         "chats": [
             {
                 "key": r.key,
-                "eligible": r.eligible and r.state != "removed",
+                "eligible": r.eligible and r.state != State.REMOVED,
                 "reason": r.reason.value,
                 "last_activity": r.last_activity,
                 "expires_on": r.expires_on,

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from consentry.cli.commands.output import Style, to_jsonable
 from consentry.cli.commands.target import LOCAL_CREDENTIALS, CommandError, moto_answers, serve_url
+from consentry.records import State
 
 POLL_SECONDS = 0.5
 
@@ -101,7 +102,7 @@ def serve(
         if seed:
             say("  seeding the demo story up to its erasure step (2025-11-22); the sweep a year later is yours:")
             outcome = demo.play(runtime, through=demo.SWEEP_STEP - 1)
-            stored = sum(r.state != "removed" for r in outcome.records.values())
+            stored = sum(r.state != State.REMOVED for r in outcome.records.values())
             emit(
                 "seeded",
                 f"  seeded {len(outcome.records)} chat objects of {len(demo.CAST) + 1} users, {stored} stored; "

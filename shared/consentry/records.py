@@ -32,13 +32,14 @@ record, the flow removes the marker (`revives`). `new` is "no record".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from consentry.aws.ledger import HISTORY_LIMIT, ChatRecord
-from consentry.policy import Chat, ConsentRecord, Policy, decide, format_instant
+from consentry.policy import Chat, ConsentRecord, Decision, Policy, Reason, decide, format_instant
+
+HISTORY_LIMIT = 20  # history entries a record keeps: enough to explain a chat, bounded so an item stays small
 
 
 class State(StrEnum):
@@ -61,6 +62,59 @@ class Event(StrEnum):
     CLAIM = "claim"  # the sweep takes a due chat
     LOCKED = "locked"  # a purge met an Object Lock (a hold placed from the console)
     PURGED = "purged"  # every version removed
+
+
+@dataclass(frozen=True)
+class ChatRecord:
+    """What the ledger knows of one chat object, and the decision applied to it.
+
+    `state` is `active`, `archived`, `removing` (claimed by the sweep),
+    `deleted` (deleted or erased, waiting for removal: under a legal hold, or
+    removal not yet done) or `removed` (a tombstone: read back, it has only
+    the fields a tombstone keeps); never `new`, which is "no record".
+    """
+
+    user_id: str
+    key: str
+    last_activity: datetime
+    eligible: bool
+    reason: Reason
+    retention_days: int
+    expires_at: datetime
+    policy_version: str
+    consent_version: int | None = None  # None: no consent record when decided
+    tier: str | None = None
+    incognito: bool = False
+    state: State = State.ACTIVE
+    deleted_at: datetime | None = None  # Chat Deleted or erasure of this life of the key
+    last_deleted_at: datetime | None = None  # the latest deletion ever applied to the key (stale-event guard)
+    held: bool = False
+    hold_at: datetime | None = None  # time of the latest hold event applied (holds apply in event-time order)
+    tag_error: str | None = None
+    version_id: str | None = None  # the object version the tags were written on
+    removed_at: datetime | None = None
+    revision: int = 0
+    history: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
+
+    @property
+    def decision(self) -> Decision:
+        return Decision(self.eligible, self.reason, self.retention_days, self.expires_at)
+
+    @property
+    def expires_on(self) -> str:
+        return self.expires_at.strftime("%Y-%m-%d")
+
+    @property
+    def removed(self) -> bool:
+        return self.state == State.REMOVED
+
+    @property
+    def in_due_index(self) -> bool:
+        return not self.removed and not self.held
+
+    def same_state(self, other: ChatRecord | None) -> bool:
+        """True when writing `self` over `other` would change nothing."""
+        return other is not None and replace(self, revision=other.revision) == other
 
 
 S, E = State, Event
@@ -191,7 +245,7 @@ def chat_of(record: ChatRecord) -> Chat:
 
 def removed(record: ChatRecord, at: datetime) -> ChatRecord:
     """The tombstone of a chat whose every version is gone (its proof of deletion)."""
-    return replace(record, state=State.REMOVED.value, eligible=False, held=False, removed_at=at, history=())
+    return replace(record, state=State.REMOVED, eligible=False, held=False, removed_at=at, history=())
 
 
 def with_history(new: ChatRecord, current: ChatRecord | None, event: str, at: datetime | None) -> ChatRecord:
