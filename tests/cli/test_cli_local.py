@@ -1,39 +1,17 @@
-"""Where commands run: a fresh embedded server when nothing serves, the serve loop, the local runtime's port."""
+"""The serve loop and the local runtime's port (where commands run: test_cli_place.py)."""
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from clirun import Result
 
 from consentry.cli.commands.serve import pump, serve
-from consentry.cli.commands.target import CommandError, choose
+from consentry.cli.commands.target import CommandError
 from consentry.local import LocalRuntime, check_port, free_port
 from support import eligible, t
-
-
-def test_without_a_server_commands_use_a_fresh_embedded_one_and_say_so(cli: Callable[..., Result]) -> None:
-    result = cli("report", "--json")
-
-    assert result.code == 0, result.err
-    assert json.loads(result.out)["objects"] == 0
-    [note] = result.err.splitlines()
-    assert "no `consentry serve` answers at http://127.0.0.1:" in note
-    assert "fresh, empty embedded server" in note and "consentry serve --seed" in note
-
-
-def test_where_a_command_goes(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert choose("", False) == ("real", None)
-    assert choose(None, True) == ("real", None)
-    assert choose("http://localhost:4566", False) == ("endpoint", "http://localhost:4566")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    assert choose(None, False) == ("endpoint", "http://127.0.0.1:9")
-    monkeypatch.delenv("AWS_ENDPOINT_URL")
-    assert choose(None, False) == ("embedded", None)  # CONSENTRY_SERVE_URL points at a free port
 
 
 def test_pump_delivers_writes_as_the_serve_loop_does(runtime: LocalRuntime) -> None:

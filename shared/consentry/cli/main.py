@@ -52,6 +52,7 @@ def _connect(args: argparse.Namespace, *require: str) -> Any:
         profile=args.profile,
         policy_file=args.policy,
         require=require,
+        embedded=args.embedded,
     )
 
 
@@ -153,14 +154,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
 # -- the sweep: plans, guard rails, the worker ----------------------------------------------------------
 
 
-def _guard_future(now: datetime, real: bool, style: Style) -> None:
-    """A --now later than the clock deletes chats before their time: refused on a real account, loud locally."""
+def _guard_future(now: datetime, guarded: bool, style: Style, place: str = "a real account") -> None:
+    """A --now later than the clock deletes chats before their time: refused wherever the real-account rails
+    apply (a real account, any endpoint but a local server), loud locally."""
     clock = datetime.now(UTC)
     if now <= clock + FUTURE_SLACK:
         return
-    if real:
+    if guarded:
         raise UsageError(
-            f"--now {instant(now)} is later than the clock ({instant(clock)}): on a real account the sweep never "
+            f"--now {instant(now)} is later than the clock ({instant(clock)}): on {place} the sweep never "
             "runs ahead of time, it would delete chats that are not due yet"
         )
     note(
@@ -169,6 +171,10 @@ def _guard_future(now: datetime, real: bool, style: Style) -> None:
             "deleted for good (allowed on a local server only)"
         )
     )
+
+
+def _place(target: Target) -> str:
+    return "a real account" if target.real else "an endpoint that is not a local `consentry serve`"
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -184,16 +190,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             "--now with --apply: a plan is applied at the instant it was made for; plan again to sweep at another"
         )
     now = None if args.apply else _when(args.now or "now")
-    if now is not None and deleting:
-        _guard_future(now, real, err_style)
+    if now is not None and deleting and real:
+        _guard_future(now, True, err_style)  # before any call: a real account needs no look to know
     if real and deleting and not args.yes:
         raise CommandError("sweeping a real account deletes objects for good: add --yes (or use --dry-run first)")
-    max_delete = args.max_delete if args.max_delete is not None else (sweep.REAL_MAX_DELETE if real else None)
     with _connect(args, "bucket", "ledger", "consent") as target:
+        guarded = target.guarded  # by place: every endpoint but a local consentry server
+        if now is not None and deleting and not real:
+            _guard_future(now, guarded, err_style, _place(target))
+        if guarded and deleting and not args.yes:
+            raise CommandError(
+                f"sweeping {target.where} deletes objects for good, and it is not a local `consentry serve`: "
+                "add --yes (or use --dry-run first)"
+            )
+        default_max = sweep.REAL_MAX_DELETE if guarded else None
+        max_delete = args.max_delete if args.max_delete is not None else default_max
         if args.apply:
             made = sweep.read_plan(args.apply)
             sweep.check_plan(made, target, args.apply)
-            _guard_future(made.now, target.real, err_style)
+            _guard_future(made.now, guarded, err_style, _place(target))
         else:
             assert now is not None
             made = sweep.plan(target, now)
