@@ -125,7 +125,8 @@ def cmd_consent(args: argparse.Namespace) -> int:
             print_json(data) if args.json else print(consent.render_show(data, style))
             return EXIT_OK
         at = _when(args.at, "--at")
-        data = consent.simulate(target, args.user, args.answer, args.tier, at, max(at, now))
+        # "Due at once" is judged at the change's own instant (the event's time), never the wall clock.
+        data = consent.simulate(target, args.user, args.answer, args.tier, at, at)
         print_json(data) if args.json else print(consent.render_simulation(data, style))
     return EXIT_OK
 
