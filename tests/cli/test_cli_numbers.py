@@ -14,7 +14,7 @@ import pytest
 from clirun import Result, local
 
 from consentry.local import LocalRuntime
-from support import exists, record, set_consent, t
+from support import exists, record, set_consent, t, tags
 
 Cli = Callable[..., Result]
 CHATS = ("chats/u1/a.json", "code-sessions/u1/s.jsonl")
@@ -96,3 +96,44 @@ def test_dlq_redrive_keeps_a_letter_that_is_not_json_and_replays_the_rest(world:
     assert json.loads(result.out)["queues"]["work"] == {"replayed": 1, "dropped": 0, "superseded": 0, "kept": 2}
     left = world.sqs.receive_message(QueueUrl=work_dlq, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
     assert sorted(m["Body"] for m in left) == ["[1, 2]", "this is not json"]
+
+
+# -- driving a local server from the shell ------------------------------------------------------------------
+
+
+def test_consent_set_and_chat_events_drive_a_local_server(world: LocalRuntime, cli: Cli) -> None:
+    assert tags(world, CHATS[0])["training-eligible"] == "true"
+
+    denied = cli(*local(world), "consent", "set", "u1", "--denied", "--at", "2025-10-20", "--json")
+    world.settle()  # the serve loop's part: the consent stream
+
+    assert denied.code == 0, denied.err
+    assert json.loads(denied.out)["record"]["version"] == 2
+    assert tags(world, CHATS[0])["training-eligible"] == "false"
+    reopened = json.loads(cli(*local(world), "chat", "reopen", CHATS[1], "--at", "2025-10-21", "--json").out)
+    assert (reopened["event"], reopened["state"], reopened["eligible"]) == ("Chat Reopened", "active", False)
+    assert record(world, "u1", CHATS[1]).last_activity == t("2025-10-21")  # type: ignore[union-attr]
+    deleted = cli(*local(world), "chat", "delete", CHATS[1], "--at", "2025-10-22")
+    assert deleted.code == 0, deleted.err
+    assert "Chat Deleted sent for code-sessions/u1/s.jsonl" in deleted.out
+    assert record(world, "u1", CHATS[1]) is None or record(world, "u1", CHATS[1]).state != "active"  # type: ignore[union-attr]
+
+
+def test_consent_set_for_a_new_user_needs_a_tier(world: LocalRuntime, cli: Cli) -> None:
+    result = cli(*local(world), "consent", "set", "newbie", "--granted")
+
+    assert result.code == 1 and "give a tier to create one" in result.err
+
+
+def test_driving_is_refused_where_the_chat_app_and_account_service_own_it(world: LocalRuntime, cli: Cli) -> None:
+    from test_cli_place import plain_moto
+
+    with plain_moto("127.0.0.1") as url:
+        there = ("--endpoint-url", url, "--prefix", "test")
+        consent = cli(*there, "consent", "set", "u1", "--denied")
+        chat = cli(*there, "chat", "delete", CHATS[0])
+
+    assert consent.code == 1 and "consent set is for a local `consentry serve` only" in consent.err
+    assert chat.code == 1 and "chat delete is for a local `consentry serve` only" in chat.err
+    world.settle()
+    assert tags(world, CHATS[0])["training-eligible"] == "true" and exists(world, CHATS[0])

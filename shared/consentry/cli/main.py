@@ -115,8 +115,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_consent(args: argparse.Namespace) -> int:
     from consentry.cli.commands import consent
 
-    if args.consent_command not in ("show", "simulate"):
-        raise UsageError("usage: consentry consent show USER | consentry consent simulate USER --denied|...")
+    if args.consent_command not in ("show", "simulate", "set"):
+        raise UsageError(
+            "usage: consentry consent show USER | consent simulate USER --denied|... | consent set USER --denied|..."
+        )
+    if args.consent_command == "set":
+        return cmd_consent_set(args)
     style = Style(sys.stdout)
     now = datetime.now(UTC)
     with _connect(args, "ledger", "consent") as target:
@@ -128,6 +132,44 @@ def cmd_consent(args: argparse.Namespace) -> int:
         # "Due at once" is judged at the change's own instant (the event's time), never the wall clock.
         data = consent.simulate(target, args.user, args.answer, args.tier, at, at)
         print_json(data) if args.json else print(consent.render_simulation(data, style))
+    return EXIT_OK
+
+
+def cmd_consent_set(args: argparse.Namespace) -> int:
+    from consentry.cli.commands import drive
+    from consentry.cli.commands.audit import audited
+    from consentry.cli.commands.handoff import LocalHandoff, handoff
+
+    at = _when(args.at, "--at")
+    with _connect(args, "ledger", "consent") as target:
+        drive.refuse_unless_local(target, "consent set", "account service")
+        hand = handoff(target)
+        assert isinstance(hand, LocalHandoff)
+        arguments = {"user_hash": _names(target).user(args.user), "answer": args.answer, "tier": args.tier}
+        with audited(target, "consent set", arguments, names_someone=True) as recording:
+            data = drive.set_consent(target, hand, args.user, args.answer, args.tier, at)
+            recording.changed = {"records": 1}
+        data["audit_id"] = recording.entry.id
+        print_json(data) if args.json else print(drive.render_consent(data))
+    return EXIT_OK
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from consentry.cli.commands import drive
+    from consentry.cli.commands.audit import audited
+    from consentry.cli.commands.handoff import LocalHandoff, handoff
+
+    at = _when(args.at, "--at")
+    with _connect(args, "bucket", "ledger") as target:
+        drive.refuse_unless_local(target, f"chat {args.action}", "chat app")
+        hand = handoff(target)
+        assert isinstance(hand, LocalHandoff)
+        arguments = {"action": args.action, "key_hash": _names(target).key(args.key)}
+        with audited(target, "chat", arguments, names_someone=True) as recording:
+            data = drive.chat_event(target, hand, args.action, args.key, at)
+            recording.changed = {"chats": 1}
+        data["audit_id"] = recording.entry.id
+        print_json(data) if args.json else print(drive.render_chat_event(data))
     return EXIT_OK
 
 
@@ -608,6 +650,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
     "consent": cmd_consent,
     "hold": cmd_hold,
+    "chat": cmd_chat,
     "erase": cmd_erase,
     "dlq": cmd_dlq,
     "retag": cmd_retag,

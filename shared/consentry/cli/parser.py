@@ -349,6 +349,21 @@ def build_parser() -> argparse.ArgumentParser:
         "written anywhere.",
     )
     simulate.add_argument("user", metavar="USER")
+    setting = consent_commands.add_parser(
+        "set",
+        help="write the user's consent record as the account service would (a local server only)",
+        parents=[common],
+        description="On a local `consentry serve`: writes the user's consent record at --at (the answer and "
+        "its time; a new tier and its time; the version one higher), as the account service would; the "
+        "consent table's stream carries it to the handlers. A user without a record needs --tier. Refused on "
+        "a real account and any endpoint that is not a local server: the account service owns the record there.",
+    )
+    setting.add_argument("user", metavar="USER")
+    chosen = setting.add_mutually_exclusive_group()
+    for value in ("granted", "denied", "pending"):
+        chosen.add_argument(f"--{value}", dest="answer", action="store_const", const=value, help=f"answer {value}")
+    setting.add_argument("--tier", metavar="T", help="move to this tier")
+    setting.add_argument("--at", metavar="T", default="now", help="when the change happens (default: now)")
     answer = simulate.add_mutually_exclusive_group()
     for value in ("granted", "denied", "pending"):
         answer.add_argument(f"--{value}", dest="answer", action="store_const", const=value, help=f"answer {value}")
@@ -366,6 +381,17 @@ def build_parser() -> argparse.ArgumentParser:
     hold.add_argument("action", choices=("place", "release"), metavar="place|release")
     hold.add_argument("key", nargs="?", metavar="KEY", help="the chat's object key")
     hold.add_argument("--user", metavar="ID", help="every chat of this user instead of one key")
+
+    chat = command(
+        "chat",
+        "send a chat event (reopen, archive, delete) to a local server, as the chat app would",
+        "On a local `consentry serve`: raises `Chat Reopened`, `Chat Archived` or `Chat Deleted` for the chat "
+        "at --at, as the chat app's EventBridge event, and hands it to the chat_events handler. Refused on a real "
+        "account and any endpoint that is not a local server: the chat app sends these there.",
+    )
+    chat.add_argument("action", choices=("reopen", "archive", "delete"), metavar="reopen|archive|delete")
+    chat.add_argument("key", metavar="KEY", help="the chat's object key")
+    chat.add_argument("--at", metavar="T", default="now", help="the event's time (default: now)")
 
     erase = command(
         "erase",
