@@ -34,15 +34,22 @@ def test_the_readme_example_is_ten_lines() -> None:
     assert len(readme_example().splitlines()) <= 10
 
 
-def test_the_readme_example_passes_with_the_plugin(pytester: pytest.Pytester) -> None:
+def user_pytest(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.RunResult:
+    """A user's pytest run with the kit loaded by name (whether or not this environment installed its entry
+    point, which would load it a second time), and no other plugin."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    return pytester.runpytest_subprocess("-p", "consentry.testing", "-p", "no:cacheprovider", "-q")
+
+
+def test_the_readme_example_passes_with_the_plugin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_chat_app=readme_example())
 
-    result = pytester.runpytest_subprocess("-p", "consentry.testing", "-p", "no:cacheprovider", "-q")
+    result = user_pytest(pytester, monkeypatch)
 
     result.assert_outcomes(passed=1)
 
 
-def test_the_kit_sees_a_chat_that_stays_eligible(pytester: pytest.Pytester) -> None:
+def test_the_kit_sees_a_chat_that_stays_eligible(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reader is not blind: without the opt-out the chat stays readable, and a deletion ends it."""
     pytester.makepyfile(
         test_chat_app="""
@@ -58,7 +65,7 @@ def test_the_kit_sees_a_chat_that_stays_eligible(pytester: pytest.Pytester) -> N
         """
     )
 
-    result = pytester.runpytest_subprocess("-p", "consentry.testing", "-p", "no:cacheprovider", "-q")
+    result = user_pytest(pytester, monkeypatch)
 
     result.assert_outcomes(passed=1)
 
