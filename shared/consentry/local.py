@@ -309,9 +309,12 @@ class LocalRuntime:
         result: dict[str, Any] = self.invoke("retention_sweep", event)
         return result
 
-    def settle(self, max_rounds: int = 100_000) -> Delivered:
-        """Deliver writes, stream records and work until nothing is pending."""
+    def settle(self, max_rounds: int = 100_000, stopping: Callable[[], bool] | None = None) -> Delivered:
+        """Deliver writes, stream records and work until nothing is pending (or `stopping()` says to stop,
+        checked between batches: what is left stays pending in its queue or stream)."""
         for _ in range(max_rounds):
+            if stopping is not None and stopping():
+                return self.delivered
             moved = self.deliver_writes() + self.deliver_stream() + self.deliver_work()
             if not moved:
                 return self.delivered
@@ -473,11 +476,14 @@ def s3_clock(at: datetime | None) -> Iterator[None]:
 
 
 def correct_moto() -> bool:
-    """Make moto judge a bucket policy by its unconditional statements only; True when moto is installed.
+    """Make moto answer as AWS does where consentry trips on it; True when moto is installed.
 
-    moto 5 evaluates a bucket policy's statements without their Conditions, so
-    the stack's conditional Deny statements refuse every request. Idempotent;
-    it changes one method of moto's bucket model and nothing else.
+    Two corrections, each to one method of moto's, nothing else: moto 5
+    evaluates a bucket policy's statements without their Conditions, so the
+    stack's conditional Deny statements refuse every request (here it judges
+    by the unconditional statements only); and its ListObjectVersions copies
+    every version of the bucket on every call (here it does not).
+    Idempotent.
     """
     try:
         from moto.iam.access_control import IAMPolicy, PermissionResult
@@ -498,7 +504,35 @@ def correct_moto() -> bool:
 
     get_permission.consentry = True  # type: ignore[attr-defined]
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+    _list_versions_without_copies()
     return True
+
+
+class _SharedVersions(list):  # type: ignore[type-arg]
+    """A key's versions as moto stores them, which `copy.deepcopy` hands back as they are (a new list of the
+    same versions)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return list(self)
+
+
+def _list_versions_without_copies() -> None:
+    """moto's ListObjectVersions deep-copies every version of the bucket on every call (body included), to
+    mark the latest one on the copies; a `consentry serve` planning sweeps over a large bucket grew by
+    hundreds of MB per plan. The copies only carry `is_latest`, which the listing sets again on every call
+    and only its own response reads, so marking the stored versions is the same answer. `iterlists` is
+    called by that listing only (moto 5.2)."""
+    from moto.s3.utils import _VersionedKeyStore
+
+    if getattr(_VersionedKeyStore.iterlists, "consentry", False):
+        return
+
+    def iterlists(self: Any) -> Iterator[tuple[str, list[Any]]]:
+        for key, versions in _VersionedKeyStore._iterlists(self):
+            yield key, _SharedVersions(versions)
+
+    iterlists.consentry = True  # type: ignore[attr-defined]
+    _VersionedKeyStore.iterlists = iterlists
 
 
 def sqs_record(message: Mapping[str, Any], arn: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -70,3 +71,44 @@ def test_local_runtime_refuses_a_port_in_use_at_once() -> None:
             check_port("127.0.0.1", port)
         with pytest.raises(OSError), LocalRuntime.serve(port=port):
             pass
+
+
+def test_serve_stops_within_five_seconds_of_sigterm_while_it_delivers() -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import boto3
+
+    from consentry.cli.commands.target import LOCAL_CREDENTIALS
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "consentry.cli.main", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**env, **LOCAL_CREDENTIALS, "NO_COLOR": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        assert any(line.startswith("ready") for line in process.stdout)
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "chat-logs" in b["Name"])
+        for i in range(300):  # minutes of delivery for the loop
+            s3.put_object(Bucket=bucket, Key=f"chats/u{i % 7}/c{i}.json", Body=b"{}")
+        delivering = next(line for line in process.stdout if "delivered" in line)
+        assert delivering
+        asked = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        rest = process.stdout.read()
+        process.wait(timeout=10)
+        took = time.monotonic() - asked
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert took < 5, f"stopped {took:.1f} s after SIGTERM"
+    assert rest.rstrip().endswith("stopped; the embedded server's data is gone")

@@ -106,3 +106,30 @@ def test_provision_under_a_plain_mock_aws_accepts_the_chat_apps_writes() -> None
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "b'{}'"
+
+
+def test_listing_versions_on_moto_copies_no_version_and_marks_the_latest() -> None:
+    done = python(
+        """
+        import gc, os
+        os.environ.update(AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_DEFAULT_REGION="us-east-1")
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        import boto3
+        from moto import mock_aws
+        from moto.s3.models import FakeKey
+        from consentry.provision import provision
+
+        with mock_aws():
+            env = provision("app")
+            s3 = boto3.client("s3")
+            for body in (b"1", b"2"):
+                s3.put_object(Bucket=env["CHAT_BUCKET"], Key="chats/ava/c1.json", Body=body)
+            gc.collect()
+            before = sum(isinstance(o, FakeKey) for o in gc.get_objects())
+            listed = s3.list_object_versions(Bucket=env["CHAT_BUCKET"])["Versions"]
+            during = sum(isinstance(o, FakeKey) for o in gc.get_objects())
+            print(before == during, sorted((v["Size"], v["IsLatest"]) for v in listed))
+        """
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True [(1, False), (1, True)]"

@@ -254,7 +254,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             _guard_future(made.now, guarded, err_style, _place(target))
         else:
             assert now is not None
-            made = sweep.plan(target, now)
+            made = sweep.plan(target, now, show_progress=not args.json)
         if not deleting:
             if args.plan is not None:
                 args.plan.write_text(json.dumps(_plain(sweep.plan_json(made)), indent=2) + "\n", encoding="utf-8")

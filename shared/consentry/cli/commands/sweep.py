@@ -15,6 +15,7 @@ page in the command's audit entry, where this module reads the results.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ from typing import Any
 from consentry import flows
 from consentry.aws.audit import AuditEntry
 from consentry.aws.ledger import from_item, to_item
-from consentry.cli.commands.output import Style, instant, table
+from consentry.cli.commands.output import Progress, Style, instant, table
 from consentry.cli.commands.target import CommandError, Target, UsageError
 from consentry.policy import format_instant, parse_instant
 
@@ -34,6 +35,7 @@ PLAN_KIND = "consentry-sweep-plan"
 PLAN_VERSION = 1
 PAGE_CHATS = 100  # chats per work message
 PAGE_BYTES = 200_000  # under SQS's 256 KiB message limit, with room for the envelope
+PROGRESS_FROM = 100  # due chats from which planning shows a progress bar (a few seconds' work)
 REAL_MAX_DELETE = 1000  # the default cap on a real account: more needs --max-delete N, on purpose
 SKIPPED = {
     "skipped:gone": "skipped: removed since the plan",
@@ -144,11 +146,25 @@ def held_due(target: Target, now: datetime) -> list[dict[str, Any]]:
     return sorted(found, key=lambda r: (r["expires_at"], r["key"]))
 
 
-def plan(target: Target, now: datetime) -> Plan:
-    """What a sweep at `now` would delete (every version, with sizes), and the held due chats it would skip."""
+def plan(target: Target, now: datetime, show_progress: bool = False) -> Plan:
+    """What a sweep at `now` would delete (every version, with sizes), and the held due chats it would skip.
+
+    `show_progress`: a progress bar on stderr while the versions of many due chats are listed."""
     enforcer = target.enforcer()
     records = flows.due(enforcer, now)
-    listings = enforcer.parallel(lambda key: versions_of(target, key), [r.key for r in records])
+    progress = Progress(len(records), "planning") if show_progress and len(records) >= PROGRESS_FROM else None
+    lock = threading.Lock()
+
+    def listed(key: str) -> Any:
+        found = versions_of(target, key)
+        if progress is not None:
+            with lock:
+                progress.advance(1)
+        return found
+
+    listings = enforcer.parallel(listed, [r.key for r in records])
+    if progress is not None:
+        progress.finish()
     made = Plan(
         now=now,
         created_at=datetime.now(UTC),
