@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ def one_line_error(result: Result, *needles: str) -> None:
     assert "Traceback" not in result.err
     lines = result.err.strip().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith("consentry: error: ")
+    assert re.match(r"consentry [a-z]+: error: ", lines[0]), lines[0]
     for needle in needles:
         assert needle in lines[0], lines[0]
 
@@ -233,6 +234,6 @@ def test_an_unreachable_aws_names_the_endpoint_and_the_region(script: Callable[.
     assert result.code == 1
     [line] = result.err.strip().splitlines()
     assert line == (
-        f"consentry: error: cannot reach AWS at {closed}/ (region eu-west-3): check the network, a proxy "
+        f"consentry report: error: cannot reach AWS at {closed}/ (region eu-west-3): check the network, a proxy "
         "(HTTPS_PROXY) and --region / AWS_REGION"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from clirun import Result, local
@@ -137,3 +138,42 @@ def test_driving_is_refused_where_the_chat_app_and_account_service_own_it(world:
     assert chat.code == 1 and "chat delete is for a local `consentry serve` only" in chat.err
     world.settle()
     assert tags(world, CHATS[0])["training-eligible"] == "true" and exists(world, CHATS[0])
+
+
+# -- plans applied again, reports into a missing folder, one error prefix ------------------------------------
+
+
+def test_a_plan_applied_again_counts_what_was_removed_as_gone_not_skipped(
+    world: LocalRuntime, cli: Cli, tmp_path: Path
+) -> None:
+    set_consent(world, "u1", "denied", t("2025-10-15"), tier="pro", version=2)
+    world.settle()
+    plan = tmp_path / "plan.json"
+    assert cli(*local(world), "sweep", "--now", "2026-06-01", "--plan", str(plan)).code == 0
+
+    first = json.loads(cli(*local(world), "sweep", "--apply", str(plan), "--json").out)["summary"]
+    again = json.loads(cli(*local(world), "sweep", "--apply", str(plan), "--json").out)["summary"]
+
+    assert (first["removed"], first["gone"], first["skipped"]) == (2, 0, 0)
+    assert (again["removed"], again["gone"], again["skipped"]) == (0, 2, 0)
+    assert not any(exists(world, key) for key in CHATS)
+
+
+def test_report_into_a_missing_folder_names_the_folder_before_any_work(
+    world: LocalRuntime, cli: Cli, tmp_path: Path
+) -> None:
+    out = tmp_path / "nowhere" / "x.html"
+
+    result = cli(*local(world), "report", "--out", str(out))
+
+    assert result.code == 2
+    [line] = result.err.splitlines()
+    assert line.startswith(f"consentry report: error: --out {out}: the folder {out.parent} does not exist")
+    assert not out.parent.exists()
+
+
+def test_every_error_line_names_its_command(world: LocalRuntime, cli: Cli) -> None:
+    usage = cli(*local(world), "explain")  # a usage error
+    failed = cli(*local(world), "explain", "chats/nobody/x.json", "--prefix", "other")  # an error
+    assert usage.err.startswith("consentry explain: error: ")
+    assert failed.code == 1 and failed.err.startswith("consentry explain: error: ")

@@ -33,7 +33,7 @@ def test_with_nothing_serving_a_change_fails_and_says_how_to_get_a_server(cli: C
 
     assert result.code == 1
     [line] = result.err.splitlines()
-    assert line.startswith("consentry: error: no `consentry serve` answers at http://127.0.0.1:")
+    assert line.startswith("consentry hold: error: no `consentry serve` answers at http://127.0.0.1:")
     assert "consentry serve --seed" in line and "--embedded" in line
     assert result.out == ""  # no "0 held now": nothing was reported done
 

@@ -7,6 +7,7 @@ exit status; every error a person can act on becomes one line on stderr
 (its schema is in the README); the human tables are rendered from the same
 data. Every command that changes anything records an audit entry first.
 
+Every error line reads `consentry COMMAND: error: what, and how to fix it`.
 Exit status: 0 done; 1 an error (the line says what to do); 2 a usage error;
 3 `snapshot verify` found entries to revoke; 130 interrupted.
 """
@@ -556,6 +557,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     now = _when(args.now)
     out = Path(args.out or "consentry-report.html")
+    if (args.out or not args.json) and not out.parent.is_dir():
+        raise UsageError(
+            f"--out {out}: the folder {out.parent} does not exist (the report, its .json and .parquet go there): "
+            "create it, or give another place"
+        )
     with _connect(args, "ledger") as target:
         bucket = snapshot.training_bucket(target, args.export_bucket)
         counts, _ = snapshot.report_counts(
@@ -745,7 +751,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"consentry {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("consentry: interrupted", file=sys.stderr)
+        print(f"consentry {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (`| head`): nothing more to say
@@ -756,7 +762,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = explain_error(err)
         if message is None:
             message = f"unexpected error: {type(err).__name__}: {err} (rerun with --debug for the traceback)"
-        print(f"consentry: error: {message}", file=sys.stderr)
+        print(f"consentry {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -329,12 +329,14 @@ def summary(rows: Sequence[Mapping[str, Any]], held: Sequence[Mapping[str, Any]]
     """Counts of outcomes; `held` counts every due chat a legal hold kept (not planned, or found held)."""
     counts = Counter(str(r["result"]).partition(":")[0] for r in rows)
     held_found = sum(r["result"] in ("held", "skipped:held") for r in rows)
+    # Removed before this run (an earlier sweep, a plan applied again): gone, not a skip of something stored.
+    gone_before = sum(r["result"] == "skipped:gone" for r in rows)
     return {
         "removed": counts["removed"],
-        "gone": counts["gone"],
+        "gone": counts["gone"] + gone_before,
         "held": len(held) + held_found,
         "kept": counts["kept"],
-        "skipped": counts["skipped"] - sum(r["result"] == "skipped:held" for r in rows),
+        "skipped": counts["skipped"] - sum(r["result"] == "skipped:held" for r in rows) - gone_before,
         "pending": counts["pending"],
         "bytes_removed": sum(int(r["bytes"]) for r in rows if r["result"] == "removed"),
     }
