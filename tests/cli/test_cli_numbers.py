@@ -177,3 +177,25 @@ def test_every_error_line_names_its_command(world: LocalRuntime, cli: Cli) -> No
     failed = cli(*local(world), "explain", "chats/nobody/x.json", "--prefix", "other")  # an error
     assert usage.err.startswith("consentry explain: error: ")
     assert failed.code == 1 and failed.err.startswith("consentry explain: error: ")
+
+
+def test_a_second_sweep_while_one_deletes_refuses_and_reports_nothing_removed(
+    world: LocalRuntime, cli: Cli, tmp_path: Path
+) -> None:
+    from consentry.cli.commands import sweep as sweep_command
+    from consentry.cli.commands.target import connect
+
+    set_consent(world, "u1", "denied", t("2025-10-15"), tier="pro", version=2)
+    world.settle()
+    assert world.endpoint_url is not None
+    with connect(endpoint_url=world.endpoint_url, prefix="test") as target:
+        with sweep_command.one_at_a_time(target, "the-first-sweep"):  # a sweep deleting right now
+            second = cli(*local(world), "sweep", "--now", "2026-06-01", "--json")
+            assert all(exists(world, key) for key in CHATS)
+        after = cli(*local(world), "sweep", "--now", "2026-06-01", "--json")  # the lease ended with it
+
+    assert second.code == 1 and second.out == ""
+    assert "another sweep is deleting" in second.err and "the-first-sweep" in second.err
+    assert json.loads(after.out)["summary"]["removed"] == 2
+    statuses = [e["status"] for e in json.loads(cli(*local(world), "audit", "--json").out)["entries"]]
+    assert sorted(statuses) == ["done", "failed"]  # as each reported

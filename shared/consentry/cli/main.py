@@ -273,7 +273,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             "planned": len(made.chats),
             "held_due": len(made.held),
         }
-        with audited(target, "sweep", arguments, names_someone=bool(made.chats)) as recording:
+        with (
+            audited(target, "sweep", arguments, names_someone=bool(made.chats)) as recording,
+            sweep.one_at_a_time(target, recording.entry.id),
+        ):
             messages = sweep.messages(made, recording.entry.id)
             if messages:
                 hand.send_work(messages)

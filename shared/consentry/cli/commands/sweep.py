@@ -18,7 +18,8 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 from consentry import flows
 from consentry.aws.audit import AuditEntry
-from consentry.aws.ledger import from_item, to_item
+from consentry.aws.ledger import TTL, from_item, to_item
 from consentry.cli.commands.output import Progress, Style, instant, table
 from consentry.cli.commands.target import CommandError, Target, UsageError
 from consentry.policy import format_instant, parse_instant
@@ -340,6 +341,73 @@ def summary(rows: Sequence[Mapping[str, Any]], held: Sequence[Mapping[str, Any]]
         "pending": counts["pending"],
         "bytes_removed": sum(int(r["bytes"]) for r in rows if r["result"] == "removed"),
     }
+
+
+# -- one deleting sweep at a time ----------------------------------------------------------------------
+
+LEASE_KEY = {"pk": "lock#sweep", "sk": "lock"}
+LEASE_MINUTES = 15  # a sweep that died keeps others out this long at most
+
+
+@contextmanager
+def one_at_a_time(target: Target, holder: str) -> Iterator[None]:
+    """Hold the deployment's sweep lease while this command deletes; refuse if another sweep holds it.
+
+    Two sweeps applying the same chats at once each saw them removed and each
+    reported the removals; with the lease the second one says who runs and
+    changes nothing. It lives in the ledger (an UpdateItem, which the
+    operator's role has for the audit trail), expires by the wall clock (an
+    operational fact) so that a crashed command never blocks the next one,
+    and is released when the command ends.
+    """
+    from datetime import timedelta
+
+    from botocore.exceptions import ClientError
+
+    dynamodb, table = target.clients.dynamodb, target.settings.ledger_table
+    clock = datetime.now(UTC)
+    until = clock + timedelta(minutes=LEASE_MINUTES)
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=to_item(LEASE_KEY),
+            UpdateExpression="SET holder = :me, #until = :until, #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(pk) OR #until < :clock",
+            ExpressionAttributeNames={"#until": "until", "#ttl": TTL},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":me": holder,
+                    ":until": format_instant(until),
+                    ":clock": format_instant(clock),
+                    ":ttl": int(until.timestamp()) + 86400,
+                }
+            ),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        found: Any = err.response.get("Item", {})  # the lease as it stands (botocore's type says object)
+        held = from_item(found)
+        raise CommandError(
+            f"another sweep is deleting {target.where} (audit entry {held.get('holder', '?')}, until "
+            f"{held.get('until', '?')} at the latest): nothing deleted; wait for it (`consentry audit`) and plan again"
+        ) from None
+    try:
+        yield
+    finally:
+        try:
+            dynamodb.update_item(
+                TableName=table,
+                Key=to_item(LEASE_KEY),
+                UpdateExpression="SET #until = :clock",
+                ConditionExpression="holder = :me",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues=to_item({":me": holder, ":clock": format_instant(clock)}),
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
 
 def pause(seconds: float) -> None:
