@@ -162,7 +162,7 @@ def _on_signals(stop: threading.Event) -> Callable[[], None]:
         return lambda: None
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        # The loop stops between two batches; a second signal ends the process at once.
+        # The first signal stops the server at once; a second one ends the process however it stands.
         stop.set()
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
 
