@@ -4,27 +4,48 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: help dev demo test unit integration infra-tests parity lint bench synth deploy diff clean
+.PHONY: help dev demo test test-latest lock unit integration infra-tests parity lint bench synth deploy diff clean
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
 help:
 	@echo "make demo         install what the demo needs and run it (embedded moto server)"
 	@echo "make test         install everything and run the whole test suite"
+	@echo "make lock         refresh requirements/*.lock (newest allowed versions, with hashes)"
+	@echo "make test-latest  the suite on the newest versions pyproject.toml allows, in .venv-latest (weekly)"
 	@echo "make unit | integration | infra-tests | parity   one part of the suite"
 	@echo "make lint         ruff and mypy --strict on shared/ and functions/"
 	@echo "make bench        the cost benchmarks (counts and ratios)"
 	@echo "make synth        synthesize the CDK app (no Docker, no credentials)"
 	@echo "make deploy|diff  the CDK app against the current AWS account (CDK_ARGS='-c key=value ...')"
 
-$(VENV)/.local: pyproject.toml
+# Installs come from the locks: every dependency pinned, every file checked against its hash; then the
+# project itself, with no dependency of its own resolved.
+$(VENV)/.local: pyproject.toml requirements/local.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -e ".[local]"
+	$(PIP) install --require-hashes -r requirements/local.lock
+	$(PIP) install --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml
+$(VENV)/.dev: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -e ".[dev,infra]"
+	$(PIP) install --require-hashes -r requirements/dev.lock
+	$(PIP) install --no-deps -e .
 	touch $(VENV)/.local $@
+
+COMPILE = $(PY) -m piptools compile -q --upgrade --generate-hashes --strip-extras --unsafe-package consentry \
+	--no-emit-index-url --no-emit-find-links
+
+lock: dev
+	$(COMPILE) --extra local -o requirements/local.lock pyproject.toml
+	$(COMPILE) --extra dev --extra infra -o requirements/dev.lock pyproject.toml
+
+LATEST ?= .venv-latest
+
+test-latest:
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip --disable-pip-version-check -q install --upgrade -e ".[dev,infra]"
+	$(LATEST)/bin/python -m pip --disable-pip-version-check list --format=freeze | grep -v '^-e' > $(LATEST)/versions.txt
+	$(LATEST)/bin/python -m pytest -n auto --dist worksteal
 
 dev: $(VENV)/.dev
 
@@ -66,4 +87,4 @@ diff: dev
 	npx aws-cdk@2 diff --app "$(PY) infra/app.py" $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -41,7 +41,7 @@ PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
 POLICY_DIR = "policy"
 # The operator's parts of the package (CLI, demo, report, snapshots, the local runtime on moto) never run
 # in a function: the layer ships the runtime only.
-OPERATOR_ONLY = ("cli", "training", "local.py", "provision.py")
+OPERATOR_ONLY = ("cli", "training", "local.py", "provision.py", "testing.py")
 
 
 # Where to look for a CPython of the runtime's version, after $CONSENTRY_LAYER_PYTHON and the PATH.

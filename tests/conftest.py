@@ -39,6 +39,9 @@ from consentry import handlers, settings
 from consentry.deployment import FUNCTIONS
 from consentry.local import LocalRuntime
 
+# pytester: the kit's tests (tests/cli/test_testing_kit.py) run a user's test file in a pytest of its own.
+pytest_plugins = ["pytester"]
+
 _LOADERS: dict[str, botocore.loaders.Loader] = {}
 
 

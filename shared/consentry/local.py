@@ -16,9 +16,14 @@ its role's statements, with moto's IAM enforcement on).
 The bucket gets the stack's bucket policy (`provision`). moto applies a
 bucket policy to object requests by action and resource only, ignoring every
 Condition: the policy's conditional Deny statements ("unless the principal is
-an enforcer") would deny everyone. Importing this module makes moto skip the
-statements that carry a Condition (AWS evaluates them; `tests/parity`
-evaluates them on every handler call); unconditional ones still apply.
+an enforcer") would deny everyone, so every PutObject of a chat app would be
+refused. `correct_moto()` is the one shim that makes moto answer as AWS does
+there (it skips the statements that carry a Condition; AWS evaluates them, and
+`tests/parity` evaluates them on every handler call; unconditional ones still
+apply). Importing this module patches nothing: `provision` applies the shim
+when it runs on moto (moto loaded in the process: `mock_aws` or an in-process
+server), and so does the `consentry.testing` pytest plugin. docs/parity.md
+lists it with its source.
 
 Example:
     >>> with LocalRuntime.serve() as runtime:  # doctest: +SKIP
@@ -32,6 +37,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -50,6 +56,8 @@ from consentry.flows.enforcer import Enforcer
 from consentry.policy import format_instant
 from consentry.provision import dead_letter_name, provision
 
+# Where a local consentry server says so (the CLI's guard rails by place read it).
+LOCAL_IDENTITY_PATH = "/consentry-local"
 # Tries of a failing stream record before the on-failure destination, as the stack's event source makes them.
 STREAM_RETRIES = CONSENT_STREAM.retry_attempts + 1
 WRITE_BATCH = WRITE_QUEUE.batch_size
@@ -140,15 +148,14 @@ class LocalRuntime:
         raises `OSError` at once (moto's own thread would wait forever).
         `quiet` keeps the server's per-request log lines off stderr.
         """
-        from moto.server import ThreadedMotoServer
-
         if port is None:
             port = free_port()
         else:
             check_port(host, port)
         if quiet:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        correct_moto()  # the server's moto is this process's: before the first request
+        server = LocalServer(host, port, {"consentry": "local", "prefix": prefix})
         server.start()
         endpoint = f"http://{host}:{port}"
         saved = {k: os.environ.get(k) for k in (*LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE")}
@@ -257,6 +264,35 @@ class LocalRuntime:
         }
         self.invoke("chat_events", event)
 
+    def set_consent(
+        self, user_id: str, at: datetime, *, answer: str | None = None, tier: str | None = None
+    ) -> dict[str, Any]:
+        """Change the user's consent record as the account service would; returns the record written.
+
+        `answer` (granted, denied, pending) stamps `consent_changed_at`; a new
+        `tier` stamps `tier_changed_at`; `version` goes one higher. A user with
+        no record starts from `pending` and needs a `tier`.
+        """
+        from consentry.aws.ledger import from_item, to_item
+
+        if answer not in (None, "granted", "denied", "pending"):
+            raise ValueError(f"answer {answer!r}: granted, denied or pending")
+        table = self.env["CONSENT_TABLE"]
+        found = self.dynamodb.get_item(TableName=table, Key=to_item({"user_id": user_id}), ConsistentRead=True)
+        record = from_item(found.get("Item", {}))
+        if not record and tier is None:
+            raise ValueError(f"user {user_id!r} has no consent record: give a tier to create one")
+        stamp = format_instant(at)
+        record = {**record, "user_id": user_id, "version": int(record.get("version", 0)) + 1}
+        if answer is not None:
+            record.update(training_consent=answer, consent_changed_at=stamp)
+        if tier is not None and tier != record.get("tier"):
+            if "tier" in record:
+                record["tier_changed_at"] = stamp
+            record["tier"] = tier
+        self.dynamodb.put_item(TableName=table, Item=to_item(record))
+        return record
+
     def sweep(self, now: datetime) -> dict[str, Any]:
         """Deliver the nightly Scheduled Event with `time` = now."""
         event = {
@@ -273,9 +309,12 @@ class LocalRuntime:
         result: dict[str, Any] = self.invoke("retention_sweep", event)
         return result
 
-    def settle(self, max_rounds: int = 100_000) -> Delivered:
-        """Deliver writes, stream records and work until nothing is pending."""
+    def settle(self, max_rounds: int = 100_000, stopping: Callable[[], bool] | None = None) -> Delivered:
+        """Deliver writes, stream records and work until nothing is pending (or `stopping()` says to stop,
+        checked between batches: what is left stays pending in its queue or stream)."""
         for _ in range(max_rounds):
+            if stopping is not None and stopping():
+                return self.delivered
             moved = self.deliver_writes() + self.deliver_stream() + self.deliver_work()
             if not moved:
                 return self.delivered
@@ -388,6 +427,38 @@ class LocalRuntime:
         return delivered
 
 
+class LocalServer:
+    """moto's server app in a thread, which also answers GET /consentry-local with `identity`.
+
+    The CLI gives the real-account guard rails to every endpoint but a loopback
+    server that says it is a local consentry server there.
+    """
+
+    def __init__(self, host: str, port: int, identity: Mapping[str, str]) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+        body = json.dumps(dict(identity)).encode()
+
+        def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            if environ.get("PATH_INFO") == LOCAL_IDENTITY_PATH:
+                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                return [body]
+            return app(environ, start_response)
+
+        self._server = make_server(host, port, serve, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
 @contextmanager
 def s3_clock(at: datetime | None) -> Iterator[None]:
     """moto's S3 clock (LastModified of new versions) set to `at` for a moment; the wall clock otherwise."""
@@ -404,15 +475,23 @@ def s3_clock(at: datetime | None) -> Iterator[None]:
         s3_models.utcnow = real  # type: ignore[attr-defined]
 
 
-def moto_skips_conditional_bucket_statements() -> None:
-    """Make moto evaluate only the unconditional statements of a bucket policy (idempotent; no-op without moto)."""
+def correct_moto() -> bool:
+    """Make moto answer as AWS does where consentry trips on it; True when moto is installed.
+
+    Two corrections, each to one method of moto's, nothing else: moto 5
+    evaluates a bucket policy's statements without their Conditions, so the
+    stack's conditional Deny statements refuse every request (here it judges
+    by the unconditional statements only); and its ListObjectVersions copies
+    every version of the bucket on every call (here it does not).
+    Idempotent.
+    """
     try:
         from moto.iam.access_control import IAMPolicy, PermissionResult
         from moto.s3.models import FakeBucket
     except ImportError:  # the `local` extra is not installed: nothing runs on moto here
-        return
+        return False
     if getattr(FakeBucket.get_permission, "consentry", False):
-        return
+        return True
 
     def get_permission(self: Any, action: str, resource: str) -> Any:
         if self.policy is None:
@@ -425,9 +504,35 @@ def moto_skips_conditional_bucket_statements() -> None:
 
     get_permission.consentry = True  # type: ignore[attr-defined]
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+    _list_versions_without_copies()
+    return True
 
 
-moto_skips_conditional_bucket_statements()
+class _SharedVersions(list):  # type: ignore[type-arg]
+    """A key's versions as moto stores them, which `copy.deepcopy` hands back as they are (a new list of the
+    same versions)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return list(self)
+
+
+def _list_versions_without_copies() -> None:
+    """moto's ListObjectVersions deep-copies every version of the bucket on every call (body included), to
+    mark the latest one on the copies; a `consentry serve` planning sweeps over a large bucket grew by
+    hundreds of MB per plan. The copies only carry `is_latest`, which the listing sets again on every call
+    and only its own response reads, so marking the stored versions is the same answer. `iterlists` is
+    called by that listing only (moto 5.2)."""
+    from moto.s3.utils import _VersionedKeyStore
+
+    if getattr(_VersionedKeyStore.iterlists, "consentry", False):
+        return
+
+    def iterlists(self: Any) -> Iterator[tuple[str, list[Any]]]:
+        for key, versions in _VersionedKeyStore._iterlists(self):
+            yield key, _SharedVersions(versions)
+
+    iterlists.consentry = True  # type: ignore[attr-defined]
+    _VersionedKeyStore.iterlists = iterlists
 
 
 def sqs_record(message: Mapping[str, Any], arn: str) -> dict[str, Any]:

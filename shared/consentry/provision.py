@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import time
 from typing import Any
 
@@ -71,7 +72,14 @@ def provision(
     The bucket gets the stack's bucket policy and lifecycle rules. `principals`
     names who may tag, delete and hold chats and who reads them for training;
     by default the caller alone (it runs the handlers locally) and no reader.
+    On moto (loaded in this process: `moto.mock_aws` or an in-process server)
+    it first applies `consentry.local.correct_moto`, without which moto
+    refuses every PutObject into the bucket it provisions.
     """
+    if "moto" in sys.modules:
+        from consentry.local import correct_moto
+
+        correct_moto()
     policy = policy or load_policy()
     session = boto3.session.Session()
     region = session.region_name or "us-east-1"

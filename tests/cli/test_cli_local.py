@@ -1,39 +1,18 @@
-"""Where commands run: a fresh embedded server when nothing serves, the serve loop, the local runtime's port."""
+"""The serve loop and the local runtime's port (where commands run: test_cli_place.py)."""
 
 from __future__ import annotations
 
-import json
+import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from clirun import Result
 
 from consentry.cli.commands.serve import pump, serve
-from consentry.cli.commands.target import CommandError, choose
+from consentry.cli.commands.target import CommandError
 from consentry.local import LocalRuntime, check_port, free_port
 from support import eligible, t
-
-
-def test_without_a_server_commands_use_a_fresh_embedded_one_and_say_so(cli: Callable[..., Result]) -> None:
-    result = cli("report", "--json")
-
-    assert result.code == 0, result.err
-    assert json.loads(result.out)["objects"] == 0
-    [note] = result.err.splitlines()
-    assert "no `consentry serve` answers at http://127.0.0.1:" in note
-    assert "fresh, empty embedded server" in note and "consentry serve --seed" in note
-
-
-def test_where_a_command_goes(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert choose("", False) == ("real", None)
-    assert choose(None, True) == ("real", None)
-    assert choose("http://localhost:4566", False) == ("endpoint", "http://localhost:4566")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    assert choose(None, False) == ("endpoint", "http://127.0.0.1:9")
-    monkeypatch.delenv("AWS_ENDPOINT_URL")
-    assert choose(None, False) == ("embedded", None)  # CONSENTRY_SERVE_URL points at a free port
 
 
 def test_pump_delivers_writes_as_the_serve_loop_does(runtime: LocalRuntime) -> None:
@@ -92,3 +71,44 @@ def test_local_runtime_refuses_a_port_in_use_at_once() -> None:
             check_port("127.0.0.1", port)
         with pytest.raises(OSError), LocalRuntime.serve(port=port):
             pass
+
+
+def test_serve_stops_within_five_seconds_of_sigterm_while_it_delivers() -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import boto3
+
+    from consentry.cli.commands.target import LOCAL_CREDENTIALS
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "consentry.cli.main", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**env, **LOCAL_CREDENTIALS, "NO_COLOR": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        assert any(line.startswith("ready") for line in process.stdout)
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "chat-logs" in b["Name"])
+        for i in range(300):  # minutes of delivery for the loop
+            s3.put_object(Bucket=bucket, Key=f"chats/u{i % 7}/c{i}.json", Body=b"{}")
+        delivering = next(line for line in process.stdout if "delivered" in line)
+        assert delivering
+        asked = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        rest = process.stdout.read()
+        process.wait(timeout=10)
+        took = time.monotonic() - asked
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert took < 5, f"stopped {took:.1f} s after SIGTERM"
+    assert rest.rstrip().endswith("stopped; the embedded server's data is gone")

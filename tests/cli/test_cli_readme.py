@@ -373,6 +373,8 @@ STEPS: list[Run | str] = [
     Run("consentry dlq list --json", ("dlq", "list")),  # the world's dead letter
     Run("consentry dlq redrive --json", ("dlq", "redrive", "--dry-run")),
     Run("consentry dlq redrive --json", ("dlq", "redrive")),
+    Run("consentry chat reopen|archive|delete KEY --json", ("chat", "reopen", "chats/u3/e.json", "--at", "2025-11-25")),
+    Run("consentry consent set USER --json", ("consent", "set", "u5", "--granted", "--tier", "free")),
     Run("consentry audit --json", ("audit",)),
     Run("consentry audit --id ID --json", ("audit", "--id", "{audit_id}")),
 ]

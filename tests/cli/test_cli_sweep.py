@@ -123,7 +123,7 @@ def test_max_delete_stops_before_the_first_deletion(served_story: LocalRuntime, 
 
     assert result.code == 1
     assert result.err.strip() == (
-        "consentry: error: the plan deletes 2 chat(s), more than --max-delete 1: nothing deleted. Review it "
+        "consentry sweep: error: the plan deletes 2 chat(s), more than --max-delete 1: nothing deleted. Review it "
         "(`consentry sweep --plan FILE`), then raise --max-delete if it is right"
     )
     assert exists(served_story, "chats/u1/a.json") and exists(served_story, "chats/u1/b.json")

@@ -7,6 +7,7 @@ exit status; every error a person can act on becomes one line on stderr
 (its schema is in the README); the human tables are rendered from the same
 data. Every command that changes anything records an audit entry first.
 
+Every error line reads `consentry COMMAND: error: what, and how to fix it`.
 Exit status: 0 done; 1 an error (the line says what to do); 2 a usage error;
 3 `snapshot verify` found entries to revoke; 130 interrupted.
 """
@@ -52,6 +53,7 @@ def _connect(args: argparse.Namespace, *require: str) -> Any:
         profile=args.profile,
         policy_file=args.policy,
         require=require,
+        embedded=args.embedded,
     )
 
 
@@ -114,8 +116,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_consent(args: argparse.Namespace) -> int:
     from consentry.cli.commands import consent
 
-    if args.consent_command not in ("show", "simulate"):
-        raise UsageError("usage: consentry consent show USER | consentry consent simulate USER --denied|...")
+    if args.consent_command not in ("show", "simulate", "set"):
+        raise UsageError(
+            "usage: consentry consent show USER | consent simulate USER --denied|... | consent set USER --denied|..."
+        )
+    if args.consent_command == "set":
+        return cmd_consent_set(args)
     style = Style(sys.stdout)
     now = datetime.now(UTC)
     with _connect(args, "ledger", "consent") as target:
@@ -124,8 +130,47 @@ def cmd_consent(args: argparse.Namespace) -> int:
             print_json(data) if args.json else print(consent.render_show(data, style))
             return EXIT_OK
         at = _when(args.at, "--at")
-        data = consent.simulate(target, args.user, args.answer, args.tier, at, max(at, now))
+        # "Due at once" is judged at the change's own instant (the event's time), never the wall clock.
+        data = consent.simulate(target, args.user, args.answer, args.tier, at, at)
         print_json(data) if args.json else print(consent.render_simulation(data, style))
+    return EXIT_OK
+
+
+def cmd_consent_set(args: argparse.Namespace) -> int:
+    from consentry.cli.commands import drive
+    from consentry.cli.commands.audit import audited
+    from consentry.cli.commands.handoff import LocalHandoff, handoff
+
+    at = _when(args.at, "--at")
+    with _connect(args, "ledger", "consent") as target:
+        drive.refuse_unless_local(target, "consent set", "account service")
+        hand = handoff(target)
+        assert isinstance(hand, LocalHandoff)
+        arguments = {"user_hash": _names(target).user(args.user), "answer": args.answer, "tier": args.tier}
+        with audited(target, "consent set", arguments, names_someone=True) as recording:
+            data = drive.set_consent(target, hand, args.user, args.answer, args.tier, at)
+            recording.changed = {"records": 1}
+        data["audit_id"] = recording.entry.id
+        print_json(data) if args.json else print(drive.render_consent(data))
+    return EXIT_OK
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from consentry.cli.commands import drive
+    from consentry.cli.commands.audit import audited
+    from consentry.cli.commands.handoff import LocalHandoff, handoff
+
+    at = _when(args.at, "--at")
+    with _connect(args, "bucket", "ledger") as target:
+        drive.refuse_unless_local(target, f"chat {args.action}", "chat app")
+        hand = handoff(target)
+        assert isinstance(hand, LocalHandoff)
+        arguments = {"action": args.action, "key_hash": _names(target).key(args.key)}
+        with audited(target, "chat", arguments, names_someone=True) as recording:
+            data = drive.chat_event(target, hand, args.action, args.key, at)
+            recording.changed = {"chats": 1}
+        data["audit_id"] = recording.entry.id
+        print_json(data) if args.json else print(drive.render_chat_event(data))
     return EXIT_OK
 
 
@@ -153,14 +198,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
 # -- the sweep: plans, guard rails, the worker ----------------------------------------------------------
 
 
-def _guard_future(now: datetime, real: bool, style: Style) -> None:
-    """A --now later than the clock deletes chats before their time: refused on a real account, loud locally."""
+def _guard_future(now: datetime, guarded: bool, style: Style, place: str = "a real account") -> None:
+    """A --now later than the clock deletes chats before their time: refused wherever the real-account rails
+    apply (a real account, any endpoint but a local server), loud locally."""
     clock = datetime.now(UTC)
     if now <= clock + FUTURE_SLACK:
         return
-    if real:
+    if guarded:
         raise UsageError(
-            f"--now {instant(now)} is later than the clock ({instant(clock)}): on a real account the sweep never "
+            f"--now {instant(now)} is later than the clock ({instant(clock)}): on {place} the sweep never "
             "runs ahead of time, it would delete chats that are not due yet"
         )
     note(
@@ -169,6 +215,10 @@ def _guard_future(now: datetime, real: bool, style: Style) -> None:
             "deleted for good (allowed on a local server only)"
         )
     )
+
+
+def _place(target: Target) -> str:
+    return "a real account" if target.real else "an endpoint that is not a local `consentry serve`"
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -184,19 +234,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             "--now with --apply: a plan is applied at the instant it was made for; plan again to sweep at another"
         )
     now = None if args.apply else _when(args.now or "now")
-    if now is not None and deleting:
-        _guard_future(now, real, err_style)
+    if now is not None and deleting and real:
+        _guard_future(now, True, err_style)  # before any call: a real account needs no look to know
     if real and deleting and not args.yes:
         raise CommandError("sweeping a real account deletes objects for good: add --yes (or use --dry-run first)")
-    max_delete = args.max_delete if args.max_delete is not None else (sweep.REAL_MAX_DELETE if real else None)
     with _connect(args, "bucket", "ledger", "consent") as target:
+        guarded = target.guarded  # by place: every endpoint but a local consentry server
+        if now is not None and deleting and not real:
+            _guard_future(now, guarded, err_style, _place(target))
+        if guarded and deleting and not args.yes:
+            raise CommandError(
+                f"sweeping {target.where} deletes objects for good, and it is not a local `consentry serve`: "
+                "add --yes (or use --dry-run first)"
+            )
+        default_max = sweep.REAL_MAX_DELETE if guarded else None
+        max_delete = args.max_delete if args.max_delete is not None else default_max
         if args.apply:
             made = sweep.read_plan(args.apply)
             sweep.check_plan(made, target, args.apply)
-            _guard_future(made.now, target.real, err_style)
+            _guard_future(made.now, guarded, err_style, _place(target))
         else:
             assert now is not None
-            made = sweep.plan(target, now)
+            made = sweep.plan(target, now, show_progress=not args.json)
         if not deleting:
             if args.plan is not None:
                 args.plan.write_text(json.dumps(_plain(sweep.plan_json(made)), indent=2) + "\n", encoding="utf-8")
@@ -214,7 +273,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             "planned": len(made.chats),
             "held_due": len(made.held),
         }
-        with audited(target, "sweep", arguments, names_someone=bool(made.chats)) as recording:
+        with (
+            audited(target, "sweep", arguments, names_someone=bool(made.chats)) as recording,
+            sweep.one_at_a_time(target, recording.entry.id),
+        ):
             messages = sweep.messages(made, recording.entry.id)
             if messages:
                 hand.send_work(messages)
@@ -498,6 +560,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     now = _when(args.now)
     out = Path(args.out or "consentry-report.html")
+    if (args.out or not args.json) and not out.parent.is_dir():
+        raise UsageError(
+            f"--out {out}: the folder {out.parent} does not exist (the report, its .json and .parquet go there): "
+            "create it, or give another place"
+        )
     with _connect(args, "ledger") as target:
         bucket = snapshot.training_bucket(target, args.export_bucket)
         counts, _ = snapshot.report_counts(
@@ -592,6 +659,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
     "consent": cmd_consent,
     "hold": cmd_hold,
+    "chat": cmd_chat,
     "erase": cmd_erase,
     "dlq": cmd_dlq,
     "retag": cmd_retag,
@@ -686,7 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"consentry {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("consentry: interrupted", file=sys.stderr)
+        print(f"consentry {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (`| head`): nothing more to say
@@ -697,7 +765,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = explain_error(err)
         if message is None:
             message = f"unexpected error: {type(err).__name__}: {err} (rerun with --debug for the traceback)"
-        print(f"consentry: error: {message}", file=sys.stderr)
+        print(f"consentry {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
 
 

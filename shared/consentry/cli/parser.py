@@ -21,10 +21,13 @@ which deployment a command works on (first match wins):
                                   (AWS_PROFILE, environment, SSO, instance role)
   --endpoint-url URL              that endpoint (a moto server, `consentry serve`)
   AWS_ENDPOINT_URL                that endpoint
+  --embedded                      a fresh, empty embedded server that lives as long as the command
+                                  (it says so; whatever the command changes is gone with it)
   a `consentry serve` answering   at CONSENTRY_SERVE_URL, default {DEFAULT_SERVE_URL}: the data it holds
-  otherwise                       a fresh embedded server that lives as long as the command: it starts
-                                  empty, so explain/report/sweep have nothing to show (the command says so);
-                                  run `consentry serve --seed` in another terminal first
+                                  (a busy one is waited for, CONSENTRY_SERVE_WAIT seconds, default 30)
+  otherwise                       an error (exit 1): run `consentry serve --seed` in another terminal first
+guard rails (--yes, --max-delete 1000, no --now later than the clock) apply everywhere but on a loopback
+`consentry serve` (or --embedded): a shared moto server or a VPC endpoint gets them as an AWS account does.
 resource names: --prefix P gives the names `provision` gives (P-consent, P-ledger, P-chat-logs-<account>-<region>);
 without --prefix, CHAT_BUCKET, CONSENT_TABLE and LEDGER_TABLE when set; else prefix 'consentry'.
 policy: --policy FILE, else POLICY_FILE, else the bundled consumer-terms-2025 policy.
@@ -75,6 +78,12 @@ def _target_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         action="store_true",
         default=default(False),
         help="use the real AWS account (default credential chain)",
+    )
+    group.add_argument(
+        "--embedded",
+        action="store_true",
+        default=default(False),
+        help="run on a fresh, empty embedded server that ends with the command (nothing it changes is kept)",
     )
     group.add_argument(
         "--prefix",
@@ -206,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--plan FILE saves it; --apply FILE deletes exactly that, and `sweep` alone plans and applies at once. "
         "Deleting is the worker's: the plan goes to the work queue in pages and the worker re-checks each chat "
         "first (still due, not held, the same versions; otherwise skipped, and said so). On a real account: "
-        "--yes, a --now no later than the clock, and at most --max-delete chats (default 1000).",
+        "--yes, a --now no later than the clock, and at most --max-delete chats (default 1000); the same on any "
+        "endpoint that is not a loopback `consentry serve`.",
     )
     sweep.add_argument("--dry-run", action="store_true", help="print the plan; delete nothing")
     sweep.add_argument(
@@ -224,10 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-delete",
         metavar="N",
         type=count,
-        help="refuse, before the first deletion, a plan of more than N chats (default: 1000 on a real account, "
-        "no limit on a local server)",
+        help="refuse, before the first deletion, a plan of more than N chats (default: 1000 on a real account "
+        "or any endpoint but a local `consentry serve`; no limit there)",
     )
-    sweep.add_argument("--yes", action="store_true", help="confirm deletion on a real AWS account")
+    sweep.add_argument(
+        "--yes", action="store_true", help="confirm deletion (a real AWS account, any endpoint but a local server)"
+    )
     sweep.add_argument(
         "--wait",
         metavar="SECONDS",
@@ -347,6 +359,21 @@ def build_parser() -> argparse.ArgumentParser:
         "written anywhere.",
     )
     simulate.add_argument("user", metavar="USER")
+    setting = consent_commands.add_parser(
+        "set",
+        help="write the user's consent record as the account service would (a local server only)",
+        parents=[common],
+        description="On a local `consentry serve`: writes the user's consent record at --at (the answer and "
+        "its time; a new tier and its time; the version one higher), as the account service would; the "
+        "consent table's stream carries it to the handlers. A user without a record needs --tier. Refused on "
+        "a real account and any endpoint that is not a local server: the account service owns the record there.",
+    )
+    setting.add_argument("user", metavar="USER")
+    chosen = setting.add_mutually_exclusive_group()
+    for value in ("granted", "denied", "pending"):
+        chosen.add_argument(f"--{value}", dest="answer", action="store_const", const=value, help=f"answer {value}")
+    setting.add_argument("--tier", metavar="T", help="move to this tier")
+    setting.add_argument("--at", metavar="T", default="now", help="when the change happens (default: now)")
     answer = simulate.add_mutually_exclusive_group()
     for value in ("granted", "denied", "pending"):
         answer.add_argument(f"--{value}", dest="answer", action="store_const", const=value, help=f"answer {value}")
@@ -364,6 +391,17 @@ def build_parser() -> argparse.ArgumentParser:
     hold.add_argument("action", choices=("place", "release"), metavar="place|release")
     hold.add_argument("key", nargs="?", metavar="KEY", help="the chat's object key")
     hold.add_argument("--user", metavar="ID", help="every chat of this user instead of one key")
+
+    chat = command(
+        "chat",
+        "send a chat event (reopen, archive, delete) to a local server, as the chat app would",
+        "On a local `consentry serve`: raises `Chat Reopened`, `Chat Archived` or `Chat Deleted` for the chat "
+        "at --at, as the chat app's EventBridge event, and hands it to the chat_events handler. Refused on a real "
+        "account and any endpoint that is not a local server: the chat app sends these there.",
+    )
+    chat.add_argument("action", choices=("reopen", "archive", "delete"), metavar="reopen|archive|delete")
+    chat.add_argument("key", metavar="KEY", help="the chat's object key")
+    chat.add_argument("--at", metavar="T", default="now", help="the event's time (default: now)")
 
     erase = command(
         "erase",

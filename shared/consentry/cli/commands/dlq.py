@@ -265,19 +265,40 @@ def _stream_users(target: Target, message: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(users))
 
 
+def unreadable(letter: Letter) -> str | None:
+    """Why a letter cannot be replayed as it is (its body is not a JSON object), or None.
+
+    A write letter is sent back as it came: the tag_on_write handler reports a body it cannot parse.
+    """
+    if letter.queue == "write":
+        return None
+    try:
+        message = json.loads(letter.body)
+    except ValueError:
+        return "kept:not JSON"
+    if not isinstance(message, dict):
+        return "kept:not a JSON object"
+    return None
+
+
 def replay(target: Target, handoff: Handoff, letter: Letter) -> str:
     """Replay one letter; `replayed`, or `kept:<why>` when it cannot be (left in the queue)."""
     sqs = target.clients.sqs
+    why = unreadable(letter)
+    if why is not None:
+        return why
     if letter.queue == "work":
         try:
             handoff.send_work([from_wire(json.loads(letter.body))])
-        except (ValueError, BadMessage) as err:
+        except BadMessage as err:
             return f"kept:not a work message ({err})"[:200]
     elif letter.queue == "write":
         sqs.send_message(QueueUrl=target.write_queue_url, MessageBody=letter.body)
     elif letter.queue == "events":
         message = json.loads(letter.body)
         event = message.get("requestPayload", message)
+        if not isinstance(event, dict):
+            return "kept:not an event"
         if event.get("source") == "aws.events":
             return "superseded"  # a nightly sweep's start: the next one catches up (the sweep is cumulative)
         handoff.chat_event(event)
@@ -324,7 +345,7 @@ def redrive(
             if letter.age_days(now) > retention_days:
                 outcome = "dropped"
             elif dry_run:
-                outcome = "replayed"
+                outcome = unreadable(letter) or "replayed"
             else:
                 outcome = replay(target, handoff, letter)
             counts[outcome.partition(":")[0]] += 1

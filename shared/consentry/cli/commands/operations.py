@@ -41,6 +41,14 @@ def hold(target: Target, handoff: Handoff, on: bool, key: str | None, user_id: s
         if enforcer.ledger.get(user_id, key) is None and not enforcer.chats.versions(key):
             raise CommandError(f"no chat {key!r} in the ledger or in bucket {target.settings.bucket!r} {target.where}")
     assert user_id is not None
+    before: dict[str, bool] = {}
+    if key is None:
+        before = {r.key: r.held for r in enforcer.ledger.all_user_chats(user_id) if not r.removed}
+        if not before:
+            raise CommandError(
+                f"no stored chat of user {user_id!r} in the ledger {target.where}: nothing to "
+                f"{'hold' if on else 'release'} (`consentry explain --user {user_id}` shows what there is)"
+            )
     at = seconds(datetime.now(UTC))
     detail = {"user_id": user_id, **({"key": key} if key is not None else {})}
     event = handoff.event("Legal Hold Placed" if on else "Legal Hold Released", detail, at)
@@ -58,8 +66,15 @@ def hold(target: Target, handoff: Handoff, on: bool, key: str | None, user_id: s
         record = enforcer.ledger.get(user_id, key)
         data.update(held=bool(record and record.held), state=record.state if record else None, chats=1)
     else:
-        records = list(enforcer.ledger.all_user_chats(user_id))
-        data.update(held=None, state=None, chats=sum(r.held == on for r in records) if done else None)
+        after = {r.key: r.held for r in enforcer.ledger.all_user_chats(user_id) if not r.removed}
+        # Released: held before, and now not held or gone (a chat erased or deleted under the hold is removed
+        # the moment it is released). Placed: held now.
+        changed = (
+            sum(after.get(k, False) for k in after)
+            if on
+            else sum(v and not after.get(k, False) for k, v in before.items())
+        )
+        data.update(held=None, state=None, chats=changed if done else None)
     return data
 
 
@@ -141,10 +156,13 @@ def erasure_json(e: ErasureRecord) -> dict[str, Any]:
 def status(target: Target, user_id: str) -> dict[str, Any]:
     erasures = sorted(target.enforcer().ledger.erasures(user_id), key=lambda e: e.requested_at)
     latest = erasures[-1].requested_at if erasures else None
+    records = list(target.enforcer().ledger.all_user_chats(user_id)) if latest else []
+    stored = [r for r in records if latest and not r.removed and r.last_activity <= latest]
     return {
         "user_id": user_id,
         "erasures": [{"request_id": e.request_id, **erasure_json(e)} for e in erasures],
-        "remaining": covered(target, user_id, latest) if latest else 0,
+        "remaining": len(stored),  # every chat the latest request covers that is still stored, held ones too
+        "held": sum(r.held for r in stored),
     }
 
 
@@ -181,5 +199,6 @@ def render_status(data: dict[str, Any], style: Style) -> str:
         table(["requested (event time)", "completed (wall clock)", "removed", "held"], rows),
     ]
     if data["remaining"]:
-        lines.append(style.warn(f"{data['remaining']} chat(s) covered by the latest request are still stored"))
+        held = f", {data['held']} of them under legal hold (removed when released)" if data["held"] else ""
+        lines.append(style.warn(f"{data['remaining']} chat(s) covered by the latest request are still stored{held}"))
     return "\n".join(lines)

@@ -4,7 +4,9 @@ The other commands find it at http://127.0.0.1:5000 (or CONSENTRY_SERVE_URL)
 and work on what it holds; boto3, the AWS CLI or a browser
 (`/moto-api/`) can use it too. Writes to the bucket, changes of the consent
 table and work-queue messages are delivered to the handlers every half
-second, as Lambda would deliver them.
+second, as Lambda would deliver them. SIGINT or SIGTERM stops it at once
+(delivery runs in a thread of its own, and a stop discards the data anyway);
+a second one ends the process.
 """
 
 from __future__ import annotations
@@ -29,10 +31,15 @@ def _delivered(runtime: Any) -> tuple[int, int, int, int]:
     return d.writes, d.stream, d.work, d.failures
 
 
-def pump(runtime: Any, say: Callable[[str], None], emit: Callable[..., None] | None = None) -> bool:
-    """Deliver everything pending once; say what was delivered. False when nothing was."""
+def pump(
+    runtime: Any,
+    say: Callable[[str], None],
+    emit: Callable[..., None] | None = None,
+    stop: threading.Event | None = None,
+) -> bool:
+    """Deliver everything pending once (until `stop` is set); say what was delivered. False when nothing was."""
     before = _delivered(runtime)
-    runtime.settle()
+    runtime.settle(stopping=stop.is_set if stop is not None else None)
     after = _delivered(runtime)
     writes, stream, work, failures = (a - b for a, b in zip(after, before, strict=True))
     if not (writes or stream or work):
@@ -123,9 +130,26 @@ def serve(
             url=url,
             poll_seconds=POLL_SECONDS,
         )
+        failed: list[BaseException] = []
+
+        def deliver() -> None:
+            try:
+                while not stop.is_set():
+                    pump(runtime, say, emit, stop)
+                    stop.wait(POLL_SECONDS)
+            except BaseException as err:  # handed to the main thread, which raises it
+                failed.append(err)
+                stop.set()
+
+        # Delivery runs beside the main thread, which only waits for a signal: stopping never waits for a
+        # handler to finish (whatever is in flight dies with the server's data, which a stop discards anyway).
+        delivering = threading.Thread(target=deliver, name="consentry-serve-delivery", daemon=True)
+        delivering.start()
         while not stop.is_set():
-            pump(runtime, say, emit)
             stop.wait(POLL_SECONDS)
+        delivering.join(timeout=1)
+        if failed:
+            raise failed[0]
         emit("stopped", "stopped; the embedded server's data is gone")
     finally:
         restore()
@@ -139,7 +163,9 @@ def _on_signals(stop: threading.Event) -> Callable[[], None]:
         return lambda: None
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        # The first signal stops the server at once; a second one ends the process however it stands.
         stop.set()
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
 
     saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 

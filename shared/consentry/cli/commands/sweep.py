@@ -15,17 +15,19 @@ page in the command's audit entry, where this module reads the results.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from consentry.aws.audit import AuditEntry
-from consentry.aws.ledger import from_item, to_item
-from consentry.cli.commands.output import Style, instant, table
+from consentry.aws.ledger import TTL, from_item, to_item
+from consentry.cli.commands.output import Progress, Style, instant, table
 from consentry.cli.commands.target import CommandError, Target, UsageError
 from consentry.flows import sweep as sweeping
 from consentry.flows.messages import PlannedChat, SweepPlanPage
@@ -36,6 +38,7 @@ PLAN_LIFETIME = timedelta(days=1)  # `--apply` refuses an older plan file: it li
 PLAN_VERSION = 1
 PAGE_CHATS = 100  # chats per work message
 PAGE_BYTES = 200_000  # under SQS's 256 KiB message limit, with room for the envelope
+PROGRESS_FROM = 100  # due chats from which planning shows a progress bar (a few seconds' work)
 REAL_MAX_DELETE = 1000  # the default cap on a real account: more needs --max-delete N, on purpose
 SKIPPED = {
     "skipped:gone": "skipped: removed since the plan",
@@ -146,11 +149,25 @@ def held_due(target: Target, now: datetime) -> list[dict[str, Any]]:
     return sorted(found, key=lambda r: (r["expires_at"], r["key"]))
 
 
-def plan(target: Target, now: datetime) -> Plan:
-    """What a sweep at `now` would delete (every version, with sizes), and the held due chats it would skip."""
+def plan(target: Target, now: datetime, show_progress: bool = False) -> Plan:
+    """What a sweep at `now` would delete (every version, with sizes), and the held due chats it would skip.
+
+    `show_progress`: a progress bar on stderr while the versions of many due chats are listed."""
     enforcer = target.enforcer()
     records = sweeping.due(enforcer, now)
-    listings = enforcer.parallel(lambda key: versions_of(target, key), [r.key for r in records])
+    progress = Progress(len(records), "planning") if show_progress and len(records) >= PROGRESS_FROM else None
+    lock = threading.Lock()
+
+    def listed(key: str) -> Any:
+        found = versions_of(target, key)
+        if progress is not None:
+            with lock:
+                progress.advance(1)
+        return found
+
+    listings = enforcer.parallel(listed, [r.key for r in records])
+    if progress is not None:
+        progress.finish()
     made = Plan(
         now=now,
         created_at=datetime.now(UTC),
@@ -321,15 +338,84 @@ def summary(rows: Sequence[Mapping[str, Any]], held: Sequence[Mapping[str, Any]]
     """Counts of outcomes; `held` counts every due chat a legal hold kept (not planned, or found held)."""
     counts = Counter(str(r["result"]).partition(":")[0] for r in rows)
     held_found = sum(r["result"] in ("held", "skipped:held") for r in rows)
+    # Removed before this run (an earlier sweep, a plan applied again): gone, not a skip of something stored.
+    gone_before = sum(r["result"] == "skipped:gone" for r in rows)
     return {
         "removed": counts["removed"],
-        "gone": counts["gone"],
+        "gone": counts["gone"] + gone_before,
         "held": len(held) + held_found,
         "kept": counts["kept"],
-        "skipped": counts["skipped"] - sum(r["result"] == "skipped:held" for r in rows),
+        "skipped": counts["skipped"] - sum(r["result"] == "skipped:held" for r in rows) - gone_before,
         "pending": counts["pending"],
         "bytes_removed": sum(int(r["bytes"]) for r in rows if r["result"] == "removed"),
     }
+
+
+# -- one deleting sweep at a time ----------------------------------------------------------------------
+
+LEASE_KEY = {"pk": "lock#sweep", "sk": "lock"}
+LEASE_MINUTES = 15  # a sweep that died keeps others out this long at most
+
+
+@contextmanager
+def one_at_a_time(target: Target, holder: str) -> Iterator[None]:
+    """Hold the deployment's sweep lease while this command deletes; refuse if another sweep holds it.
+
+    Two sweeps applying the same chats at once each saw them removed and each
+    reported the removals; with the lease the second one says who runs and
+    changes nothing. It lives in the ledger (an UpdateItem, which the
+    operator's role has for the audit trail), expires by the wall clock (an
+    operational fact) so that a crashed command never blocks the next one,
+    and is released when the command ends.
+    """
+    from datetime import timedelta
+
+    from botocore.exceptions import ClientError
+
+    dynamodb, table = target.clients.dynamodb, target.settings.ledger_table
+    clock = datetime.now(UTC)
+    until = clock + timedelta(minutes=LEASE_MINUTES)
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=to_item(LEASE_KEY),
+            UpdateExpression="SET holder = :me, #until = :until, #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(pk) OR #until < :clock",
+            ExpressionAttributeNames={"#until": "until", "#ttl": TTL},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":me": holder,
+                    ":until": format_instant(until),
+                    ":clock": format_instant(clock),
+                    ":ttl": int(until.timestamp()) + 86400,
+                }
+            ),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        found: Any = err.response.get("Item", {})  # the lease as it stands (botocore's type says object)
+        held = from_item(found)
+        raise CommandError(
+            f"another sweep is deleting {target.where} (audit entry {held.get('holder', '?')}, until "
+            f"{held.get('until', '?')} at the latest): nothing deleted; wait for it (`consentry audit`) and plan again"
+        ) from None
+    try:
+        yield
+    finally:
+        try:
+            dynamodb.update_item(
+                TableName=table,
+                Key=to_item(LEASE_KEY),
+                UpdateExpression="SET #until = :clock",
+                ConditionExpression="holder = :me",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues=to_item({":me": holder, ":clock": format_instant(clock)}),
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
 
 def pause(seconds: float) -> None:

@@ -6,10 +6,22 @@ The order, first match wins:
    credential chain (AWS_PROFILE, environment, SSO, instance role...).
 2. `--endpoint-url URL`: that endpoint (a moto server, `consentry serve`).
 3. `AWS_ENDPOINT_URL` in the environment: that endpoint.
-4. A `consentry serve` answering at CONSENTRY_SERVE_URL (default
+4. `--embedded`: a fresh, empty embedded moto server that lives as long as
+   the command (it says so in one line).
+5. A `consentry serve` answering at CONSENTRY_SERVE_URL (default
    http://127.0.0.1:5000): that server, with everything it holds.
-5. Otherwise a fresh embedded moto server that lives as long as the command
-   (empty: the command says so in one line).
+6. Otherwise nothing: the command fails (exit 1) and says how to start a
+   server. It never falls back to a throwaway server on its own, where a
+   change would be made and lost.
+
+A server that accepted the connection but is busy (another command's work)
+is waited for, up to CONSENTRY_SERVE_WAIT seconds (default 30); the error
+then says what it waited for.
+
+Guard rails by place: only a loopback `consentry serve` (or the embedded
+server) that identifies itself as local at `/consentry-local` is local. Any
+other endpoint (a shared moto, a VPC endpoint, a tunnel) gets the rails of a
+real account (`Target.guarded`).
 
 Resource names: from `--prefix` when given (the names `provision` gives
 them); else from CONTRACT.md's variables (CHAT_BUCKET, CONSENT_TABLE,
@@ -41,6 +53,10 @@ from consentry.provision import names
 from consentry.settings import Clients, Settings
 
 DEFAULT_SERVE_URL = "http://127.0.0.1:5000"
+SERVE_WAIT_SECONDS = 30.0
+# The path where `consentry serve` says it is a local consentry server (consentry.local.LocalServer answers it;
+# kept here too so that choosing a target imports no moto).
+LOCAL_IDENTITY_PATH = "/consentry-local"
 DEFAULT_PREFIX = "consentry"
 CONTRACT_VARIABLES = ("CHAT_BUCKET", "CONSENT_TABLE", "LEDGER_TABLE")
 LOCAL_CREDENTIALS = {
@@ -80,7 +96,13 @@ class Target:
     session: Any = None  # the boto3 session of the real account (its profile), for clients made later
     runtime: Any = None  # the embedded server's LocalRuntime, when the command runs on one
     policy_file: str | None = None
+    local: bool = False  # a loopback consentry server that identified itself as local, or the embedded one
     _enforcer: Enforcer | None = None
+
+    @property
+    def guarded(self) -> bool:
+        """Whether the real-account rails apply: everywhere but a local consentry server."""
+        return not self.local
 
     def enforcer(self) -> Enforcer:
         if self._enforcer is None:
@@ -147,6 +169,41 @@ def serve_url() -> str:
     return os.environ.get("CONSENTRY_SERVE_URL") or DEFAULT_SERVE_URL
 
 
+def serve_wait() -> float:
+    try:
+        return max(0.1, float(os.environ.get("CONSENTRY_SERVE_WAIT") or SERVE_WAIT_SECONDS))
+    except ValueError:
+        raise UsageError("CONSENTRY_SERVE_WAIT is not a number of seconds") from None
+
+
+def _busy(url: str, wait: float) -> CommandError:
+    return CommandError(
+        f"waited {wait:g} s for the server at {url} to answer (busy with another command?): retry when it is "
+        "idle, or set CONSENTRY_SERVE_WAIT to wait longer"
+    )
+
+
+def probe(url: str, wait: float | None = None) -> dict[str, Any] | None:
+    """What answers at `url`: None when nothing listens there; {} for a server that is not a local consentry
+    server; its identity (`{"consentry": "local", ...}`) for one. A server that accepts the connection but
+    does not answer within `wait` seconds (busy) is a CommandError that says what was waited for."""
+    wait = serve_wait() if wait is None else wait
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}{LOCAL_IDENTITY_PATH}", timeout=wait) as response:
+            found = json.loads(response.read() or b"null")
+    except urllib.error.HTTPError:
+        return {}  # it answers, as something else (a plain moto answers in S3's words)
+    except urllib.error.URLError as err:
+        if isinstance(err.reason, TimeoutError):
+            raise _busy(url, wait) from None
+        return None  # refused, or no such host: nothing is there
+    except TimeoutError:
+        raise _busy(url, wait) from None
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) and found.get("consentry") == "local" else {}
+
+
 def moto_answers(url: str, timeout: float = 0.5) -> bool:
     """True when a moto server (as `consentry serve` runs) answers at `url`."""
     try:
@@ -167,8 +224,10 @@ def check_endpoint(url: str) -> None:
         raise UsageError(f"--endpoint-url {url!r} has a port that is not a number from 0 to 65535") from None
 
 
-def choose(endpoint_url: str | None, real: bool) -> tuple[str, str | None]:
+def choose(endpoint_url: str | None, real: bool, embedded: bool = False) -> tuple[str, str | None]:
     """("real", None), ("endpoint", url) or ("embedded", None), by the order of this module's docstring."""
+    if embedded and (real or endpoint_url is not None):
+        raise UsageError("--embedded starts a throwaway local server: drop --real / --endpoint-url")
     if real or endpoint_url == "":
         return "real", None
     if endpoint_url:
@@ -177,10 +236,15 @@ def choose(endpoint_url: str | None, real: bool) -> tuple[str, str | None]:
     if os.environ.get("AWS_ENDPOINT_URL"):
         check_endpoint(os.environ["AWS_ENDPOINT_URL"])
         return "endpoint", os.environ["AWS_ENDPOINT_URL"]
+    if embedded:
+        return "embedded", None
     url = serve_url()
-    if moto_answers(url):
+    if probe(url) is not None:
         return "endpoint", url
-    return "embedded", None
+    raise CommandError(
+        f"no `consentry serve` answers at {url}: start one (`consentry serve --seed` in another terminal), "
+        "point at a deployment (--endpoint-url URL, --real), or add --embedded for a throwaway empty server"
+    )
 
 
 def _use_local_credentials(endpoint: str, region: str | None) -> None:
@@ -288,20 +352,21 @@ def connect(
     policy_file: str | None = None,
     require: Sequence[str] = (),
     quiet: bool = False,
+    embedded: bool = False,
 ) -> Iterator[Target]:
     """The deployment a command works on (see the module docstring), checked for `require`d resources."""
     policy = _policy(policy_file)
-    mode, url = choose(endpoint_url, real)
-    if profile and mode != "real":
+    if profile and not (real or endpoint_url == ""):
         raise UsageError("--profile names credentials of your AWS account: add --real (local servers need none)")
+    mode, url = choose(endpoint_url, real, embedded)
     policy_path = policy_file or os.environ.get("POLICY_FILE") or None
     if mode == "embedded":
         from consentry.local import LocalRuntime
 
         if not quiet:
             note(
-                f"no `consentry serve` answers at {serve_url()}: using a fresh, empty embedded server "
-                "(start `consentry serve --seed` in another terminal to explore data; --real for your AWS account)"
+                "--embedded: using a fresh, empty embedded server that ends with this command, and all it holds "
+                "(start `consentry serve --seed` in another terminal to keep data)"
             )
         with LocalRuntime.serve(prefix or DEFAULT_PREFIX) as runtime:
             region_name = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -329,14 +394,21 @@ def connect(
                 write_queue_url=env["WRITE_QUEUE_URL"],
                 runtime=runtime,
                 policy_file=policy_path,
+                local=True,
             )
             target.require(*require)
             yield target
         return
+    local = False
     if mode == "endpoint":
         assert url is not None
         if is_loopback(url):
+            local = bool(probe(url))
             _use_local_credentials(url, region)
+        else:
+            # Every client of the command, the handlers' included, goes where it was told; not to AWS.
+            os.environ["AWS_ENDPOINT_URL"] = url
+            settings_module.current.cache_clear()
         session = boto3.session.Session(region_name=region or None)
         region_name = region or session.region_name or "us-east-1"
         where = f"on {url}"
@@ -366,6 +438,7 @@ def connect(
         write_queue_url=write_url,
         session=real_session,
         policy_file=policy_path,
+        local=local,
     )
     target.require(*require)
     yield target
@@ -377,6 +450,7 @@ def describe(target: Target) -> dict[str, Any]:
         "where": target.where,
         "endpoint_url": target.endpoint_url,
         "real": target.real,
+        "local": target.local,
         "bucket": target.settings.bucket,
         "consent_table": target.settings.consent_table,
         "ledger_table": target.settings.ledger_table,
