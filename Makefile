@@ -4,16 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: help dev demo test test-latest lock unit integration infra-tests parity lint bench synth deploy diff clean
+.PHONY: help check doctest dev demo test test-latest lock unit integration infra-tests parity lint bench synth deploy diff clean
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
 help:
 	@echo "make demo         install what the demo needs and run it (embedded moto server)"
+	@echo "make check        lint, doctests and the whole suite: what CI runs"
 	@echo "make test         install everything and run the whole test suite"
 	@echo "make lock         refresh requirements/*.lock (newest allowed versions, with hashes)"
 	@echo "make test-latest  the suite on the newest versions pyproject.toml allows, in .venv-latest (weekly)"
 	@echo "make unit | integration | infra-tests | parity   one part of the suite"
-	@echo "make lint         ruff and mypy --strict on shared/ and functions/"
+	@echo "make lint         ruff on every Python file, mypy --strict on the code and the tests' support code"
+	@echo "make doctest      the examples in the package's docstrings"
 	@echo "make bench        the cost benchmarks (counts and ratios)"
 	@echo "make synth        synthesize the CDK app (no Docker, no credentials)"
 	@echo "make deploy|diff  the CDK app against the current AWS account (CDK_ARGS='-c key=value ...')"
@@ -67,12 +69,22 @@ infra-tests: dev
 parity: dev
 	$(PY) -m pytest tests/parity
 
+# The tests' support code: every module under tests/ that is not a test module (conftest files aside,
+# which share one module name and hold fixtures).
+SUPPORT = $(filter-out %/conftest.py,$(shell ls tests/*/*.py | grep -v '/test_')) tests/conftest.py tests/support.py tests/summaries.py
+
 lint: dev
-	$(PY) -m ruff check shared functions infra tests
-	$(PY) -m ruff format --check shared functions infra tests/infrastructure
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check shared functions infra tests benchmarks
 	$(PY) -m mypy shared
 	for f in functions/*/app.py; do $(PY) -m mypy $$f || exit 1; done
 	MYPYPATH=shared $(PY) -m mypy --strict infra tests/infrastructure
+	MYPYPATH=shared:tests $(PY) -m mypy --strict $(SUPPORT)
+
+doctest: dev
+	$(PY) -m pytest -p no:xdist --doctest-modules shared/consentry
+
+check: lint doctest test
 
 bench: dev
 	$(PY) -m benchmarks

@@ -54,7 +54,7 @@ def _shared_loader(search_paths: Any = None) -> botocore.loaders.Loader:
     return _LOADERS[key]
 
 
-botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]
+botocore.session.create_loader = _shared_loader  # type: ignore[assignment]
 
 
 def _as_its_function(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,7 +88,7 @@ def _put_legal_hold_as_s3_does(self: Any, bucket_name: str, key_name: str, versi
     _put_legal_hold(self, bucket_name, key_name, version_id, status)
 
 
-moto.s3.models.S3Backend.put_object_legal_hold = _put_legal_hold_as_s3_does  # type: ignore[method-assign]
+moto.s3.models.S3Backend.put_object_legal_hold = _put_legal_hold_as_s3_does  # type: ignore[method-assign,assignment]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -64,7 +64,8 @@ def tombstone(rt: LocalRuntime, user_id: str, key: str) -> ChatRecord | None:
 def versions(rt: LocalRuntime, key: str) -> list[dict[str, Any]]:
     """Every version and delete marker of exactly this key."""
     response = rt.s3.list_object_versions(Bucket=rt.bucket, Prefix=key)
-    return [v for v in response.get("Versions", []) + response.get("DeleteMarkers", []) if v["Key"] == key]
+    found: list[Any] = [*response.get("Versions", []), *response.get("DeleteMarkers", [])]
+    return [dict(v) for v in found if v["Key"] == key]
 
 
 def exists(rt: LocalRuntime, key: str) -> bool:

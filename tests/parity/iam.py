@@ -325,14 +325,14 @@ def moto_iam_enforced() -> Iterator[None]:
     """
     saved = (moto.settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count)
     check_signature = IAMRequestBase.check_signature
-    moto.settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # type: ignore[assignment]
+    moto.settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     ActionAuthenticatorMixin.request_count = 0
     IAMRequestBase.check_signature = lambda self: None  # type: ignore[method-assign]
     try:
         yield
     finally:
         IAMRequestBase.check_signature = check_signature  # type: ignore[method-assign]
-        moto.settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count = saved  # type: ignore[assignment]
+        moto.settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count = saved
 
 
 def _user(iam: Any, name: str) -> tuple[str, dict[str, str]]:

@@ -60,7 +60,7 @@ def canonical_statement(statement: Json) -> str:
             return sorted((norm(v) for v in node), key=lambda v: json.dumps(v, sort_keys=True))
         return node
 
-    listed = {
+    listed: dict[str, Any] = {
         k: v if isinstance(v, list) or k in ("Condition", "Principal", "Effect", "Sid") else [v]
         for k, v in statement.items()
     }
