@@ -53,6 +53,7 @@ import boto3
 from consentry import handlers, settings
 from consentry.deployment import CONSENT_STREAM, FUNCTIONS, WORK_QUEUE, WRITE_QUEUE
 from consentry.flows.enforcer import Enforcer
+from consentry.handlers.events import envelope
 from consentry.policy import format_instant
 from consentry.provision import dead_letter_name, provision
 
@@ -251,17 +252,7 @@ class LocalRuntime:
 
     def chat_event(self, detail_type: str, detail: Mapping[str, Any], time: datetime) -> None:
         """Deliver a `chat.app` event as EventBridge invokes Lambda."""
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": detail_type,
-            "source": "chat.app",
-            "account": "123456789012",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            "resources": [],
-            "detail": dict(detail),
-        }
+        event = envelope(detail_type, detail, time, region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
         self.invoke("chat_events", event)
 
     def set_consent(
@@ -295,17 +286,14 @@ class LocalRuntime:
 
     def sweep(self, now: datetime) -> dict[str, Any]:
         """Deliver the nightly Scheduled Event with `time` = now."""
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": "123456789012",
-            "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            "resources": ["arn:aws:events:us-east-1:123456789012:rule/consentry-nightly-sweep"],
-            "detail": {},
-        }
+        event = envelope(
+            "Scheduled Event",
+            {},
+            now,
+            source="aws.events",
+            region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            resources=("arn:aws:events:us-east-1:123456789012:rule/consentry-nightly-sweep",),
+        )
         result: dict[str, Any] = self.invoke("retention_sweep", event)
         return result
 

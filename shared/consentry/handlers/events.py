@@ -36,6 +36,36 @@ class BadEvent(ValueError):
     """An event that does not parse; the message says what is wrong."""
 
 
+def envelope(
+    detail_type: str,
+    detail: Mapping[str, Any],
+    at: datetime,
+    *,
+    source: str = CHAT_EVENT_SOURCE,
+    account: str = "123456789012",
+    region: str = "us-east-1",
+    resources: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """An EventBridge event exactly as EventBridge delivers it to Lambda (`time` at second precision).
+
+    The one builder of the shape, for the local runtime, the CLI's hand-off and the tests.
+    """
+    import uuid
+    from datetime import UTC
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": account,
+        "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": list(resources),
+        "detail": dict(detail),
+    }
+
+
 def s3_writes(body: str, bucket: str, token: str = "") -> list[Write]:
     """The ObjectCreated records of an S3 notification delivered through SQS.
 

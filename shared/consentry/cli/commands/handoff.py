@@ -24,7 +24,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.config import Config
@@ -34,6 +34,7 @@ from consentry.aws.work_queue import WorkQueue
 from consentry.cli.commands.target import CommandError, Target
 from consentry.deployment import CHAT_EVENTS
 from consentry.flows.messages import Message
+from consentry.handlers.events import envelope
 
 CHAT_EVENTS_FUNCTION = "CHAT_EVENTS_FUNCTION"
 CHAT_EVENTS_OUTPUT = "ChatEventsFunctionArn"
@@ -41,23 +42,6 @@ CHAT_EVENTS_OUTPUT = "ChatEventsFunctionArn"
 INVOKE_CONFIG = Config(
     retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=CHAT_EVENTS.timeout_seconds + 10
 )
-
-
-def chat_app_event(
-    detail_type: str, detail: Mapping[str, Any], at: datetime, account: str, region: str
-) -> dict[str, Any]:
-    """A `chat.app` event exactly as EventBridge delivers it to Lambda (`time` at second precision)."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": "chat.app",
-        "account": account,
-        "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [],
-        "detail": dict(detail),
-    }
 
 
 class Handoff:
@@ -73,7 +57,7 @@ class Handoff:
         self.queue = WorkQueue(target.clients.sqs, url)
 
     def event(self, detail_type: str, detail: Mapping[str, Any], at: datetime) -> dict[str, Any]:
-        return chat_app_event(detail_type, detail, at, self.target.account, self.target.region)
+        return envelope(detail_type, detail, at, account=self.target.account, region=self.target.region)
 
     def chat_event(self, event: Mapping[str, Any]) -> None:
         """Apply one chat event through the chat_events function; raise CommandError if it failed."""
