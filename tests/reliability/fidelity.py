@@ -3,7 +3,7 @@
 Each difference is listed in docs/parity.md ("Versions, locks and notifications") with moto's code path:
 
 * `DeleteObjects`: S3 reports each version an Object Lock refused with its key AND its `VersionId`;
-  moto (`S3Response._bulk_delete` from `S3Backend.delete_objects`) names only the key. After the call,
+  moto (`S3Response._bucket_response_delete_keys` from `S3Backend.delete_objects`) names only the key. After the call,
   the error of a key becomes one error per requested version that is still stored and locked.
 * Notifications: S3's carry `versionId`; moto's (`moto.s3.notifications._get_s3_event`) do not. The
   harness adds it when `Deployment.notify_versions` is on (`Deployment._stamp`); off, moto's shape.

@@ -102,6 +102,10 @@ WORLDS: dict[str, Callable[[History], None]] = {
 
 
 def _write(h: History, key: str, at: datetime) -> None:
+    """A put at `at`, or just after the key's latest version: S3's clock gives a later put a later LastModified."""
+    latest = max(h.truth.writes.get(key, {}).values(), default=None)
+    if latest is not None and at <= latest:
+        at = latest + timedelta(seconds=1)
     etag = h.d.put_chat(key, at)
     h.truth.writes.setdefault(key, {})[h.d.write_versions[etag]] = at
 
@@ -187,7 +191,7 @@ class Result:
     problems: list[str]
 
     @property
-    def crashes(self) -> list[str]:
+    def crashes(self) -> list[str]:  # what a crash hit, for the report
         return [f"{s.crash}@{s.actor}:{s.operation}" for s in self.steps if s.crash]
 
     def describe(self) -> str:
@@ -294,3 +298,13 @@ def pct(
     rng = random.Random(seed)
     picks = pct_picks(rng, [f"{n}#{i}" if actors.count(n) > 1 else n for i, n in enumerate(actors)], 40, 3, crashes)
     return run_history(d, scheduler, world, actors, picks, versions=rng.random() < 0.75)
+
+
+def first_violation(
+    d: Deployment, scheduler: Scheduler, world: str, actors: tuple[str, ...], bound: int = 1
+) -> Result | None:
+    """The first history with a violation, exploring every schedule within `bound` preemptions; None if none."""
+    for result in exhaustive(d, scheduler, world, actors, bound):
+        if result.problems:
+            return result
+    return None

@@ -48,7 +48,7 @@ def scheduler(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 def _check(results: list) -> None:  # type: ignore[type-arg]
     bad = [r for r in results if r.problems]
-    assert not bad, "\n".join(r.describe() for r in bad[:5])
+    assert not bad, f"{len(bad)} of {len(results)} histories:\n" + "\n".join(r.describe() for r in bad[:8])
 
 
 @pytest.mark.parametrize(("world", "actors"), EXHAUSTIVE, ids=lambda v: v if isinstance(v, str) else "+".join(v))

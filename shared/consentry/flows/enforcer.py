@@ -272,14 +272,9 @@ class Enforcer:
             if not self.chats.put_tags(target.key, plan.tags, new.version_id):
                 return self._gone(target, outcome.record or current, outcome)
             outcome.wrote_s3 = True
-        # A version written under a legal hold is held too (lifecycle would expire it as noncurrent).
-        if (
-            target.event is Event.WRITE
-            and new.held
-            and new.version_id
-            and self.chats.legal_hold(target.key, new.version_id) != "ON"
-        ):
-            self.chats.hold_version(target.key, new.version_id)
+        # A version written under a legal hold is held too (lifecycle would expire it as noncurrent): every
+        # version stored now, so that one a late or retried notification names, no longer current, is not missed.
+        if target.event is Event.WRITE and new.held and self.chats.set_legal_hold(target.key, True):
             outcome.wrote_s3 = True
         if revives(current, target.event) and self.chats.remove_markers(target.key):
             outcome.wrote_s3 = True

@@ -18,7 +18,7 @@ from consentry.deadline import OutOfTime
 from consentry.flows.enforcer import Enforcer, Outcome, Target, Update, raise_first
 from consentry.flows.records import Event, State, chat_of, evaluate, next_state, removed, starts_new_life
 from consentry.observability import count, logger
-from consentry.policy import Chat, ChatKey, ConsentRecord, Policy, chat_key, decision_tags
+from consentry.policy import Chat, ChatKey, ConsentRecord, Decision, Policy, Reason, chat_key, decision_tags
 
 
 class EventRejected(ValueError):
@@ -397,6 +397,10 @@ def purge(
     for key, found in zip(missing, enforcer.parallel(enforcer.chats.versions, missing), strict=True):
         everything[key] = found
     listed = {key: _of_life(everything[key], records[key], at, by_life) for key in doomed}
+    for key in results:  # held: nothing goes now, and no version of the deleted life stays eligible meanwhile
+        if by_life:
+            found = enforcer.chats.versions(key)
+            retag_survivors(enforcer, records[key].deleted_at or at, key, _of_life(found, records[key], at, True))
     locked = enforcer.chats.remove_versions([v for key in doomed for v in listed[key]])
     targets = []
     for key in doomed:
@@ -404,8 +408,9 @@ def purge(
         if key in locked:
             logger.warning("an Object Lock refused the deletion; kept until released", extra=enforcer.ref(key))
             results[key] = "held"
-            newest = retag_survivors(enforcer, records[key], listed[key])
-            targets.append(Target(user_id, key, Event.LOCKED, at, on_locked(newest), verify=False))
+            newest = retag_survivors(enforcer, records[key].deleted_at or at, key, listed[key])
+            if records[key].deleted_at is not None:  # a live record is a new life: the lock kept the old one's
+                targets.append(Target(user_id, key, Event.LOCKED, at, on_locked(newest), verify=False))
             continue
         purged = frozenset(v.version_id for v in listed[key])
         known_version = records[key].version_id
@@ -428,14 +433,15 @@ def _of_life(versions: Sequence[ObjectVersion], record: ChatRecord, at: datetime
     return [v for v in versions if v.delete_marker or v.last_modified <= ended]
 
 
-def retag_survivors(enforcer: Enforcer, record: ChatRecord, versions: Sequence[ObjectVersion]) -> str | None:
-    """After a purge partly refused by a lock: every version of the deleted life left carries the record's tags.
+def retag_survivors(enforcer: Enforcer, ended: datetime, key: str, versions: Sequence[ObjectVersion]) -> str | None:
+    """Every version of a deleted life left stored (a lock kept it) tagged `deleted`, not eligible.
 
     Whichever of them becomes current (the newest went, an older one was
     held from the console) then says `training-eligible=false`. Returns the
     newest version left, which the record names from then on.
     """
-    left = enforcer.chats.tag_versions(record.key, versions, decision_tags(record.decision, enforcer.policy))
+    deleted = Decision(eligible=False, reason=Reason.DELETED, retention_days=0, expires_at=ended)
+    left = enforcer.chats.tag_versions(key, versions, decision_tags(deleted, enforcer.policy))
     return max(left, key=lambda v: v.last_modified).version_id if left else None
 
 
