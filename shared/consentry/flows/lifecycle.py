@@ -393,7 +393,8 @@ def purge(
     results = {key: "held" for key, record in records.items() if record.held}
     doomed = [key for key in records if key not in results]
     everything = dict(versions or {})
-    missing = [key for key in doomed if key not in everything]
+    # A caller's listing that misses the version the record names is older than a write: list that key afresh.
+    missing = [key for key in doomed if key not in everything or _misses(everything[key], records[key])]
     for key, found in zip(missing, enforcer.parallel(enforcer.chats.versions, missing), strict=True):
         everything[key] = found
     listed = {key: _of_life(everything[key], records[key], at, by_life) for key in doomed}
@@ -408,6 +409,9 @@ def purge(
         if key in locked:
             logger.warning("an Object Lock refused the deletion; kept until released", extra=enforcer.ref(key))
             results[key] = "held"
+            if not by_life:  # the sweep's due chat: held, back to its state before the claim
+                targets.append(Target(user_id, key, Event.LOCKED, at, on_locked(), verify=False))
+                continue
             newest = retag_survivors(enforcer, records[key].deleted_at or at, key, listed[key])
             if records[key].deleted_at is not None:  # a live record is a new life: the lock kept the old one's
                 targets.append(Target(user_id, key, Event.LOCKED, at, on_locked(newest), verify=False))
@@ -423,6 +427,10 @@ def purge(
     raise_first(outcomes)
     count("ObjectsRemoved", sum(1 for key in doomed if results[key] != "held"))
     return results
+
+
+def _misses(versions: Sequence[ObjectVersion], record: ChatRecord) -> bool:
+    return record.version_id is not None and record.version_id not in {v.version_id for v in versions}
 
 
 def _of_life(versions: Sequence[ObjectVersion], record: ChatRecord, at: datetime, by_life: bool) -> list[ObjectVersion]:
