@@ -44,6 +44,9 @@ def collect() -> dict[str, Any]:
     exploration = _loaded("reliability.test_exploration")
     if exploration is not None and exploration.TABLE.points:
         data["exploration"] = exploration.TABLE.to_json()
+    side = _loaded("reliability.test_side_by_side")
+    if side is not None and side.TABLE.rows:
+        data["side_by_side"] = side.TABLE.to_json()
     return data
 
 
@@ -103,11 +106,21 @@ def _exploration(parts: list[dict[str, Any]]) -> list[str]:
     return table.lines()
 
 
+def _side_by_side(parts: list[dict[str, Any]]) -> list[str]:
+    from reliability.sidebyside import SideTable
+
+    table = SideTable()
+    for part in parts:
+        table.merge(part)
+    return table.lines()
+
+
 SECTIONS = (
     ("iam", "IAM parity", _iam),
     ("infrastructure", "infrastructure", _infrastructure),
     ("figures", "reliability figures", _figures),
     ("exploration", "exploration: every flow x call point x crash or interleaved event", _exploration),
+    ("side_by_side", "flows side by side: world x actors x schedules x crashes x outcomes", _side_by_side),
 )
 
 

@@ -133,6 +133,9 @@ class Deployment:
         self._failures_at_reset = 0
         self.log = DeliveryLog()
         self.write_times: dict[str, datetime] = {}  # eTag of a write -> its simulated eventTime
+        self.write_versions: dict[str, str] = {}  # eTag of a write -> the version it created
+        # S3's notifications name the version they are about (`versionId`); moto's do not. Off: moto's shape.
+        self.notify_versions = False
         self.pending_stream: list[dict[str, Any]] = []
         self.delivered_stream: list[dict[str, Any]] = []
         self.stream_tries: Counter[str] = Counter()
@@ -192,6 +195,8 @@ class Deployment:
         self.event_dead_letters.clear()
         self.processed_work.clear()
         self.write_times.clear()
+        self.write_versions.clear()
+        self.notify_versions = False
         self.clock.now = datetime(2025, 9, 1, tzinfo=UTC)
 
     def _all_versions(self) -> list[dict[str, Any]]:
@@ -242,7 +247,8 @@ class Deployment:
             kwargs["Tagging"] = urlencode(dict(tags))
         self.write_times[etag] = at
         self.maybe_waiting.add(self.write_url)
-        self.s3.put_object(**kwargs)
+        put = self.s3.put_object(**kwargs)
+        self.write_versions[etag] = str(put.get("VersionId") or "")
         return etag
 
     def put_consent(self, item: Mapping[str, Any]) -> None:
@@ -287,9 +293,12 @@ class Deployment:
         try:
             message = json.loads(body)
             for record in message.get("Records", []):
-                at = self.write_times.get(str(record["s3"]["object"].get("eTag", "")).strip('"'))
+                etag = str(record["s3"]["object"].get("eTag", "")).strip('"')
+                at = self.write_times.get(etag)
                 if at is not None:
                     record["eventTime"] = format_instant(at)
+                if self.notify_versions and self.write_versions.get(etag):
+                    record["s3"]["object"]["versionId"] = self.write_versions[etag]
         except (ValueError, KeyError, TypeError, AttributeError):
             return body
         return json.dumps(message)

@@ -30,6 +30,7 @@ class Chat:
     written: bool = False  # a current version exists in S3 (written and not purged since)
     ever_written: bool = False
     activity: datetime | None = None  # latest write or reopen, ever (time only moves forward)
+    written_at: datetime | None = None  # LastModified of the current version (the latest write's event time)
     incognito: bool = False  # metadata of the latest write
     writer_tags: dict[str, str] = field(default_factory=dict)  # tags the writer put on the latest write
     deleted_at: datetime | None = None  # Chat Deleted: the key is dead from then on (the first deletion)
@@ -74,6 +75,7 @@ class World:
             chat.deletions = []
         chat.erasures = [e for e in chat.erasures if e >= at]  # a later write follows the normal rules
         chat.written = chat.ever_written = True
+        chat.written_at = at if chat.written_at is None else max(chat.written_at, at)
         chat.activity = at if chat.activity is None else max(chat.activity, at)
         chat.incognito = is_incognito(metadata)
         chat.writer_tags = dict(tags)
@@ -86,6 +88,8 @@ class World:
 
     def delete(self, key: str, at: datetime) -> None:
         chat = self.chats[key]
+        if not chat.dead and chat.written and chat.written_at is not None and chat.written_at > at:
+            return  # the current version was written after the deletion: a new life, which it leaves alone
         chat.deleted_at = chat.deleted_at or at
         chat.deletions.append(at)
         if not chat.held:

@@ -241,6 +241,21 @@ class ChatStore:
             changed += 1
         return changed
 
+    def tag_versions(self, key: str, versions: Sequence[ObjectVersion], ours: Mapping[str, str]) -> list[ObjectVersion]:
+        """Our tags on each of these versions still stored (foreign tags kept); those still stored."""
+        stored = []
+        for v in versions:
+            if v.delete_marker:
+                continue
+            found = self.tags(key, v.version_id)
+            if found is None:
+                continue  # removed since the listing
+            stored.append(v)
+            plan = plan_tags(found, ours, self.policy.tags.eligible)
+            if plan.tags != found:
+                self.put_tags(key, plan.tags, v.version_id)
+        return stored
+
     def hold_version(self, key: str, version_id: str) -> None:
         self.set_legal_hold(key, True, [ObjectVersion(key, version_id, datetime.min, delete_marker=False)])
 

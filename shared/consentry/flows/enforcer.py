@@ -66,6 +66,7 @@ class Target:
     label: str = ""  # the history entry's name (default: the event's)
     verify: bool = True  # False: the caller deals with S3 itself (tombstones, locks found by a purge)
     history_at: datetime | None = None  # the history entry's time when `at` is None (a retag: the consent change's)
+    version_id: str | None = None  # the version a write notification names: gone, the event changes nothing
 
 
 @dataclass
@@ -77,6 +78,10 @@ class Outcome:
     wrote_s3: bool = False
     consent: tuple[bool, int] = (False, 0)
     notes: list[str] = field(default_factory=list)
+
+
+class VersionGone(Exception):
+    """The version a write notification names is no longer stored."""
 
 
 class Retry(Exception):
@@ -203,7 +208,10 @@ class Enforcer:
         if target.at is None and target.history_at is None:
             target = replace(target, history_at=consent_changed(consent))
         read = target.facts == "always" or (target.facts == "if-unknown" and (current is None or current.removed))
-        facts = self.chats.head(target.key) if read else None
+        try:
+            facts = self.facts(target) if read else None
+        except VersionGone:
+            return Outcome(target, current, consent=(consent.exists, consent.version))  # a late notification
         consent_id = (consent.exists, consent.version)
         new = target.update(current, consent, facts)
         outcome = Outcome(target, current, consent=consent_id)
@@ -216,6 +224,21 @@ class Enforcer:
             outcome.wrote_ledger = True
             return outcome
         return self._verify(target, new, current, outcome)
+
+    def facts(self, target: Target) -> ObjectFacts | None:
+        """The current version's facts; VersionGone when the version a notification names is gone.
+
+        A notification is about the version it names: gone (purged with a
+        deleted life, or removed by a sweep), the event changes nothing stored.
+        Still stored but not current, it is a late one: the current version's
+        facts decide, as for a notification that names no version.
+        """
+        facts = self.chats.head(target.key)
+        if target.version_id is None or (facts is not None and facts.version_id == target.version_id):
+            return facts
+        if self.chats.tags(target.key, target.version_id) is None:  # one call the write role may make
+            raise VersionGone(target.version_id)
+        return facts
 
     def _verify(self, target: Target, new: ChatRecord, current: ChatRecord | None, outcome: Outcome) -> Outcome:
         """Write `new` (unless it is `current`) and make S3 carry it: tags on its version, holds, markers."""
@@ -249,14 +272,9 @@ class Enforcer:
             if not self.chats.put_tags(target.key, plan.tags, new.version_id):
                 return self._gone(target, outcome.record or current, outcome)
             outcome.wrote_s3 = True
-        # A version written under a legal hold is held too (lifecycle would expire it as noncurrent).
-        if (
-            target.event is Event.WRITE
-            and new.held
-            and new.version_id
-            and self.chats.legal_hold(target.key, new.version_id) != "ON"
-        ):
-            self.chats.hold_version(target.key, new.version_id)
+        # A version written under a legal hold is held too (lifecycle would expire it as noncurrent): every
+        # version stored now, so that one a late or retried notification names, no longer current, is not missed.
+        if target.event is Event.WRITE and new.held and self.chats.set_legal_hold(target.key, True):
             outcome.wrote_s3 = True
         if revives(current, target.event) and self.chats.remove_markers(target.key):
             outcome.wrote_s3 = True

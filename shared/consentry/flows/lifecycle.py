@@ -16,7 +16,7 @@ from consentry.aws.chat_store import ObjectFacts, ObjectVersion
 from consentry.deadline import OutOfTime
 from consentry.flows.enforcer import Enforcer, Outcome, Target, Update, raise_first
 from consentry.observability import count, logger
-from consentry.policy import Chat, ChatKey, ConsentRecord, Policy, chat_key
+from consentry.policy import Chat, ChatKey, ConsentRecord, Decision, Policy, Reason, chat_key, decision_tags
 from consentry.records import ChatRecord, Event, State, chat_of, evaluate, next_state, removed, starts_new_life
 
 
@@ -177,8 +177,9 @@ def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update
         if current is None or current.removed:
             if facts is None:
                 return None if current is None else replace(current, last_deleted_at=at)
-            if not covers_after and facts.last_modified > at:
-                return None
+            if facts.last_modified > at:
+                # Only a version written after the deletion is stored: a new life, its own event records it.
+                return None if current is None else replace(current, last_deleted_at=at)
             chat = Chat(facts.key, consent.user_id, facts.last_modified, facts.incognito, deleted_at=at)
             revision = current.revision if current else 0
             return evaluate(
@@ -192,6 +193,13 @@ def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update
             )
         if not covers_after and current.last_activity > at:
             return None
+        version_id = _version(current, facts)
+        if facts is not None and facts.last_modified > at:
+            # The current version was written after the deletion: a new life, which the deletion leaves alone.
+            if current.version_id in (None, facts.version_id):
+                known = current.last_deleted_at
+                return None if known is not None and known >= at else replace(current, last_deleted_at=at)
+            version_id = current.version_id  # the record is the deleted life's; the new version's event records it
         chat = replace(chat_of(current), deleted_at=at)
         return evaluate(
             chat,
@@ -200,7 +208,7 @@ def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update
             base=current,
             state=state,
             last_deleted_at=at,
-            version_id=_version(current, facts),
+            version_id=version_id,
         )
 
     return update
@@ -231,14 +239,20 @@ def on_hold(on: bool, at: datetime, policy: Policy) -> Update:
     return update
 
 
-def on_locked() -> Update:
-    """A purge met an Object Lock no event announced (a hold placed from the console): the chat is held."""
+def on_locked(version_id: str | None = None) -> Update:
+    """A purge met an Object Lock no event announced (a hold placed from the console): the chat is held.
+
+    The record names the newest version the lock kept (the one it named may be gone).
+    """
 
     def update(current: ChatRecord | None, consent: ConsentRecord, facts: ObjectFacts | None) -> ChatRecord | None:
         state = next_state(current, Event.LOCKED)
-        if current is None or state is None or (current.held and current.state == state):
+        if current is None or state is None:
             return None
-        return replace(current, held=True, state=state)
+        version = version_id or current.version_id
+        if current.held and current.state == state and current.version_id == version:
+            return None
+        return replace(current, held=True, state=state, version_id=version)
 
     return update
 
@@ -270,6 +284,7 @@ class Write:
     key: str
     at: datetime
     token: str = ""  # which message it came in
+    version_id: str | None = None  # the version S3's notification names (moto's names none: the current one)
 
 
 def own_chat(enforcer: Enforcer, key: str, user_id: str | None = None) -> ChatKey | None:
@@ -296,16 +311,26 @@ def tag_on_write(enforcer: Enforcer, writes: Sequence[Write]) -> dict[str, Excep
         chat = own_chat(enforcer, write.key)
         if chat is not None:
             update = on_write(write.at, enforcer.policy)
-            targets.append(Target(chat.user_id, write.key, Event.WRITE, write.at, update, "always", check_s3=True))
+            targets.append(
+                Target(
+                    chat.user_id, write.key, Event.WRITE, write.at, update, "always", True, version_id=write.version_id
+                )
+            )
             tokens.append(write.token)
     errors: dict[str, Exception] = {}
     for token, outcome in zip(tokens, enforcer.settle(targets), strict=True):
         record = outcome.record
+        at = outcome.target.at
         if outcome.error is not None:
             errors.setdefault(token, outcome.error)
-        elif record is not None and record.state == State.DELETED and not record.held and record.deleted_at:
+            continue
+        if record is None or record.held or record.removed:
+            continue
+        # A version of a deleted life: removed with it, also when a new life of the key is live meanwhile.
+        deleted_at = record.deleted_at or record.last_deleted_at
+        if deleted_at is not None and at is not None and at <= deleted_at:
             try:
-                purge(enforcer, {record.key: record}, record.deleted_at)
+                purge(enforcer, {record.key: record}, deleted_at)
             except OutOfTime:
                 raise
             except Exception as err:
@@ -334,12 +359,13 @@ def delete_chat(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> str
     if not own_chat(enforcer, key, user_id):
         return "ignored"
     update = on_delete(at, enforcer.policy)
-    outcomes = enforcer.settle([Target(user_id, key, Event.DELETE, at, update, "if-unknown", check_s3=True)])
+    outcomes = enforcer.settle([Target(user_id, key, Event.DELETE, at, update, "always", check_s3=True)])
     raise_first(outcomes)
     record = outcomes[0].record
-    if record is None or record.deleted_at is None:
+    if record is None or record.removed:
         return "ignored"
-    return purge(enforcer, {key: record}, at)[key]
+    # A live record is a new life written after the deletion: only the versions of the deleted life go.
+    return purge(enforcer, {key: record}, record.deleted_at or at)[key]
 
 
 def purge(
@@ -347,20 +373,34 @@ def purge(
     records: Mapping[str, ChatRecord],
     at: datetime,
     versions: Mapping[str, Sequence[ObjectVersion]] | None = None,
+    *,
+    by_life: bool = True,
 ) -> dict[str, str]:
     """Remove every version and delete marker of deleted chats not under a legal hold: `removed`, `held` or `gone`.
 
     `records` are the chats' ledger records as just written (deleted).
-    `versions` (every version of each key) when the caller listed them. A
+    `versions` (every version of each key) when the caller listed them.
+    `by_life`: only the versions of the deleted life go, those whose own
+    `LastModified` is at or before the deletion (the record's `deleted_at`,
+    else `at`); a version written after it is a new life and stays, whatever
+    is current (the sweep, removing a due chat whole, passes False). A
     version an Object Lock keeps makes the chat held (a hold from the
-    console); the others become tombstones.
+    console), and every version left of the deleted life is tagged as the
+    deleted record says, so that none left current is eligible; the others
+    become tombstones.
     """
     results = {key: "held" for key, record in records.items() if record.held}
     doomed = [key for key in records if key not in results]
-    listed = dict(versions or {})
-    missing = [key for key in doomed if key not in listed]
+    everything = dict(versions or {})
+    # A caller's listing that misses the version the record names is older than a write: list that key afresh.
+    missing = [key for key in doomed if key not in everything or _misses(everything[key], records[key])]
     for key, found in zip(missing, enforcer.parallel(enforcer.chats.versions, missing), strict=True):
-        listed[key] = found
+        everything[key] = found
+    listed = {key: _of_life(everything[key], records[key], at, by_life) for key in doomed}
+    for key in results:  # held: nothing goes now, and no version of the deleted life stays eligible meanwhile
+        if by_life:
+            found = enforcer.chats.versions(key)
+            retag_survivors(enforcer, records[key].deleted_at or at, key, _of_life(found, records[key], at, True))
     locked = enforcer.chats.remove_versions([v for key in doomed for v in listed[key]])
     targets = []
     for key in doomed:
@@ -368,12 +408,17 @@ def purge(
         if key in locked:
             logger.warning("an Object Lock refused the deletion; kept until released", extra=enforcer.ref(key))
             results[key] = "held"
-            targets.append(Target(user_id, key, Event.LOCKED, at, on_locked(), verify=False))
+            if not by_life:  # the sweep's due chat: held, back to its state before the claim
+                targets.append(Target(user_id, key, Event.LOCKED, at, on_locked(), verify=False))
+                continue
+            newest = retag_survivors(enforcer, records[key].deleted_at or at, key, listed[key])
+            if records[key].deleted_at is not None:  # a live record is a new life: the lock kept the old one's
+                targets.append(Target(user_id, key, Event.LOCKED, at, on_locked(newest), verify=False))
             continue
         purged = frozenset(v.version_id for v in listed[key])
         known_version = records[key].version_id
-        if known_version and not any(not v.delete_marker for v in listed[key]):
-            purged |= {known_version}  # nothing stored any more: the record's version is gone too
+        if known_version and known_version not in {v.version_id for v in everything[key] if not v.delete_marker}:
+            purged |= {known_version}  # not stored any more: the record's version is gone too
         results[key] = "removed" if listed[key] else "gone"
         targets.append(Target(user_id, key, Event.PURGED, at, on_purged(at, purged), verify=False))
     known = {key: record for key, record in records.items() if key in doomed}
@@ -381,6 +426,35 @@ def purge(
     raise_first(outcomes)
     count("ObjectsRemoved", sum(1 for key in doomed if results[key] != "held"))
     return results
+
+
+def _misses(versions: Sequence[ObjectVersion], record: ChatRecord) -> bool:
+    return record.version_id is not None and record.version_id not in {v.version_id for v in versions}
+
+
+def _of_life(versions: Sequence[ObjectVersion], record: ChatRecord, at: datetime, by_life: bool) -> list[ObjectVersion]:
+    """The versions a deletion removes: its life's (by their own LastModified) and every delete marker."""
+    if not by_life:
+        return list(versions)
+    ended = record.deleted_at or at
+    return [v for v in versions if v.delete_marker or v.last_modified <= ended]
+
+
+def retag_survivors(enforcer: Enforcer, ended: datetime, key: str, versions: Sequence[ObjectVersion]) -> str | None:
+    """Every version of a deleted life left stored (a lock kept it) tagged `deleted`, not eligible.
+
+    Whichever of them becomes current (the newest went, an older one was
+    held from the console) then says `training-eligible=false`. Returns the
+    newest version left, which the record names from then on.
+    """
+    deleted = Decision(eligible=False, reason=Reason.DELETED, retention_days=0, expires_at=ended)
+    left = enforcer.chats.tag_versions(key, versions, decision_tags(deleted, enforcer.policy))
+    return max(left, key=lambda v: v.last_modified).version_id if left else None
+
+
+def hold_every_version(enforcer: Enforcer, key: str, on: bool) -> None:
+    """The hold on (or off) on every version stored now, listed afresh: one written meanwhile is covered too."""
+    enforcer.chats.set_legal_hold(key, on)
 
 
 def hold(enforcer: Enforcer, user_id: str, key: str, on: bool, at: datetime) -> str:
@@ -406,11 +480,12 @@ def hold(enforcer: Enforcer, user_id: str, key: str, on: bool, at: datetime) -> 
     record = outcomes[0].record or enforcer.ledger.get(user_id, key)
     if record is None or record.removed:
         return "gone"
-    if record.held != on:
-        enforcer.chats.set_legal_hold(key, record.held)  # a newer hold event won the ledger: S3 follows it
+    # S3 follows the ledger on every version stored now: one written between the listing and the record is
+    # covered (its own write flow read the record before it said held), and a newer hold event wins.
+    hold_every_version(enforcer, key, record.held)
     if on or record.state != State.DELETED or record.held:
         return "held" if record.held else "released"
-    result = purge(enforcer, {key: record}, at)[key]
+    result = purge(enforcer, {key: record}, record.deleted_at or at)[key]
     if result != "held" and record.deleted_at is not None:
         # Erasures that counted this chat as held now count it as removed.
         for erasure in enforcer.ledger.erasures(user_id):

@@ -142,7 +142,7 @@ def _sweep_claimed(
         result.by_key[record.key] = "kept"
     if go:
         doomed = {key: [*listed[key], *markers[key]] for key in go}
-        result.by_key.update(purge(enforcer, go, now, versions=doomed))
+        result.by_key.update(purge(enforcer, go, now, versions=doomed, by_life=False))
     # A renewed chat is decided again on its newer activity: swept in this run if still due.
     return back + renewed
 

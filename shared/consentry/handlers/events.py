@@ -95,7 +95,8 @@ def s3_writes(body: str, bucket: str, token: str = "") -> list[Write]:
             at = parse_instant(record["eventTime"])
         except (KeyError, TypeError, ValueError, AttributeError) as err:  # AttributeError: a key that is not a string
             raise BadEvent(f"malformed S3 record: {err!r}") from err
-        writes.append(Write(key=key, at=at, token=token))
+        version = s3["object"].get("versionId") if isinstance(s3["object"], dict) else None
+        writes.append(Write(key=key, at=at, token=token, version_id=str(version) if version else None))
     return writes
 
 
