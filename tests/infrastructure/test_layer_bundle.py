@@ -51,7 +51,7 @@ def test_local_bundling_builds_a_layer_with_consentry_and_powertools(tmp_path: P
         assert not [p for p in python.rglob("*.pyc") if f".{tag}." not in p.name]
     assert not (python / "boto3").exists()
     # The runtime only: the operator's CLI, report, snapshots and local runtime stay out.
-    for operator_part in ("cli", "training", "local.py", "provision.py"):
+    for operator_part in ("cli", "training", "local.py", "provision.py", "testing.py"):
         assert not (python / "consentry" / operator_part).exists(), operator_part
     assert (python / "consentry" / "handlers" / "__init__.py").is_file()
     # Only wheels for Linux on arm64 (or pure Python): no x86 or macOS binaries slipped in.

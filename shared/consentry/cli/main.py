@@ -88,9 +88,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if _is_real(args) or args.endpoint_url:
         raise UsageError("serve starts an embedded server: drop --real / --endpoint-url")
-    return serve(
+    code = serve(
         sys.stdout, port=args.port, host=args.host, prefix=args.prefix or "consentry", seed=args.seed, as_json=args.json
     )
+    # Stopped and said so: the server's data is discarded, so the process skips tearing down moto's heap
+    # object by object (seconds for a large bucket), which would keep a stop from being prompt.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # -- reading ---------------------------------------------------------------------------------------
