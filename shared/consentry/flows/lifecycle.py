@@ -311,11 +311,8 @@ def tag_on_write(enforcer: Enforcer, writes: Sequence[Write]) -> dict[str, Excep
         chat = own_chat(enforcer, write.key)
         if chat is not None:
             update = on_write(write.at, enforcer.policy)
-            targets.append(
-                Target(
-                    chat.user_id, write.key, Event.WRITE, write.at, update, "always", True, version_id=write.version_id
-                )
-            )
+            target = Target(chat.user_id, write.key, Event.WRITE, write.at, update, "always", check_s3=True)
+            targets.append(replace(target, version_id=write.version_id))
             tokens.append(write.token)
     errors: dict[str, Exception] = {}
     for token, outcome in zip(tokens, enforcer.settle(targets), strict=True):
