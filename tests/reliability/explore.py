@@ -165,7 +165,7 @@ class Flow:
     name: str
     setup: Callable[[Deployment, World], None]
     start: Callable[[Deployment], Callable[[], Any]]
-    model: Callable[[World], None]
+    model: Callable[[World], object]
     stored_first: bool = False  # F's fact is stored before any E (an S3 put, a consent item): F's model comes first
 
 
@@ -205,8 +205,8 @@ FLOWS = (
 @dataclass(frozen=True)
 class Interleaved:
     name: str
-    run: Callable[[Deployment], None]
-    model: Callable[[World], None]
+    run: Callable[[Deployment], object]
+    model: Callable[[World], object]
 
 
 def _event(detail_type: str, key: str | None = K1) -> Callable[[Deployment], None]:
@@ -374,7 +374,7 @@ class Snapshot:
             )
             renamed[v["id"]] = put["VersionId"]
             if v["hold"]:
-                hold = {"Status": "ON"}
+                hold: Any = {"Status": "ON"}
                 d.s3.put_object_legal_hold(Bucket=d.bucket, Key=v["key"], VersionId=put["VersionId"], LegalHold=hold)
         for item in self.consent:
             d.ddb.put_item(TableName=d.env["CONSENT_TABLE"], Item=item)

@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import moto.s3.models
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from consentry import handlers, settings
@@ -47,7 +47,7 @@ from consentry.local import LambdaContext, LocalRuntime, sqs_record
 from consentry.policy import format_instant
 from consentry.provision import dead_letter_name
 from consentry.records import ChatRecord
-from consentry.settings import BOTO_CONFIG
+from consentry.settings import CONNECT_TIMEOUT, READ_TIMEOUT
 
 EVENT_TRIES = 3  # EventBridge -> Lambda asynchronous invocation: 1 try + 2 retries, then the DLQ
 STREAM_TRIES = 3  # the stream event source's retry_attempts, then the on-failure destination
@@ -90,7 +90,7 @@ class SqsMessage:
     receipt: str
     body: str
     receive_count: int
-    raw: dict[str, Any]
+    raw: Mapping[str, Any]
 
 
 @dataclass
@@ -199,14 +199,14 @@ class Deployment:
         self.notify_versions = False
         self.clock.now = datetime(2025, 9, 1, tzinfo=UTC)
 
-    def _all_versions(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
+    def _all_versions(self) -> list[Any]:
+        found: list[Any] = []
         for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket):
             found += [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", [])]
             found += [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("DeleteMarkers", [])]
         return found
 
-    def _delete_versions(self, versions: list[dict[str, Any]]) -> None:
+    def _delete_versions(self, versions: list[Any]) -> None:
         errors = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": versions, "Quiet": True}).get(
             "Errors", []
         )
@@ -371,7 +371,7 @@ class Deployment:
         if url == self.work_url:
             self.processed_work += [json.loads(m.body) for m in done if is_json(m.body)]
         for start in range(0, len(done), 10):
-            entries = [
+            entries: list[Any] = [
                 {"Id": str(i), "ReceiptHandle": m.receipt}
                 for i, m in enumerate(done[start : start + 10])
                 if m not in lost
@@ -552,8 +552,8 @@ class Deployment:
                 if v.get("IsLatest"):
                     state.current = v["VersionId"]
                     state.last_modified = v["LastModified"]
-            for v in page.get("DeleteMarkers", []):
-                state = objects.setdefault(v["Key"], ObjectState(v["Key"]))
+            for marker in page.get("DeleteMarkers", []):
+                state = objects.setdefault(marker["Key"], ObjectState(marker["Key"]))
                 state.delete_markers += 1
         for state in objects.values():
             if state.current is not None:
@@ -731,7 +731,7 @@ class Faults:
         self.plan.clear()
 
     def _take(self, event_name: str, when: str, request: Any) -> Fault | None:
-        _, service, operation = event_name.split(".", 2)
+        _source, service, operation = event_name.split(".", 2)
         for fault in self.plan:
             if (fault.kind == "lost-response") != (when == "after") or not fault.matches(service, operation, request):
                 continue
@@ -746,7 +746,7 @@ class Faults:
         return None
 
     def _before(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
-        _, service, operation = event_name.split(".", 2)
+        _source, service, operation = event_name.split(".", 2)
         self.calls[f"{service}.{operation}"] += 1
         fault = self._take(event_name, "before", request)
         if fault is None:
@@ -754,10 +754,10 @@ class Faults:
         if fault.kind == "die":
             raise LambdaDied(f"{service}.{operation}")
         if fault.kind == "timeout":
-            self.waited += BOTO_CONFIG.read_timeout  # the client waited this long for an answer
+            self.waited += READ_TIMEOUT  # the client waited this long for an answer
             raise ReadTimeoutError(endpoint_url=request.url)
         if fault.kind == "connect":
-            self.waited += BOTO_CONFIG.connect_timeout
+            self.waited += CONNECT_TIMEOUT
             raise ConnectTimeoutError(endpoint_url=request.url)
         status, code = _ERRORS[service][fault.kind]
         url = request.url
@@ -767,7 +767,7 @@ class Faults:
 
     def _after(self, request: Any, event_name: str, **_: Any) -> None:
         if self._take(event_name, "after", request) is not None:
-            self.waited += BOTO_CONFIG.read_timeout
+            self.waited += READ_TIMEOUT
             raise ReadTimeoutError(endpoint_url=request.url)
 
 
@@ -782,7 +782,7 @@ def error_response(service: str, url: str, status: int, code: str) -> AWSRespons
     else:
         body = json.dumps({"__type": f"com.amazonaws.sqs#{code}", "message": message}).encode()
         headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-query-error": f"{code};Sender"}
-    return AWSResponse(url, status, headers, _Raw(body))
+    return AWSResponse(url, status, HTTPHeaders.from_dict(headers), _Raw(body))
 
 
 class _Raw:

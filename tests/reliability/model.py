@@ -185,8 +185,8 @@ class World:
         self, record: ChatRecord, chat: Chat, expected: Verdict, fits: bool, consent: Mapping[str, Any] | None
     ) -> None:
         key = chat.key
-        got = (record.reason.value, record.retention_days, record.expires_at, record.last_activity)
-        want = (expected.reason, expected.retention_days, expected.expires_at, chat.activity)
+        got: tuple[Any, ...] = (record.reason.value, record.retention_days, record.expires_at, record.last_activity)
+        want: tuple[Any, ...] = (expected.reason, expected.retention_days, expected.expires_at, chat.activity)
         if chat.dead:
             # A deleted chat's decision is final (deleted, due at once): later activity and consent are moot.
             got, want = got[:3], want[:3]

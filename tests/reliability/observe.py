@@ -83,9 +83,9 @@ def see(d: Deployment) -> Seen:
                     retention=until,
                 )
             )
-        for v in page.get("DeleteMarkers", []):
-            marker = Version(v["Key"], v["VersionId"], v["LastModified"], bool(v.get("IsLatest")), delete_marker=True)
-            versions.setdefault(v["Key"], []).append(marker)
+        for m in page.get("DeleteMarkers", []):
+            marker = Version(m["Key"], m["VersionId"], m["LastModified"], bool(m.get("IsLatest")), delete_marker=True)
+            versions.setdefault(m["Key"], []).append(marker)
     for found in versions.values():
         found.sort(key=lambda v: v.last_modified, reverse=True)
     records = {r.key: r for r in d.ledger.scan_with_tombstones()}
