@@ -47,10 +47,6 @@ _LOCK_CHECK = {
     ),
 }
 _REVIVE = {
-    "s3:ListBucketVersions": (
-        "a write or backfill of a chat the sweep had claimed lists the key to take the sweep's delete marker off; "
-        "a version gone before tagging is looked up the same way"
-    ),
     "s3:DeleteObjectVersion": "takes the sweep's delete marker off a chat that a write or backfill took back",
 }
 UNCALLED_GRANTS: dict[str, dict[str, str]] = {
