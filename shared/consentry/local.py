@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote_plus, urlencode
 
@@ -395,7 +396,7 @@ class LocalRuntime:
         pending = records
         delivered = 0
         while pending:
-            event = {"Records": [json.loads(json.dumps(r, default=_json_default)) for r in pending]}
+            event = {"Records": [lambda_stream_record(r) for r in pending]}
             delivered += len(pending)
             result = self.invoke("consent_changed", event)
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
@@ -552,9 +553,17 @@ def free_port() -> int:
         return port
 
 
+def lambda_stream_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB Streams record (as GetRecords gives it) in the JSON shape Lambda hands to the function."""
+    found: dict[str, Any] = json.loads(json.dumps(record, default=_json_default))
+    return found
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.timestamp()
+        return value.timestamp()  # ApproximateCreationDateTime: epoch seconds on the wire
+    if isinstance(value, Decimal):
+        return str(value)
     if isinstance(value, bytes | bytearray):
         return value.decode()
     raise TypeError(f"cannot serialize {type(value).__name__}")

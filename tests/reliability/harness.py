@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -41,8 +40,9 @@ import moto.s3.models
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
-from consentry import handlers, settings
+from consentry import handlers, local, settings
 from consentry.aws.ledger import due_shard, to_item
+from consentry.handlers.events import envelope
 from consentry.local import LambdaContext, LocalRuntime, sqs_record
 from consentry.policy import format_instant
 from consentry.provision import dead_letter_name
@@ -593,32 +593,12 @@ class Observed:
 def eventbridge_event(
     detail_type: str, detail: dict[str, Any], at: datetime, source: str = "chat.app"
 ) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": source,
-        "account": "123456789012",
-        "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": [],
-        "detail": detail,
-    }
+    return envelope(detail_type, detail, at, source=source)
 
 
 def lambda_stream_record(record: Mapping[str, Any], arn: str) -> dict[str, Any]:
     """A GetRecords record in the shape Lambda hands to the function."""
-    return json.loads(json.dumps({**record, "eventSourceARN": arn}, default=_json_default))  # type: ignore[no-any-return]
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes | bytearray):
-        return value.decode()
-    raise TypeError(type(value).__name__)
+    return local.lambda_stream_record({**record, "eventSourceARN": arn})
 
 
 def json_type(body: str) -> str | None:

@@ -52,10 +52,6 @@ def hold_subject(command: str, arguments: Mapping[str, Any]) -> tuple[str, str] 
     return str(arguments["action"]), str(subject)
 
 
-def month_of(moment: datetime) -> str:
-    return format_instant(moment)[:7]
-
-
 def months(since: datetime, until: datetime) -> list[str]:
     """`yyyy-mm` of every month from `since` to `until`, oldest first."""
     year, month = since.year, since.month

@@ -27,10 +27,6 @@ _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed"}
 _NO_LOCK = {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
 
 
-class ObjectHeld(Exception):
-    """A version is under an Object Lock legal hold (or retention) and cannot be deleted."""
-
-
 @dataclass(frozen=True)
 class ObjectFacts:
     """What HeadObject tells the policy about the current version of a chat."""
@@ -161,13 +157,6 @@ class ChatStore:
                 return
             key_marker, version_marker = following
 
-    def delete_versions(self, versions: Sequence[ObjectVersion]) -> int:
-        """Delete exactly these versions; raise ObjectHeld if a lock refuses any."""
-        locked = self.remove_versions(versions)
-        if locked:
-            raise ObjectHeld(f"{len(locked)} keys under an Object Lock")
-        return len(versions)
-
     def remove_versions(self, versions: Sequence[ObjectVersion]) -> set[str]:
         """Delete exactly these versions, 1000 per call; the keys of which an Object Lock kept a version.
 
@@ -218,9 +207,6 @@ class ChatStore:
         until = retention.get("Retention", {}).get("RetainUntilDate")
         # Object Lock's own clock decides: S3 refused the delete, so the retention is in force.
         return until is not None
-
-    def delete_all_versions(self, key: str) -> int:
-        return self.delete_versions(self.versions(key))
 
     def set_legal_hold(self, key: str, on: bool, versions: Sequence[ObjectVersion] | None = None) -> int:
         """Legal hold on or off on every version (delete markers cannot be held); the versions changed."""
@@ -288,9 +274,3 @@ class ChatStore:
         if found:
             self.remove_versions(found)
         return len(found)
-
-    def objects(self, prefix: str) -> Iterator[tuple[str, datetime]]:
-        """Current objects under a prefix with their LastModified (backfill)."""
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                yield obj["Key"], obj["LastModified"]

@@ -11,7 +11,6 @@ served by an S3 Batch Operations job over the `--manifest` this writes.
 from __future__ import annotations
 
 import csv
-import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,12 +60,6 @@ def write_manifest(bucket: str, keys: Iterator[str] | list[str], stream: TextIO)
         writer.writerow([bucket, encode_key(key)])
         rows += 1
     return rows
-
-
-def manifest_text(bucket: str, keys: list[str]) -> str:
-    out = io.StringIO()
-    write_manifest(bucket, keys, out)
-    return out.getvalue()
 
 
 def dry_run(target: Target, listing: Listing, limit: int = 50) -> dict[str, Any]:
