@@ -18,7 +18,7 @@ from consentry.aws.ledger import from_item, to_item
 from consentry.cli.commands.explain import consent_json
 from consentry.cli.commands.output import Style, instant, table
 from consentry.cli.commands.target import Target, UsageError
-from consentry.policy import decide, format_instant, parse_consent
+from consentry.policy import Policy, decide, format_instant, parse_consent
 from consentry.records import chat_of
 
 
@@ -47,6 +47,14 @@ def _by_reason(reasons: Any) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def unknown_tier(policy: Policy, tier: str | None) -> str | None:
+    """Why `tier` cannot be set under `policy` (not one of its tiers); None when it can, or none is given."""
+    tiers = policy.consumer_tiers | policy.commercial_tiers
+    if tier is None or tier in tiers:
+        return None
+    return f"--tier {tier!r} is not a tier of {policy.label} ({', '.join(sorted(tiers))})"
+
+
 def simulate(
     target: Target, user_id: str, answer: str | None, tier: str | None, at: datetime, now: datetime
 ) -> dict[str, Any]:
@@ -54,9 +62,9 @@ def simulate(
     if answer is None and tier is None:
         raise UsageError("say what to simulate: --granted, --denied, --pending and/or --tier T")
     policy = target.policy
-    if tier is not None and tier not in policy.consumer_tiers | policy.commercial_tiers:
-        known = ", ".join(sorted(policy.consumer_tiers | policy.commercial_tiers))
-        raise UsageError(f"--tier {tier!r} is not a tier of {policy.label} ({known})")
+    problem = unknown_tier(policy, tier)
+    if problem is not None:
+        raise UsageError(problem)
     enforcer = target.enforcer()
     response = target.clients.dynamodb.get_item(
         TableName=target.settings.consent_table, Key=to_item({"user_id": user_id}), ConsistentRead=True

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from consentry.cli.commands.consent import unknown_tier
 from consentry.cli.commands.handoff import LocalHandoff
 from consentry.cli.commands.operations import seconds, user_of
 from consentry.cli.commands.output import instant
@@ -68,10 +69,9 @@ def set_consent(
     """Write the user's consent record at `at`; the record written."""
     if answer is None and tier is None:
         raise CommandError("say what to set: --granted, --denied, --pending and/or --tier T")
-    policy = target.policy
-    if tier is not None and tier not in policy.consumer_tiers | policy.commercial_tiers:
-        known = ", ".join(sorted(policy.consumer_tiers | policy.commercial_tiers))
-        raise CommandError(f"--tier {tier!r} is not a tier of {policy.label} ({known})")
+    problem = unknown_tier(target.policy, tier)
+    if problem is not None:
+        raise CommandError(problem)
     try:
         record = hand.runtime.set_consent(user_id, seconds(at), answer=answer, tier=tier)
     except ValueError as err:

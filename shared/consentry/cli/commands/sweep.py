@@ -368,8 +368,6 @@ def one_at_a_time(target: Target, holder: str) -> Iterator[None]:
     operational fact) so that a crashed command never blocks the next one,
     and is released when the command ends.
     """
-    from datetime import timedelta
-
     from botocore.exceptions import ClientError
 
     dynamodb, table = target.clients.dynamodb, target.settings.ledger_table
