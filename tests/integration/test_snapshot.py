@@ -536,3 +536,20 @@ def test_the_reader_keeps_a_manifests_version_only_while_it_is_the_current_one(s
     again = read_entry(seeded.s3, entry)
     assert (again.body, again.reason) == (None, VERSION_CHANGED)  # the later version's bytes are not handed on
     assert listed == []  # by manifest: no listing
+
+
+def test_a_local_server_refuses_a_past_instant_it_cannot_export(runtime: LocalRuntime) -> None:
+    """moto exports the table as it is when asked: an hour ago would be the present under a false label.
+
+    The window a local server states is its now only, and the recovery period stays the table's."""
+    table = runtime.env["LEDGER_TABLE"]
+    exports.prepare_local(runtime.dynamodb, runtime.s3, table, EXPORTS)
+    now = datetime.now(UTC)
+    with pytest.raises(exports.OutsideWindow, match="only as it is now") as refused:
+        exports.start(runtime.dynamodb, table, now - timedelta(hours=1), EXPORTS, latest=now)
+    assert "at most 35 days" not in str(refused.value)
+    assert runtime.dynamodb.list_exports(TableArn=runtime.dynamodb.describe_table(TableName=table)["Table"]["TableArn"])[
+        "ExportSummaries"
+    ] == []
+    arn, at = exports.start(runtime.dynamodb, table, now, EXPORTS, latest=now)
+    assert at == now and arn

@@ -147,15 +147,22 @@ def start(
 ) -> tuple[str, datetime]:
     """Ask for the export of `table` at `at` (None: the latest instant PITR holds); its ARN and instant.
 
-    `latest` replaces the window's end where the service's is not AWS's: a
-    local server exports the table as it is when asked, so its window ends now,
-    whatever instant it says (see `prepare_local`). The request is idempotent
+    `latest` is the one instant a local server can export (its now): it
+    exports the table as it is when asked, whatever instant it is told (see
+    `prepare_local`), so any other `at` is refused there. The request is idempotent
     for the same table, instant and place (`ClientToken`), so a command run
     twice does not pay for two exports.
     """
     held = window(dynamodb, table)
     if latest is not None:
-        held = Window(min(held.earliest, latest), latest)
+        # A local server exports the table as it is when asked (moto ignores ExportTime, docs/parity.md): the
+        # one instant it can export is now, and an earlier one would be the present mislabelled.
+        if at is not None and at.astimezone(UTC) != latest.astimezone(UTC):
+            raise OutsideWindow(
+                f"{iso(at)}: a local server exports {table} only as it is now (moto ignores ExportTime), "
+                "not as it was at an earlier instant: use `--at latest`"
+            )
+        held = Window(latest, latest, held.days)
     at = held.latest if at is None else held.check(at.astimezone(UTC), table)
     table_arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
     prefix = prefix_for(at, root)
