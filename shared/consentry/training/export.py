@@ -159,8 +159,8 @@ def start(
         # one instant it can export is now, and an earlier one would be the present mislabelled.
         if at is not None and at.astimezone(UTC) != latest.astimezone(UTC):
             raise OutsideWindow(
-                f"{iso(at)}: a local server exports {table} only as it is now (moto ignores ExportTime), "
-                "not as it was at an earlier instant: use `--at latest`"
+                f"{iso(at)} is outside what point-in-time recovery of {table} holds on a local server: it "
+                "exports the table only as it is now (moto ignores ExportTime), not as it was: use `--at latest`"
             )
         held = Window(latest, latest, held.days)
     at = held.latest if at is None else held.check(at.astimezone(UTC), table)
