@@ -30,14 +30,11 @@ from constructs import Construct
 
 from consentry.training import athena as queries_on_athena
 from consentry.training.queries import MANIFEST_COLUMNS, MATCH_COLUMN
+from consentry.training.retention import COPY_REPORTS, DEFAULT_DAYS, EXPORTS, MANIFESTS
 from consentry.training.schema import hive_type
-from consentry.training.snapshot import MANIFESTS
 from infra import nag
 from infra.storage import private_bucket
 
-EXPORTS = "exports/"
-COPY_REPORTS = "reports/"  # completion reports of training copy jobs (infra/training_reader.py)
-DEFAULT_DAYS = {"exportDays": 7, "manifestDays": 30, "athenaResultDays": 7}
 # Athena stops a query past this many bytes scanned: 10 TB, ~15x a billion-chat export (~630 GB).
 BYTES_SCANNED_CUTOFF = 10 * 1024**4
 

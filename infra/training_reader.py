@@ -20,9 +20,8 @@ from constructs import Construct
 
 from consentry.deployment import chat_object_arns
 from consentry.policy import Policy
-from consentry.training.snapshot import MANIFESTS
+from consentry.training.retention import COPY_REPORTS, MANIFESTS
 from infra import nag
-from infra.training import COPY_REPORTS
 
 DESTINATION_CONTEXT = "trainingCopyDestinationArn"  # the training team's bucket, e.g. arn:aws:s3:::team-data
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consentry.training import athena
+from consentry.training import athena, retention
 from consentry.training.schema import hive_type
 
 from .synthesis import Synth, synthesize
@@ -28,6 +28,15 @@ def expirations(synth: Synth) -> dict[str, int]:
 
 def test_exports_manifests_and_copy_reports_expire_by_default(created: Synth) -> None:
     assert expirations(created) == {"exports/": 7, "manifests/": 30, "reports/": 30}
+
+
+def test_a_local_server_expires_what_the_stack_expires(created: Synth) -> None:
+    """`export.prepare_local` puts `retention.lifecycle()` on a local training bucket: the same prefixes and days as
+    the stack's bucket, and the results' days where a local server keeps Athena's results."""
+    local = {r["Filter"]["Prefix"]: r["Expiration"]["Days"] for r in retention.lifecycle()["Rules"] if r["Filter"]}
+    results = created.resources[created.logical_id(created.stack.training.results.bucket_arn)]
+    [result_days] = [r["ExpirationInDays"] for r in results["Properties"]["LifecycleConfiguration"]["Rules"]]
+    assert local == {**expirations(created), retention.ATHENA_RESULTS: result_days}
 
 
 def test_expiry_follows_the_context_keys(tmp_path: Any) -> None:

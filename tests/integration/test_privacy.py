@@ -6,17 +6,22 @@ runs none: `expire` plays it, from the attribute the table's TTL names) and
 everything the local world holds is searched for the user's id and keys, in
 plain and URL-encoded forms: every ledger item, every log line and metric
 the handlers printed, every message in every queue, every object, version,
-tag and metadata in the bucket. The consent table is the account service's,
+tag and metadata in every bucket (gzipped ledger exports unpacked). The
+training side takes a snapshot mid-life (a ledger export and a manifest, both
+holding the user's keys); its bucket's lifecycle is played too (moto runs
+none), as the stack and a local server set it. The consent table is the account service's,
 not ours, and is not searched.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
+import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import quote, quote_plus
@@ -34,6 +39,7 @@ from consentry.local import LambdaContext, LocalRuntime
 from consentry.observability import logger as package_logger
 from consentry.pseudonyms import Pseudonyms
 from consentry.training import export as exports
+from consentry.training import retention, snapshot
 from support import expire, ledger, set_consent, t
 
 USER = "jo-7f3a+z q"  # any character allowed in a key segment: '+' and a space included
@@ -106,13 +112,61 @@ def every_message(rt: LocalRuntime, url: str) -> list[dict[str, Any]]:
         found += got["Messages"]
 
 
-def life(rt: LocalRuntime, release: bool) -> None:
+TRAINING = "training-side"
+
+
+def moto_export_done(_: float) -> None:
+    """The export's poll pause: wait for moto's export thread (a real pause on AWS)."""
+    for thread in threading.enumerate():
+        if type(thread).__name__ == "TableExport":
+            thread.join()
+
+
+def take_snapshot(rt: LocalRuntime) -> str:
+    """What `consentry snapshot` does on a local server: the ledger exported now, its manifest published beside it.
+
+    The training bucket then holds the export (every live record: user ids, keys) and the manifest (eligible keys):
+    the stores docs/privacy.md lists with their lifetimes."""
+    exports.prepare_local(rt.dynamodb, rt.s3, rt.env["LEDGER_TABLE"], TRAINING)
+    done = snapshot.export_ledger(
+        rt.dynamodb, rt.env["LEDGER_TABLE"], TRAINING, sleep=moto_export_done, latest=datetime.now(UTC)
+    )
+    with snapshot.workspace() as into:
+        files = exports.download(rt.s3, done, into / "export")
+        manifest = snapshot.manifest_files(files, done.at, rt.bucket, into)
+        assert manifest.entries > 0
+        csv, _ = snapshot.publish(rt.s3, manifest, snapshot.default_location(TRAINING, done))
+    return csv
+
+
+def play_lifecycle(rt: LocalRuntime, bucket: str, now: datetime) -> int:
+    """S3 lifecycle's expirations on an unversioned bucket, as AWS runs them at `now` (moto stores rules, runs none).
+
+    Only the rule shapes the training bucket uses are played (a prefix, whole days); any other shape fails here."""
+    removed = 0
+    for rule in rt.s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]:
+        if "Expiration" not in rule:
+            assert set(rule) <= {"ID", "Filter", "Status", "AbortIncompleteMultipartUpload"}, rule
+            continue
+        assert rule["Status"] == "Enabled" and set(rule["Filter"]) == {"Prefix"}, rule
+        days = timedelta(days=rule["Expiration"]["Days"])
+        for page in rt.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=rule["Filter"]["Prefix"]):
+            for obj in page.get("Contents", []):
+                if obj["LastModified"] + days <= now:
+                    rt.s3.delete_object(Bucket=bucket, Key=obj["Key"])
+                    removed += 1
+    return removed
+
+
+def life(rt: LocalRuntime, release: bool, snapshot_taken: Callable[[LocalRuntime], object] | None = None) -> None:
     set_consent(rt, USER, "granted", t("2025-09-01"), version=1)
     set_consent(rt, "sam-5v", "granted", t("2025-09-01"), version=1)
     for key in [*KEYS, OTHER]:
         rt.put_chat(key, body=json.dumps({"title": key}).encode(), at=t("2025-10-01"))
     rt.settle()
     rt.chat_event("Chat Reopened", {"user_id": USER, "key": KEYS[0]}, t("2025-10-20"))
+    if snapshot_taken is not None:
+        snapshot_taken(rt)  # while the user's chats are eligible: the training side copies their keys
     rt.chat_event("Chat Archived", {"user_id": USER, "key": KEYS[2]}, t("2025-10-21"))
     set_consent(rt, USER, "denied", t("2025-11-01"), version=2)
     rt.settle()
@@ -145,8 +199,15 @@ def holdings(rt: LocalRuntime, logs: str, printed: str, errors: list[str] | None
             if "ETag" in v:
                 obj = rt.s3.get_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
                 tags = rt.s3.get_object_tagging(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])["TagSet"]
-                places[where] += obj["Body"].read().decode(errors="replace") + json.dumps([obj["Metadata"], tags])
+                places[where] += readable(obj["Body"].read()) + json.dumps([obj["Metadata"], tags])
     return places
+
+
+def readable(body: bytes) -> str:
+    """An object's bytes as text, compressed ones (a ledger export's gzipped JSON) unpacked first."""
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    return body.decode(errors="replace")
 
 
 def hits(places: dict[str, str]) -> dict[str, list[str]]:
@@ -160,7 +221,13 @@ def hits(places: dict[str, str]) -> dict[str, list[str]]:
 def test_a_users_whole_life_leaves_no_trace_once_retention_has_passed(
     runtime: LocalRuntime, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str], runtime_errors: list[str]
 ) -> None:
-    life(runtime, release=True)
+    life(runtime, release=True, snapshot_taken=take_snapshot)
+    # The training side copied the user's keys (the search is not blind there either) ...
+    training = [where for where in hits(holdings(runtime, "", "")) if where.startswith(f"s3 {TRAINING}/")]
+    assert {w.split("/", 1)[1].split("/", 1)[0] for w in training} == {"exports", "manifests"}, training
+    # ... and its lifecycle removes them: played past the longest expiry from now, the objects' creation (wall clock).
+    longest = max(retention.expirations().values())
+    assert play_lifecycle(runtime, TRAINING, datetime.now(UTC) + timedelta(days=longest + 1)) >= len(training)
     expire(runtime, t("2026-04-01"))  # DynamoDB's TTL, played at a time past every tombstone's
     places = holdings(runtime, log_lines.getvalue(), capsys.readouterr().out, runtime_errors)
     assert not hits(places), hits(places)

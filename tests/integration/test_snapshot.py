@@ -548,8 +548,11 @@ def test_a_local_server_refuses_a_past_instant_it_cannot_export(runtime: LocalRu
     with pytest.raises(exports.OutsideWindow, match="only as it is now") as refused:
         exports.start(runtime.dynamodb, table, now - timedelta(hours=1), EXPORTS, latest=now)
     assert "at most 35 days" not in str(refused.value)
-    assert runtime.dynamodb.list_exports(TableArn=runtime.dynamodb.describe_table(TableName=table)["Table"]["TableArn"])[
-        "ExportSummaries"
-    ] == []
+    assert (
+        runtime.dynamodb.list_exports(TableArn=runtime.dynamodb.describe_table(TableName=table)["Table"]["TableArn"])[
+            "ExportSummaries"
+        ]
+        == []
+    )
     arn, at = exports.start(runtime.dynamodb, table, now, EXPORTS, latest=now)
     assert at == now and arn

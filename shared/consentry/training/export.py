@@ -38,12 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from consentry.training.retention import EXPORTS, lifecycle
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
 PITR_DAYS = 35  # the longest recovery period DynamoDB offers
-EXPORTS = "exports/"
 # Re-polls: a few at once (moto finishes in its own thread), then backoff up to a minute; 6 hours in all.
 FIRST_POLLS = 3
 BACKOFF_START, BACKOFF_CAP, WAIT_LIMIT = 2.0, 60.0, 6 * 3600.0
@@ -249,7 +250,7 @@ def download(s3: S3Client, export: Export, into: Path) -> list[Path]:
 
 
 def prepare_local(dynamodb: DynamoDBClient, s3: S3Client, table: str, bucket: str) -> list[str]:
-    """On a local (moto) deployment only: PITR on and the export bucket made when missing; what was new.
+    """On a local (moto) deployment only: PITR on, the export bucket and its lifecycle made when missing; what was new.
 
     Never turns PITR off: on a shared server that would drop the history
     others rely on. moto's PITR window is the instant PITR was turned on and
@@ -272,6 +273,14 @@ def prepare_local(dynamodb: DynamoDBClient, s3: S3Client, table: str, bucket: st
         extra: Any = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         s3.create_bucket(Bucket=bucket, **extra)
         done.append(f"bucket {bucket} created for exports and manifests")
+    try:
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+            raise
+        # What the stack's bucket does: exports, manifests and results expire (consentry.training.retention).
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=lifecycle())  # type: ignore[arg-type]
+        done.append(f"lifecycle set on {bucket}: exports, manifests and query results expire as the stack's do")
     return done
 
 

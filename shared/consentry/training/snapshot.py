@@ -55,6 +55,7 @@ from consentry.aws.batch_ops import decode_key, encode_key
 from consentry.policy import Chat, ConsentRecord, Policy, Reason, eligibility, format_instant, parse_instant
 from consentry.training import export as exports
 from consentry.training.queries import ROW_GROUP, DuckDB, QueryError, literal
+from consentry.training.retention import MANIFESTS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -71,7 +72,6 @@ BATCH_OPERATIONS_FIELDS: tuple[JobManifestFieldNameType, ...] = (
     "Ignore",
     "Ignore",
 )
-MANIFESTS = "manifests/"
 CSV_NAME, PARQUET_NAME = "manifest.csv", "manifest.parquet"
 # The columns of `sql/verify.sql`'s rows.
 CHECKED_COLUMNS = (
