@@ -452,8 +452,10 @@ def test_a_local_server_keeps_its_pitr_on_and_its_window_ends_where_the_caller_s
     )
     before = exports.window(seeded.dynamodb, table)
 
-    assert exports.prepare_local(seeded.dynamodb, seeded.s3, table, EXPORTS) == [f"bucket {EXPORTS} created for "
-                                                                                 "exports and manifests"]  # fmt: skip
+    done = exports.prepare_local(seeded.dynamodb, seeded.s3, table, EXPORTS)
+    assert done[0] == f"bucket {EXPORTS} created for exports and manifests"
+    assert len(done) == 2 and done[1].startswith(f"lifecycle set on {EXPORTS}:")
+    assert seeded.s3.get_bucket_lifecycle_configuration(Bucket=EXPORTS)["Rules"]
     assert toggled == [] and exports.window(seeded.dynamodb, table) == before  # PITR never turned off and on
     now = before.latest + timedelta(days=3)
     done = snapshot.export_ledger(seeded.dynamodb, table, EXPORTS, sleep=moto_export_done, latest=now)
