@@ -68,7 +68,7 @@ def serve_memory(chats: int = 1000, runs: int = 20, budget: float = 1.5) -> dict
 
     import boto3
 
-    from consentry.cli.commands.target import LOCAL_CREDENTIALS
+    from consentry.cli.target import LOCAL_CREDENTIALS
     from consentry.local import free_port
 
     port = free_port()

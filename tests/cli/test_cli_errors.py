@@ -76,7 +76,7 @@ def test_no_credentials_for_the_real_account(script: Callable[..., Result], tmp_
 
 
 def test_rejected_credentials(cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
-    import consentry.cli.commands.target as target
+    import consentry.cli.target as target
 
     def expired(*args: object, **kwargs: object) -> None:
         raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "GetCallerIdentity")
@@ -87,7 +87,7 @@ def test_rejected_credentials(cli: Callable[..., Result], monkeypatch: pytest.Mo
 
 
 def test_access_denied_names_the_operation(cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
-    import consentry.cli.commands.target as target
+    import consentry.cli.target as target
 
     def denied(*args: object, **kwargs: object) -> None:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "GetCallerIdentity")

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from consentry.cli.commands.serve import pump, serve
-from consentry.cli.commands.target import CommandError
+from consentry.cli.options import CommandError
+from consentry.cli.serve import pump, serve
 from consentry.local import LocalRuntime, check_port, free_port
 from support import eligible, t
 
@@ -81,7 +81,7 @@ def test_serve_stops_within_five_seconds_of_sigterm_while_it_delivers() -> None:
 
     import boto3
 
-    from consentry.cli.commands.target import LOCAL_CREDENTIALS
+    from consentry.cli.target import LOCAL_CREDENTIALS
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -182,8 +182,8 @@ def test_every_error_line_names_its_command(world: LocalRuntime, cli: Cli) -> No
 def test_a_second_sweep_while_one_deletes_refuses_and_reports_nothing_removed(
     world: LocalRuntime, cli: Cli, tmp_path: Path
 ) -> None:
-    from consentry.cli.commands import sweep as sweep_command
-    from consentry.cli.commands.target import connect
+    from consentry.cli import sweep as sweep_command
+    from consentry.cli.target import connect
 
     set_consent(world, "u1", "denied", t("2025-10-15"), tier="pro", version=2)
     world.settle()

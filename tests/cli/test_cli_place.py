@@ -20,8 +20,9 @@ from clirun import Result, local
 from moto.server import ThreadedMotoServer
 
 from consentry import local as local_module
-from consentry.cli.commands import target as target_module
-from consentry.cli.commands.target import CommandError, UsageError, choose, connect, probe
+from consentry.cli import target as target_module
+from consentry.cli.options import CommandError, UsageError
+from consentry.cli.target import choose, connect, probe
 from consentry.local import LocalRuntime, free_port
 from support import exists, set_consent, t
 

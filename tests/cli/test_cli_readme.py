@@ -1,6 +1,6 @@
 """The README's "## Command line" held to the CLI itself, so that the docs cannot drift.
 
-- Every command and subcommand of the parser (`consentry.cli.parser`) has a line in the section's command
+- Every command and subcommand of the parser (`consentry.cli.main.build_parser`) has a line in the section's command
   list, every option of the parser is named in the section, and every `--option` the list names exists.
 - Every schema of "### JSON output" parses; the commands that run cheaply in-process are run with `--json`
   against a small world, and what they print must be what the README says: the same keys (exactly, for every
@@ -27,7 +27,7 @@ import pytest
 from clirun import Result, local
 
 import consentry
-from consentry.cli.parser import build_parser
+from consentry.cli.main import build_parser
 from consentry.local import LocalRuntime, free_port
 from support import set_consent, t
 
@@ -452,7 +452,7 @@ def test_serve_json_matches_the_readme() -> None:
     """`consentry serve --json` in-process (the function the command runs), one object per line, until 'ready'."""
     from moto.moto_api._internal.models import moto_api_backend
 
-    from consentry.cli.commands.serve import serve
+    from consentry.cli.serve import serve
 
     lines: Queue[str] = Queue()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from clirun import Result, local
 
-from consentry.cli.commands import sweep as sweep_command
+from consentry.cli import sweep as sweep_command
 from consentry.local import LocalRuntime
 from support import exists, record, set_consent, t, versions
 

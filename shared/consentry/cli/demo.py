@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from consentry.aws.ledger import to_item
-from consentry.cli.commands.output import Style, print_json, table
+from consentry.cli.output import Style, print_json, table
 from consentry.local import LocalRuntime
 from consentry.policy import format_instant
 from consentry.records import ChatRecord, State

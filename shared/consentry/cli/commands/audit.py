@@ -1,104 +1,45 @@
-"""`consentry audit`: the audit trail of the state-changing commands, and how a command writes its entry.
-
-Every command that changes anything (sweep, hold, erase, retag, backfill,
-dlq redrive) records who ran it, when, with which arguments and what it
-changed, through `consentry.aws.audit`. Arguments that name a user or a chat
-are recorded as their keyed hashes (the deployment's `Pseudonyms`).
-"""
+"""`consentry audit`: who ran which state-changing command, when, and what it changed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+import argparse
+from datetime import UTC, datetime, timedelta
 
-from consentry.aws.audit import AuditEntry
-from consentry.cli.commands.output import instant, table
-from consentry.cli.commands.target import Target
+from consentry.cli.options import EXIT_OK, CommandError, add_command, connect, when
 
 
-@dataclass
-class Recording:
-    """What a running command will record when it ends: its status and counts."""
-
-    entry: AuditEntry
-    status: str = "done"
-    changed: dict[str, int] = field(default_factory=dict)
-
-
-@contextmanager
-def audited(
-    target: Target, command: str, arguments: Mapping[str, Any], *, names_someone: bool = False
-) -> Iterator[Recording]:
-    """Record `command` before it runs and what it changed after (status `failed` if it raised)."""
-    log = target.audit()
-    entry = log.start(
-        command, target.caller, datetime.now(UTC), target.where, arguments, names_someone=names_someone
-    )  # the wall clock: when an operator acted is an operational fact
-    recording = Recording(entry)
-    try:
-        yield recording
-    except BaseException:
-        log.finish(entry, "failed", recording.changed, datetime.now(UTC))
-        raise
-    log.finish(entry, recording.status, recording.changed, datetime.now(UTC))
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = add_command(
+        subparsers,
+        "audit",
+        "the audit trail: who ran which state-changing command, when, and what it changed",
+        "Lists the audit entries of the state-changing commands (sweep, hold, erase, retag, backfill, dlq "
+        "redrive): the caller's identity (STS), the wall-clock time, the arguments (users and chats as keyed "
+        "hashes) and what each changed. They live in the ledger under `audit#<month>`, expiring after the "
+        "policy's tombstone_days when they name a user or chat, after 400 days otherwise.",
+    )
+    audit.add_argument("--since", metavar="T", help="from this instant (default: 30 days ago)")
+    audit.add_argument("--id", metavar="ID", help="one entry, with the worker's results page by page")
 
 
-def entry_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "command": entry.command,
-        "caller": entry.caller,
-        "started_at": entry.started_at,
-        "finished_at": entry.finished_at,
-        "where": entry.where,
-        "status": entry.status,
-        "arguments": dict(entry.arguments),
-        "changed": dict(entry.changed),
-        "pages": {page: dict(result) for page, result in sorted(entry.pages.items(), key=lambda kv: int(kv[0]))},
-    }
+def run(args: argparse.Namespace) -> int:
+    from consentry.cli import audit
+    from consentry.cli.output import print_json
+    from consentry.cli.target import describe
 
-
-def _arguments(arguments: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in arguments.items() if v not in (None, False, "", [], {}))
-
-
-def _changed(entry: AuditEntry) -> str:
-    counts = dict(entry.changed)
-    for page in entry.pages.values():  # the worker's pages (a planned sweep)
-        for name, value in page.items():
-            if name != "not_removed":
-                counts[f"worker.{name}"] = counts.get(f"worker.{name}", 0) + int(value)
-    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
-
-
-def render(entries: list[AuditEntry], since: datetime, where: str) -> str:
-    if not entries:
-        return f"no state-changing command since {instant(since)} {where}"
-    rows = [
-        [instant(e.started_at), e.command, e.status, e.caller.rsplit(":", 1)[-1], _arguments(e.arguments), _changed(e)]
-        for e in entries
-    ]
-    head = f"{len(entries)} state-changing command(s) since {instant(since)} {where} (oldest first)"
-    return f"{head}\n{table(['started (UTC)', 'command', 'status', 'caller', 'arguments', 'changed'], rows)}"
-
-
-def render_one(entry: AuditEntry) -> str:
-    data = entry_json(entry)
-    lines = [
-        f"audit entry {entry.id}",
-        f"  command   {entry.command} ({entry.status})",
-        f"  caller    {entry.caller}",
-        f"  started   {instant(entry.started_at)}; finished {instant(entry.finished_at)}",
-        f"  where     {entry.where}",
-        f"  arguments {_arguments(entry.arguments) or '-'}",
-        f"  changed   {_changed(entry)}",
-    ]
-    for page, result in data["pages"].items():
-        others = result.get("not_removed", {})
-        counts = ", ".join(f"{k} {v}" for k, v in result.items() if k != "not_removed")
-        lines.append(f"  worker page {page}: {counts}")
-        lines += [f"    {key_hash}: {outcome}" for key_hash, outcome in others.items()]
-    return "\n".join(lines)
+    now = datetime.now(UTC)
+    since = when(args.since, "--since") if args.since else now - timedelta(days=30)
+    with connect(args, "ledger") as target:
+        log = target.audit()
+        if args.id:
+            entry = log.get(args.id)
+            if entry is None:
+                raise CommandError(f"no audit entry {args.id!r} {target.where} (`consentry audit` lists them)")
+            print_json(audit.entry_json(entry)) if args.json else print(audit.render_one(entry))
+            return EXIT_OK
+        entries = log.since(since, now)
+        if args.json:
+            print_json({"target": describe(target), "since": since, "entries": [audit.entry_json(e) for e in entries]})
+        else:
+            print(audit.render(entries, since, target.where))
+    return EXIT_OK

@@ -1,175 +1,126 @@
-"""`consentry backfill`: tag every existing chat object, in chunks, resumably; or write a manifest.
-
-Objects are listed in key order (our prefixes in turn), so a run that stops
-can resume after the last key it finished: `--start-after KEY`, or
-`--checkpoint FILE`, which records that key after every chunk and is removed
-when the run completes. Tagging goes through `lifecycle.backfill`, the code of the
-deployed backfill function; a bucket too large for one process is better
-served by an S3 Batch Operations job over the `--manifest` this writes.
-"""
+"""`consentry backfill`: tag every existing chat object (progress bar, resumable); or write a manifest."""
 
 from __future__ import annotations
 
-import csv
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+import argparse
+import sys
 from pathlib import Path
-from typing import Any, TextIO
 
-from consentry.aws.batch_ops import encode_key
-from consentry.cli.commands.output import Progress, note, table
-from consentry.cli.commands.target import Target
-from consentry.flows import lifecycle
-from consentry.policy import chat_key
-
-LARGE_BUCKET = 100_000  # beyond this, suggest S3 Batch Operations
+from consentry.cli.options import EXIT_ERROR, EXIT_OK, UsageError, add_command, connect, positive
 
 
-@dataclass
-class Listing:
-    """The chat objects of the bucket after `start_after`, in key order."""
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backfill = add_command(
+        subparsers,
+        "backfill",
+        "tag every existing chat object (progress bar, resumable); or write a manifest",
+        "Lists the bucket's chat objects in key order and tags them in chunks through the backfill function's "
+        "own code, taking LastModified as the last activity. Resumable: --start-after KEY, or --checkpoint FILE "
+        "(resumes from it, removed when done). For large buckets, --manifest writes the S3 Batch Operations CSV "
+        "manifest (bucket,key; keys URL-encoded) for a job that invokes the backfill function instead.",
+    )
+    backfill.add_argument("--dry-run", action="store_true", help="count and list untagged objects; write nothing")
+    backfill.add_argument("--start-after", metavar="KEY", help="resume after this key")
+    backfill.add_argument(
+        "--checkpoint", metavar="FILE", type=Path, help="record progress here after every chunk; resume from it"
+    )
+    backfill.add_argument("--chunk", type=positive, default=100, metavar="N", help="objects per chunk (default 100)")
+    backfill.add_argument(
+        "--manifest",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write the CSV manifest to FILE (stdout without FILE) and tag nothing",
+    )
 
-    chats: list[tuple[str, datetime]] = field(default_factory=list)
-    not_ours: int = 0
 
+def run(args: argparse.Namespace) -> int:
+    from consentry.cli import backfill
+    from consentry.cli.audit import audited
+    from consentry.cli.output import Progress, note, print_json
+    from consentry.cli.target import describe
 
-def list_chats(target: Target, start_after: str | None = None) -> Listing:
-    listing = Listing()
-    paginator = target.clients.s3.get_paginator("list_objects_v2")
-    for prefix in sorted({p.prefix for p in target.policy.keys}):
-        kwargs: dict[str, Any] = {"Bucket": target.settings.bucket, "Prefix": prefix}
+    start_after = args.start_after
+    if args.json and args.manifest == "-":
+        raise UsageError("--manifest without FILE writes the CSV to stdout: drop --json, or give --manifest a FILE")
+    if args.checkpoint is not None and start_after is None:
+        start_after = backfill.read_checkpoint(args.checkpoint)
         if start_after:
-            kwargs["StartAfter"] = start_after
-        for page in paginator.paginate(**kwargs):
-            for obj in page.get("Contents", []):
-                if chat_key(obj["Key"], target.policy) is None:
-                    listing.not_ours += 1
-                else:
-                    listing.chats.append((obj["Key"], obj["LastModified"]))
-    listing.chats.sort()
-    return listing
-
-
-def write_manifest(bucket: str, keys: Iterator[str] | list[str], stream: TextIO) -> int:
-    """`bucket,key` rows (no header: S3 would read it as an object); returns the row count."""
-    writer = csv.writer(stream, lineterminator="\r\n")
-    rows = 0
-    for key in keys:
-        writer.writerow([bucket, encode_key(key)])
-        rows += 1
-    return rows
-
-
-def dry_run(target: Target, listing: Listing, limit: int = 50) -> dict[str, Any]:
-    """Which listed objects the ledger already knows; nothing is written."""
-    enforcer = target.enforcer()
-    pairs = []
-    for key, _ in listing.chats:
-        found = chat_key(key, target.policy)
-        assert found is not None
-        pairs.append((found.user_id, key))
-    known = enforcer.ledger.get_many(pairs)
-    untracked = [{"key": key, "last_modified": modified} for key, modified in listing.chats if key not in known]
-    return {
-        "objects": len(listing.chats),
-        "tracked": len(listing.chats) - len(untracked),
-        "untracked": len(untracked),
-        "not_ours": listing.not_ours,
-        "untracked_keys": untracked,
-        "shown": min(limit, len(untracked)),
-    }
-
-
-@dataclass
-class Run:
-    tagged: int = 0
-    unchanged: int = 0
-    gone: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
-    reasons: Counter[str] = field(default_factory=Counter)
-    eligible: int = 0
-    last_key: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "tagged": self.tagged,
-            "unchanged": self.unchanged,
-            "gone": self.gone,
-            "failed": self.failed,
-            "eligible": self.eligible,
-            "reasons": dict(self.reasons.most_common()),
-            "last_key": self.last_key,
-        }
-
-
-def run(
-    target: Target,
-    listing: Listing,
-    chunk: int = 100,
-    checkpoint: Path | None = None,
-    progress: Progress | None = None,
-) -> Run:
-    """Tag every listed object, `chunk` at a time; the checkpoint names the last key of each finished chunk."""
-    enforcer = target.enforcer()
-    result = Run()
-    for start in range(0, len(listing.chats), chunk):
-        batch = listing.chats[start : start + chunk]
-        for (key, _), outcome in zip(batch, lifecycle.backfill(enforcer, batch), strict=True):
-            if outcome.error is not None:
-                result.failed.append({"key": key, "error": f"{type(outcome.error).__name__}: {outcome.error}"})
-                continue
-            if "gone" in outcome.notes:
-                result.gone += 1
-                continue
-            if outcome.wrote_ledger or outcome.wrote_s3:
-                result.tagged += 1
+            note(f"resuming after {start_after} (from {args.checkpoint})")
+    with connect(args, "bucket", "ledger", "consent") as target:
+        listing = backfill.list_chats(target, start_after)
+        if args.manifest is not None:
+            keys = [key for key, _ in listing.chats]
+            if args.manifest == "-":
+                backfill.write_manifest(target.settings.bucket, keys, sys.stdout)
             else:
-                result.unchanged += 1
-            if outcome.record is not None:
-                result.reasons[outcome.record.reason.value] += 1
-                result.eligible += outcome.record.eligible
-        result.last_key = batch[-1][0]
-        if checkpoint is not None:
-            checkpoint.write_text(result.last_key + "\n")
+                with open(args.manifest, "w", encoding="utf-8", newline="") as stream:
+                    backfill.write_manifest(target.settings.bucket, keys, stream)
+            where = "stdout" if args.manifest == "-" else args.manifest
+            if args.json:
+                print_json(
+                    {"target": describe(target), "file": args.manifest, "rows": len(keys), "not_ours": listing.not_ours}
+                )
+            note(
+                f"manifest of {len(keys)} chat object(s) written to {where}; nothing tagged. Upload it and create "
+                "an S3 Batch Operations job (LambdaInvoke, schema 2.0) on the backfill function, or run "
+                "`consentry --real retag --all`, which does both."
+            )
+            return EXIT_OK
+        if args.dry_run:
+            data = backfill.dry_run(target, listing)
+            if args.json:
+                print_json({"target": describe(target), "dry_run": True, **data})
+            else:
+                print(backfill.render_dry_run(data, target.where))
+            return EXIT_OK
+        if target.real:  # only the backfill function may tag chats there: it runs as an S3 Batch Operations job
+            from consentry.cli import retag
+
+            with audited(target, "backfill", {"job": True}) as recording:
+                job = retag.start_job(target, dry_run=False)
+                recording.changed = {"objects": job["objects"]}
+                recording.status = "queued" if job["job_id"] else "done"
+            job["audit_id"] = recording.entry.id
+            print_json({"target": describe(target), "dry_run": False, **job}) if args.json else print(
+                retag.render_job(job, target.where, False)
+            )
+            return EXIT_OK
+        total = len(listing.chats)
+        progress = Progress(total, "backfill") if total and not args.json else None
+        names = target.enforcer().names
+        arguments = {
+            "chunk": args.chunk,
+            "start_after_hash": names.key(start_after) if start_after else None,
+            "objects": total,
+        }
+        with audited(target, "backfill", arguments, names_someone=bool(start_after)) as recording:
+            try:
+                result = backfill.run(target, listing, args.chunk, args.checkpoint, progress)
+            except KeyboardInterrupt:
+                if progress is not None:
+                    progress.finish()
+                done = progress.done if progress else 0
+                last = listing.chats[done - 1][0] if done else None
+                if last:
+                    note(f"interrupted after {done} object(s); resume with: consentry backfill --start-after '{last}'")
+                raise
+            recording.changed = {"tagged": result.tagged, "unchanged": result.unchanged, "failed": len(result.failed)}
         if progress is not None:
-            progress.advance(len(batch), result.last_key)
-    return result
-
-
-def read_checkpoint(path: Path) -> str | None:
-    try:
-        text = path.read_text().strip()
-    except FileNotFoundError:
-        return None
-    return text or None
-
-
-def render_dry_run(data: dict[str, Any], where: str) -> str:
-    lines = [
-        f"{data['objects']} chat object(s) {where}: {data['tracked']} already in the ledger, "
-        f"{data['untracked']} never tagged; {data['not_ours']} other object(s) under our prefixes left alone",
-    ]
-    if data["untracked"]:
-        shown = data["untracked_keys"][: data["shown"]]
-        lines.append(table(["never tagged", "last modified"], [[u["key"], u["last_modified"]] for u in shown]))
-        if data["untracked"] > data["shown"]:
-            lines.append(f"  ... and {data['untracked'] - data['shown']} more (--json lists them all)")
-    lines.append("dry run: nothing written; run without --dry-run to tag them all")
-    return "\n".join(lines)
-
-
-def render_run(result: Run, total: int, where: str) -> str:
-    lines = [
-        f"backfilled {total} chat object(s) {where}: {result.tagged} tagged or corrected, "
-        f"{result.unchanged} already right, {result.gone} gone meanwhile, {len(result.failed)} failed",
-        f"eligible for training now: {result.eligible}",
-    ]
-    if result.reasons:
-        lines.append(table(["reason", "objects"], [[r, n] for r, n in result.reasons.most_common()]))
-    for failure in result.failed:
-        lines.append(f"  FAILED {failure['key']}: {failure['error']}")
-    if total >= LARGE_BUCKET:
-        note("for a bucket this large, an S3 Batch Operations job scales better: see `consentry backfill --manifest`")
-    return "\n".join(lines)
+            progress.finish()
+        if args.checkpoint is not None and args.checkpoint.exists():
+            args.checkpoint.unlink()
+        if args.json:
+            print_json(
+                {
+                    "target": describe(target),
+                    "dry_run": False,
+                    "audit_id": recording.entry.id,
+                    "objects": total,
+                    "not_ours": listing.not_ours,
+                    **result.as_json(),
+                }
+            )
+        else:
+            print(backfill.render_run(result, total, target.where))
+        return EXIT_ERROR if result.failed else EXIT_OK

@@ -15,11 +15,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from consentry.cli.commands.consent import unknown_tier
-from consentry.cli.commands.handoff import LocalHandoff
-from consentry.cli.commands.operations import seconds, user_of
-from consentry.cli.commands.output import instant
-from consentry.cli.commands.target import CommandError, Target
+from consentry.cli.consent import unknown_tier
+from consentry.cli.handoff import LocalHandoff
+from consentry.cli.operations import seconds, user_of
+from consentry.cli.options import CommandError
+from consentry.cli.output import instant
+from consentry.cli.target import Target
 
 EVENTS = {"reopen": "Chat Reopened", "archive": "Chat Archived", "delete": "Chat Deleted"}
 

@@ -46,13 +46,13 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from consentry import settings as settings_module
 from consentry.aws.audit import AuditLog
-from consentry.cli.commands.output import note
+from consentry.cli.options import DEFAULT_SERVE_URL, CommandError, UsageError
+from consentry.cli.output import note
 from consentry.flows.enforcer import Enforcer
 from consentry.policy import Policy, load_policy
 from consentry.provision import names
 from consentry.settings import Clients, Settings
 
-DEFAULT_SERVE_URL = "http://127.0.0.1:5000"
 SERVE_WAIT_SECONDS = 30.0
 # The path where `consentry serve` says it is a local consentry server (consentry.local.LocalServer answers it;
 # kept here too so that choosing a target imports no moto).
@@ -67,14 +67,6 @@ LOCAL_CREDENTIALS = {
 }
 # Checks fail fast: one try, short timeouts (the retries of the handlers' clients are for work, not checks).
 CHECK_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=3, read_timeout=10)
-
-
-class CommandError(Exception):
-    """Something the user can fix; the message says what and how, in one line."""
-
-
-class UsageError(Exception):
-    """A command line that cannot mean anything (exit status 2); the message says what to change."""
 
 
 @dataclass

@@ -3,7 +3,7 @@
 A legal hold or an erasure is the `chat.app` event the chat app would send
 (`Legal Hold Placed` / `Released`, `Erasure Requested`), at the wall clock's
 time (an operator acts now), handed to the `chat_events` function
-(`consentry.cli.commands.handoff`). What it did is read back from the ledger.
+(`consentry.cli.handoff`). What it did is read back from the ledger.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consentry.aws.ledger import ErasureRecord
-from consentry.cli.commands import sweep
-from consentry.cli.commands.handoff import Handoff
-from consentry.cli.commands.output import Progress, Style, instant, table
-from consentry.cli.commands.target import CommandError, Target, UsageError
+from consentry.cli import sweep
+from consentry.cli.handoff import Handoff
+from consentry.cli.options import CommandError, UsageError
+from consentry.cli.output import Progress, Style, instant, table
+from consentry.cli.target import Target
 from consentry.policy import chat_key
 
 

@@ -31,7 +31,8 @@ from botocore.config import Config
 
 from consentry.aws.batch_ops import encode_key
 from consentry.aws.work_queue import WorkQueue
-from consentry.cli.commands.target import CommandError, Target
+from consentry.cli.options import CommandError
+from consentry.cli.target import Target
 from consentry.deployment import CHAT_EVENTS
 from consentry.flows.messages import Message
 from consentry.handlers.events import envelope
