@@ -274,3 +274,28 @@ class ChatStore:
         if found:
             self.remove_versions(found)
         return len(found)
+
+    def sized_versions(self, key: str) -> list[tuple[ObjectVersion, int]]:
+        """Every version and delete marker of exactly this key with its size in bytes (a marker's: 0), oldest first."""
+        found: list[tuple[ObjectVersion, int]] = []
+        for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
+            found += [
+                (ObjectVersion(key, v["VersionId"], v["LastModified"], delete_marker=False), int(v.get("Size", 0)))
+                for v in page.get("Versions", [])
+                if v["Key"] == key
+            ]
+            found += [
+                (ObjectVersion(key, v["VersionId"], v["LastModified"], delete_marker=True), 0)
+                for v in page.get("DeleteMarkers", [])
+                if v["Key"] == key
+            ]
+        return sorted(found, key=lambda pair: (pair[0].last_modified, pair[0].version_id))
+
+    def current_objects(self, prefix: str, start_after: str | None = None) -> Iterator[tuple[str, datetime]]:
+        """The current objects under `prefix` (after the key `start_after`), in key order, with LastModified."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
+            for found in page.get("Contents", []):
+                yield found["Key"], found["LastModified"]

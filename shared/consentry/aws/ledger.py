@@ -539,6 +539,71 @@ class Ledger:
             Item=to_item({PK: f"work#{work_id}", SK: "work", TTL: epoch(at + timedelta(days=WORK_RECORD_DAYS))}),
         )
 
+    # -- the operator's reads and leases ---------------------------------------------------------------
+
+    def held_due(self, now: datetime) -> list[ChatRecord]:
+        """Live chat records due at `now` that a legal hold keeps (the `due` index leaves them out), by expiry.
+
+        A filtered Scan: the operator's plan reads it once, the handlers never."""
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self.table,
+            FilterExpression=(
+                "begins_with(sk, :chat) AND attribute_exists(user_id) AND held = :true AND #state <> :removed "
+                "AND expires_at <= :now"
+            ),
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item(
+                {":chat": "chat#", ":true": True, ":removed": State.REMOVED.value, ":now": format_instant(now)}
+            ),
+        )
+        found = [self.record(item) for page in pages for item in page.get("Items", [])]
+        return sorted(found, key=lambda r: (r.expires_at, r.key))
+
+    def take_lease(self, name: str, holder: str, until: datetime, clock: datetime) -> dict[str, Any] | None:
+        """Hold the lease `name` for `holder` until `until`, unless another's runs past `clock`.
+
+        None when taken; else the lease as it stands (`holder`, `until`), which
+        this call left alone. It expires by `until` (a crashed holder never
+        blocks the next) and its item by TTL a day later."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item({PK: f"lock#{name}", SK: "lock"}),
+                UpdateExpression="SET holder = :me, #until = :until, #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(pk) OR #until < :clock",
+                ExpressionAttributeNames={"#until": "until", "#ttl": TTL},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":me": holder,
+                        ":until": format_instant(until),
+                        ":clock": format_instant(clock),
+                        ":ttl": epoch(until + timedelta(days=1)),
+                    }
+                ),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            found: Any = err.response.get("Item", {})  # botocore's type says object
+            return from_item(found)
+        return None
+
+    def release_lease(self, name: str, holder: str, clock: datetime) -> None:
+        """End `holder`'s lease `name` at `clock`; nothing when another holds it now."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item({PK: f"lock#{name}", SK: "lock"}),
+                UpdateExpression="SET #until = :clock",
+                ConditionExpression="holder = :me",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues=to_item({":me": holder, ":clock": format_instant(clock)}),
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
 
 def _erasure(item: Mapping[str, Any]) -> ErasureRecord:
     v = from_item(item)

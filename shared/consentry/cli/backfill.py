@@ -37,17 +37,13 @@ class Listing:
 
 def list_chats(target: Target, start_after: str | None = None) -> Listing:
     listing = Listing()
-    paginator = target.clients.s3.get_paginator("list_objects_v2")
+    chats = target.enforcer().chats
     for prefix in sorted({p.prefix for p in target.policy.keys}):
-        kwargs: dict[str, Any] = {"Bucket": target.settings.bucket, "Prefix": prefix}
-        if start_after:
-            kwargs["StartAfter"] = start_after
-        for page in paginator.paginate(**kwargs):
-            for obj in page.get("Contents", []):
-                if chat_key(obj["Key"], target.policy) is None:
-                    listing.not_ours += 1
-                else:
-                    listing.chats.append((obj["Key"], obj["LastModified"]))
+        for key, last_modified in chats.current_objects(prefix, start_after):
+            if chat_key(key, target.policy) is None:
+                listing.not_ours += 1
+            else:
+                listing.chats.append((key, last_modified))
     listing.chats.sort()
     return listing
 

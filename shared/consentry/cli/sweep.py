@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from consentry.aws.audit import AuditEntry
-from consentry.aws.ledger import TTL, from_item, to_item
 from consentry.cli.options import CommandError, UsageError
 from consentry.cli.output import Progress, Style, instant, table
 from consentry.cli.target import Target
 from consentry.flows import sweep as sweeping
 from consentry.flows.messages import PlannedChat, SweepPlanPage
-from consentry.policy import format_instant, parse_instant
+from consentry.policy import parse_instant
 
 PLAN_KIND = "consentry-sweep-plan"
 PLAN_LIFETIME = timedelta(days=1)  # `--apply` refuses an older plan file: it lists keys and user ids in the clear
@@ -102,52 +101,25 @@ class Plan:
 
 
 def versions_of(target: Target, key: str) -> tuple[Version, ...]:
-    """Every version and delete marker of exactly `key`, with sizes (a read: ListObjectVersions)."""
-    found: list[Version] = []
-    paginator = target.clients.s3.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=target.settings.bucket, Prefix=key):
-        found += [
-            Version(v["VersionId"], int(v.get("Size", 0)), v["LastModified"], False)
-            for v in page.get("Versions", [])
-            if v["Key"] == key
-        ]
-        found += [
-            Version(v["VersionId"], 0, v["LastModified"], True)
-            for v in page.get("DeleteMarkers", [])
-            if v["Key"] == key
-        ]
-    return tuple(sorted(found, key=lambda v: (v.last_modified, v.version_id)))
+    """Every version and delete marker of exactly `key`, with sizes, oldest first."""
+    return tuple(
+        Version(v.version_id, size, v.last_modified, v.delete_marker)
+        for v, size in target.enforcer().chats.sized_versions(key)
+    )
 
 
 def held_due(target: Target, now: datetime) -> list[dict[str, Any]]:
-    """Live records due at `now` that a legal hold keeps (the `due` index leaves them out): a filtered Scan."""
-    paginator = target.clients.dynamodb.get_paginator("scan")
-    pages = paginator.paginate(
-        TableName=target.settings.ledger_table,
-        FilterExpression=(
-            "begins_with(sk, :chat) AND attribute_exists(user_id) AND held = :true AND #state <> :removed "
-            "AND expires_at <= :now"
-        ),
-        ProjectionExpression="user_id, #key, expires_at, reason, #state",
-        ExpressionAttributeNames={"#key": "key", "#state": "state"},
-        ExpressionAttributeValues=to_item(
-            {":chat": "chat#", ":true": True, ":removed": "removed", ":now": format_instant(now)}
-        ),
-    )
-    found = []
-    for page in pages:
-        for item in page.get("Items", []):
-            v = from_item(item)
-            found.append(
-                {
-                    "key": v["key"],
-                    "user_id": v["user_id"],
-                    "reason": v["reason"],
-                    "state": v["state"],
-                    "expires_at": parse_instant(v["expires_at"]),
-                }
-            )
-    return sorted(found, key=lambda r: (r["expires_at"], r["key"]))
+    """Live records due at `now` that a legal hold keeps (the `due` index leaves them out)."""
+    return [
+        {
+            "key": r.key,
+            "user_id": r.user_id,
+            "reason": r.reason.value,
+            "state": r.state.value,
+            "expires_at": r.expires_at,
+        }
+        for r in target.enforcer().ledger.held_due(now)
+    ]
 
 
 def plan(target: Target, now: datetime, show_progress: bool = False) -> Plan:
@@ -354,7 +326,7 @@ def summary(rows: Sequence[Mapping[str, Any]], held: Sequence[Mapping[str, Any]]
 
 # -- one deleting sweep at a time ----------------------------------------------------------------------
 
-LEASE_KEY = {"pk": "lock#sweep", "sk": "lock"}
+LEASE = "sweep"  # the ledger's lease of the deployment's sweep
 LEASE_MINUTES = 15  # a sweep that died keeps others out this long at most
 
 
@@ -369,52 +341,18 @@ def one_at_a_time(target: Target, holder: str) -> Iterator[None]:
     operational fact) so that a crashed command never blocks the next one,
     and is released when the command ends.
     """
-    from botocore.exceptions import ClientError
-
-    dynamodb, table = target.clients.dynamodb, target.settings.ledger_table
+    ledger = target.enforcer().ledger
     clock = datetime.now(UTC)
-    until = clock + timedelta(minutes=LEASE_MINUTES)
-    try:
-        dynamodb.update_item(
-            TableName=table,
-            Key=to_item(LEASE_KEY),
-            UpdateExpression="SET holder = :me, #until = :until, #ttl = :ttl",
-            ConditionExpression="attribute_not_exists(pk) OR #until < :clock",
-            ExpressionAttributeNames={"#until": "until", "#ttl": TTL},
-            ExpressionAttributeValues=to_item(
-                {
-                    ":me": holder,
-                    ":until": format_instant(until),
-                    ":clock": format_instant(clock),
-                    ":ttl": int(until.timestamp()) + 86400,
-                }
-            ),
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        found: Any = err.response.get("Item", {})  # the lease as it stands (botocore's type says object)
-        held = from_item(found)
+    held = ledger.take_lease(LEASE, holder, clock + timedelta(minutes=LEASE_MINUTES), clock)
+    if held is not None:
         raise CommandError(
             f"another sweep is deleting {target.where} (audit entry {held.get('holder', '?')}, until "
             f"{held.get('until', '?')} at the latest): nothing deleted; wait for it (`consentry audit`) and plan again"
-        ) from None
+        )
     try:
         yield
     finally:
-        try:
-            dynamodb.update_item(
-                TableName=table,
-                Key=to_item(LEASE_KEY),
-                UpdateExpression="SET #until = :clock",
-                ConditionExpression="holder = :me",
-                ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues=to_item({":me": holder, ":clock": format_instant(clock)}),
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        ledger.release_lease(LEASE, holder, clock)
 
 
 def pause(seconds: float) -> None:
