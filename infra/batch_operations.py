@@ -8,11 +8,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from consentry.deployment import BATCH_OPERATIONS_DAYS
+from consentry.deployment import BATCH_OPERATIONS_MANIFESTS as MANIFESTS
+from consentry.deployment import BATCH_OPERATIONS_REPORTS as REPORTS
 from infra import nag
 from infra.storage import private_bucket
-
-MANIFESTS = "manifests/"
-REPORTS = "reports/"
 
 
 class BatchOperations(Construct):
@@ -25,7 +25,7 @@ class BatchOperations(Construct):
         self.bucket = private_bucket(
             self,
             "Bucket",
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(30))],
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(BATCH_OPERATIONS_DAYS))],
             access_logs=access_logs,
             logs_prefix="batch-operations/",
         )

@@ -254,6 +254,11 @@ OPERATOR_OUTPUTS = {
     "BATCH_OPERATIONS_BUCKET": "BatchOperationsBucketName",
     "TRAINING_BUCKET": "TrainingBucketName",
 }
+# The Batch Operations bucket (infra/batch_operations.py): job manifests under one prefix, job reports under
+# another. A manifest names every chat object, so everything in the bucket expires after BATCH_OPERATIONS_DAYS.
+BATCH_OPERATIONS_MANIFESTS = "manifests/"
+BATCH_OPERATIONS_REPORTS = "reports/"
+BATCH_OPERATIONS_DAYS = 30
 
 # -- S3: notifications, bucket policy, lifecycle ---------------------------------------------
 

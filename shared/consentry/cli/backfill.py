@@ -11,6 +11,7 @@ served by an S3 Batch Operations job over the `--manifest` this writes.
 from __future__ import annotations
 
 import csv
+import shlex
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any, TextIO
 from consentry.aws.batch_ops import encode_key
 from consentry.cli.output import Progress, note, table
 from consentry.cli.target import Target
+from consentry.deployment import BATCH_OPERATIONS_DAYS, BATCH_OPERATIONS_MANIFESTS
 from consentry.flows import lifecycle
 from consentry.policy import chat_key
 
@@ -56,6 +58,16 @@ def write_manifest(bucket: str, keys: Iterator[str] | list[str], stream: TextIO)
         writer.writerow([bucket, encode_key(key)])
         rows += 1
     return rows
+
+
+def local_manifest_warning(path: str, rows: int) -> str:
+    """What to do with a manifest written on this machine: it names every chat object and nothing expires it."""
+    return (
+        f"WARNING: {path} names {rows} chat object(s) (their keys hold user ids), and nothing expires it on this "
+        f"machine: upload it under the Batch Operations bucket's {BATCH_OPERATIONS_MANIFESTS} prefix "
+        f"(BATCH_OPERATIONS_BUCKET, the stack's BatchOperationsBucketName), where the bucket's lifecycle expires it "
+        f"after {BATCH_OPERATIONS_DAYS} days, then delete this copy: rm {shlex.quote(path)}"
+    )
 
 
 def dry_run(target: Target, listing: Listing, limit: int = 50) -> dict[str, Any]:

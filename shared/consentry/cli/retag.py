@@ -25,7 +25,7 @@ from consentry.cli.handoff import LocalHandoff
 from consentry.cli.options import CommandError
 from consentry.cli.output import Progress, table
 from consentry.cli.target import Target
-from consentry.deployment import OPERATOR_OUTPUTS
+from consentry.deployment import BATCH_OPERATIONS_MANIFESTS, OPERATOR_OUTPUTS
 
 JOB_VARIABLES = ("BACKFILL_FUNCTION_ARN", "BATCH_OPERATIONS_ROLE_ARN", "BATCH_OPERATIONS_BUCKET")
 
@@ -79,7 +79,7 @@ def start_job(target: Target, dry_run: bool) -> dict[str, Any]:
     job = job_settings()
     keys = [key for key, _ in list_chats(target).chats]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    manifest_key = f"manifests/retag-{stamp}.csv"
+    manifest_key = f"{BATCH_OPERATIONS_MANIFESTS}retag-{stamp}.csv"
     data: dict[str, Any] = {
         "objects": len(keys),
         "manifest": f"s3://{job['BATCH_OPERATIONS_BUCKET']}/{manifest_key}",

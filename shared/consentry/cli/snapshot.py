@@ -31,6 +31,7 @@ from consentry.cli.options import ATHENA_ABOVE_ITEMS, CommandError, UsageError
 from consentry.cli.output import instant, note, table
 from consentry.cli.target import Target
 from consentry.policy import format_instant
+from consentry.training.retention import ATHENA_RESULTS, EXPORTS, MANIFESTS, expirations
 
 TRAINING_BUCKET = "TRAINING_BUCKET"
 
@@ -107,7 +108,7 @@ def athena_runner(target: Target, bucket: str) -> Any:
     athena = module("athena")
     client = target.client("athena")
     if not target.real:
-        athena.prepare_local(client, f"s3://{bucket}/athena-results/")
+        athena.prepare_local(client, f"s3://{bucket}/{ATHENA_RESULTS}")
     return athena.Athena(client, athena.Place())
 
 
@@ -150,6 +151,26 @@ def take(target: Target, at: datetime | None, out: str | None, bucket: str, engi
         where = out or snapshot.default_location(bucket, done)
         csv_at, parquet_at = snapshot.publish(target.clients.s3, manifest, where)
     return Taken(done.at, done, manifest.entries, csv_at, parquet_at)
+
+
+def unexpired(out: str, bucket: str, entries: int) -> str | None:
+    """The warning for a manifest written where no lifecycle expires it; None under the training bucket's prefixes.
+
+    A manifest holds the keys (and user ids) of eligible chats: the training
+    bucket's lifecycle removes it after its days (`consentry.training.retention`),
+    a copy anywhere else stays until someone deletes it."""
+    if out.startswith("s3://"):
+        where, _, prefix = out[5:].partition("/")
+        if where == bucket and any(prefix.startswith(expiring) for expiring in expirations()):
+            return None
+    place = "stdout" if out == "-" else out
+    days = expirations()
+    return (
+        f"WARNING: the manifest at {place} holds the keys and user ids of {entries} eligible chat version(s), and "
+        "nothing expires it there: delete it as soon as it is used. Only under the training bucket's prefixes "
+        f"does it expire: s3://{bucket}/{MANIFESTS} after {days[MANIFESTS]} days, {EXPORTS} after "
+        f"{days[EXPORTS]} (the stack's manifestDays and exportDays; leave --out out to write it there)"
+    )
 
 
 def check_local(location: str) -> None:

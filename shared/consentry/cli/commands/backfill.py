@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from consentry.cli import backfill
     from consentry.cli.audit import audited
-    from consentry.cli.output import Progress, note, print_json
+    from consentry.cli.output import Progress, Style, note, print_json
     from consentry.cli.target import describe
 
     start_after = args.start_after
@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
                 "an S3 Batch Operations job (LambdaInvoke, schema 2.0) on the backfill function, or run "
                 "`consentry --real retag --all`, which does both."
             )
+            if args.manifest != "-":
+                note(Style(sys.stderr).bad(backfill.local_manifest_warning(args.manifest, len(keys))))
             return EXIT_OK
         if args.dry_run:
             data = backfill.dry_run(target, listing)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from consentry.cli.options import (
     ENGINE_HELP,
@@ -16,6 +17,7 @@ from consentry.cli.options import (
     connect,
     when,
 )
+from consentry.deployment import LEDGER_RECOVERY_DAYS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "snapshot",
         "the ledger as it was at T, and the chat versions eligible then; or verify a manifest",
         "`consentry snapshot --at T` = the ledger as it was at T: DynamoDB exports it from point-in-time "
-        "recovery (T within what PITR holds, 35 days at most; `latest` by default), and the manifest lists "
+        "recovery (T within the ledger's point-in-time recovery period, a deployment setting: the stack's "
+        f"ledgerRecoveryDays, {LEDGER_RECOVERY_DAYS} days by default; `latest` by default), and the manifest lists "
         "every chat version eligible at T in that export: Parquet for the data team, and the headerless CSV "
         "S3 Batch Operations reads. A later opt-out or deletion does not change the snapshot at T. "
         "`consentry snapshot verify MANIFEST` = what in that manifest may no longer be read now (exit "
@@ -62,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from consentry.cli import snapshot
-    from consentry.cli.output import note, print_json
+    from consentry.cli.output import Style, note, print_json
     from consentry.cli.target import describe
 
     snapshot.module()  # installed (DuckDB included) before anything is asked of AWS
@@ -97,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
             taken = snapshot.take(target, at, args.out, bucket, args.engine)
         except exports.OutsideWindow as err:
             raise UsageError(str(err)) from None
+    warning = snapshot.unexpired(args.out, bucket, taken.entries) if args.out else None
+    if warning:
+        note(Style(sys.stderr).bad(warning))
     if args.json:
         print_json(
             {
