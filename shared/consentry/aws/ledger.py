@@ -28,16 +28,14 @@ facts that make a chat due (`claim`, the sweep's first step).
 
 from __future__ import annotations
 
-import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
-
+from consentry.aws.dynamo import batch_get, conditional, epoch, from_item, to_item
+from consentry.aws.ledger_schema import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK, TTL
 from consentry.policy import Reason, format_instant, parse_instant
 from consentry.pseudonyms import Pseudonyms
 from consentry.records import ChatRecord, State
@@ -45,18 +43,8 @@ from consentry.records import ChatRecord, State
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-PK = "pk"
-SK = "sk"
-DUE_INDEX = "due"
-DUE_SHARD = "due_shard"
-EXPIRES_AT = "expires_at"
-TTL = "ttl"
-BATCH_GET_LIMIT = 100
 RANGES = tuple("0123456789abcdef")  # first hex digit of a chat's hashed sort key
 WORK_RECORD_DAYS = 14  # a finished page is remembered as long as SQS may redeliver it (DLQ retention)
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class Conflict(Exception):
@@ -69,18 +57,6 @@ def due_shard(key: str, shards: int) -> str:
 
 def shard_names(shards: int) -> list[str]:
     return [f"{n:03d}" for n in range(shards)]
-
-
-def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
-
-
-def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
-
-
-def epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
 
 
 def _instant(values: Mapping[str, Any], name: str) -> datetime | None:
@@ -235,25 +211,18 @@ class Ledger:
         return self.record(item, user_id, key) if item else None
 
     def get_many(self, chats: Sequence[tuple[str, str]]) -> dict[str, ChatRecord]:
-        """Records by key for (user_id, key) pairs, BATCH_GET_LIMIT per call, strongly consistent."""
+        """Records by key for (user_id, key) pairs, strongly consistent."""
         by_keys = {(self.user_pk(u), self.chat_sk(k)): (u, k) for u, k in dict.fromkeys(chats)}
         found: dict[str, ChatRecord] = {}
-        wanted = list(by_keys)
-        for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            keys = [to_item({PK: pk, SK: sk}) for pk, sk in wanted[start : start + BATCH_GET_LIMIT]]
-            for item in batch_get(self.client, self.table, keys):
-                user_id, key = by_keys[(item[PK]["S"], item[SK]["S"])]
-                found[key] = self.record(item, user_id, key)
+        for item in batch_get(self.client, self.table, [to_item({PK: pk, SK: sk}) for pk, sk in by_keys]):
+            user_id, key = by_keys[(item[PK]["S"], item[SK]["S"])]
+            found[key] = self.record(item, user_id, key)
         return found
 
     def records_by_keys(self, keys: Sequence[tuple[str, str]]) -> list[ChatRecord]:
         """The live records of (pk, sk) pairs, as the `due` index names them (tombstones left out)."""
-        unique = list(dict.fromkeys(keys))
-        found: list[ChatRecord] = []
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            batch = [to_item({PK: pk, SK: sk}) for pk, sk in unique[start : start + BATCH_GET_LIMIT]]
-            found.extend(self.record(item) for item in batch_get(self.client, self.table, batch) if "user_id" in item)
-        return found
+        wanted = [to_item({PK: pk, SK: sk}) for pk, sk in dict.fromkeys(keys)]
+        return [self.record(item) for item in batch_get(self.client, self.table, wanted) if "user_id" in item]
 
     def user_chats(
         self,
@@ -372,12 +341,8 @@ class Ledger:
                 "ConditionExpression": "revision = :r",
                 "ExpressionAttributeValues": {":r": {"N": str(expected.revision)}},
             }
-        try:
-            self.client.put_item(TableName=self.table, Item=self.item(new), **condition)
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise Conflict(self.names.key(record.key)) from err
-            raise
+        if conditional(self.client.put_item, TableName=self.table, Item=self.item(new), **condition) is None:
+            raise Conflict(self.names.key(record.key))
         return new
 
     def claim(self, chat: DueChat, now: datetime) -> ChatRecord | None:
@@ -387,31 +352,27 @@ class Ledger:
         that the sweep reads nothing but the index to claim (the record comes
         back with the write).
         """
-        try:
-            response = self.client.update_item(
-                TableName=self.table,
-                Key=to_item({PK: chat.pk, SK: chat.sk}),
-                UpdateExpression="SET #state = :removing, revision = revision + :one",
-                ConditionExpression=(
-                    "attribute_exists(user_id) AND held = :false AND #state <> :removed AND expires_at <= :now"
-                ),
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":removing": "removing",
-                        ":removed": "removed",
-                        ":one": 1,
-                        ":false": False,
-                        ":now": format_instant(now),
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
-        return self.record(response["Attributes"])
+        response = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=to_item({PK: chat.pk, SK: chat.sk}),
+            UpdateExpression="SET #state = :removing, revision = revision + :one",
+            ConditionExpression=(
+                "attribute_exists(user_id) AND held = :false AND #state <> :removed AND expires_at <= :now"
+            ),
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":removing": "removing",
+                    ":removed": "removed",
+                    ":one": 1,
+                    ":false": False,
+                    ":now": format_instant(now),
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+        return None if response is None else self.record(response["Attributes"])
 
     # -- erasure requests ----------------------------------------------------------------------------
 
@@ -420,37 +381,29 @@ class Ledger:
 
     def start_erasure(self, user_id: str, requested_at: datetime, request_id: str) -> bool:
         """Record an erasure request; False when it was already recorded."""
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    **self._erasure_key(user_id, requested_at),
-                    **to_item({"requested_at": format_instant(requested_at), "request_id": request_id}),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        written = conditional(
+            self.client.put_item,
+            TableName=self.table,
+            Item={
+                **self._erasure_key(user_id, requested_at),
+                **to_item({"requested_at": format_instant(requested_at), "request_id": request_id}),
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return written is not None
 
     def erasure_range_done(self, user_id: str, requested_at: datetime, part: str) -> ErasureRecord | None:
         """Note that one part of an erasure finished; the record after it (None: no such request)."""
-        try:
-            response = self.client.update_item(
-                TableName=self.table,
-                Key=self._erasure_key(user_id, requested_at),
-                UpdateExpression="ADD ranges_done :part",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":part": {"SS": [part]}},
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
-        return _erasure(response["Attributes"])
+        response = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=self._erasure_key(user_id, requested_at),
+            UpdateExpression="ADD ranges_done :part",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":part": {"SS": [part]}},
+            ReturnValues="ALL_NEW",
+        )
+        return None if response is None else _erasure(response["Attributes"])
 
     def release_erasure_hold(self, user_id: str, requested_at: datetime, key: str, at: datetime) -> bool:
         """Move one held chat of an erasure to `removed`, once per key; False when nothing changed.
@@ -459,30 +412,25 @@ class Ledger:
         """
         token = self.names.key(key)
         erasure = self._erasure_key(user_id, requested_at)
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=erasure,
-                UpdateExpression="ADD removed :one, held :minus DELETE held_keys :k",
-                ConditionExpression="attribute_exists(pk) AND contains(held_keys, :token)",
-                ExpressionAttributeValues=to_item({":one": 1, ":minus": -1, ":k": {token}, ":token": token}),
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=erasure,
-                UpdateExpression="SET #ttl = :ttl",
-                ConditionExpression="attribute_exists(completed_at) AND attribute_not_exists(held_keys)",
-                ExpressionAttributeNames={"#ttl": TTL},
-                ExpressionAttributeValues=to_item({":ttl": epoch(at + timedelta(days=self.tombstone_days))}),
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        moved = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=erasure,
+            UpdateExpression="ADD removed :one, held :minus DELETE held_keys :k",
+            ConditionExpression="attribute_exists(pk) AND contains(held_keys, :token)",
+            ExpressionAttributeValues=to_item({":one": 1, ":minus": -1, ":k": {token}, ":token": token}),
+        )
+        if moved is None:
+            return False
+        conditional(  # not the last held chat, or not finished yet: no expiry
+            self.client.update_item,
+            TableName=self.table,
+            Key=erasure,
+            UpdateExpression="SET #ttl = :ttl",
+            ConditionExpression="attribute_exists(completed_at) AND attribute_not_exists(held_keys)",
+            ExpressionAttributeNames={"#ttl": TTL},
+            ExpressionAttributeValues=to_item({":ttl": epoch(at + timedelta(days=self.tombstone_days))}),
+        )
         return True
 
     def finish_erasure(
@@ -502,18 +450,15 @@ class Ledger:
             # From the request's time (an event's), not the completion's (SQS's clock): done within the hour.
             values[":ttl"] = epoch(requested_at + timedelta(days=self.tombstone_days))
             update += ", #ttl = :ttl REMOVE held_keys"
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=self._erasure_key(user_id, requested_at),
-                UpdateExpression=update,
-                ConditionExpression="attribute_not_exists(completed_at) OR removed <> :r OR held <> :h",
-                ExpressionAttributeValues=to_item(values),
-                **({} if held_keys else {"ExpressionAttributeNames": {"#ttl": TTL}}),  # type: ignore[arg-type]
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        conditional(  # a redelivered last page with the same counts: nothing to write
+            self.client.update_item,
+            TableName=self.table,
+            Key=self._erasure_key(user_id, requested_at),
+            UpdateExpression=update,
+            ConditionExpression="attribute_not_exists(completed_at) OR removed <> :r OR held <> :h",
+            ExpressionAttributeValues=to_item(values),
+            **({} if held_keys else {"ExpressionAttributeNames": {"#ttl": TTL}}),
+        )
 
     def erasures(self, user_id: str) -> list[ErasureRecord]:
         response = self.client.query(
@@ -551,20 +496,3 @@ def _erasure(item: Mapping[str, Any]) -> ErasureRecord:
         ranges_done=frozenset(v.get("ranges_done", ())),
         completed_at=_instant(v, "completed_at"),
     )
-
-
-def batch_get(client: DynamoDBClient, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """BatchGetItem with strong consistency, retrying unprocessed keys."""
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-    for attempt in range(8):
-        if not keys:
-            break
-        if attempt:
-            time.sleep(min(0.05 * 2**attempt, 1.0))  # unprocessed keys mean throttling: back off
-        response = client.batch_get_item(RequestItems=request)
-        items.extend(response.get("Responses", {}).get(table, []))
-        request = response.get("UnprocessedKeys") or {}
-        if not request:
-            return items
-    raise RuntimeError(f"BatchGetItem left keys unprocessed on {table} after retries")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from consentry.aws.ledger import to_item
+from consentry.aws.dynamo import to_item
 from consentry.cli.commands.output import Style, print_json, table
 from consentry.local import LocalRuntime
 from consentry.policy import format_instant

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from consentry.aws.audit import AuditEntry
-from consentry.aws.ledger import TTL, from_item, to_item
+from consentry.aws.dynamo import from_item, to_item
+from consentry.aws.ledger_schema import TTL
 from consentry.cli.commands.output import Progress, Style, instant, table
 from consentry.cli.commands.target import CommandError, Target, UsageError
 from consentry.flows import sweep as sweeping
