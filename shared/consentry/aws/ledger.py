@@ -43,6 +43,9 @@ from consentry.records import ChatRecord, State
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from consentry.aws.audit import AuditLog
+
+USER, CHAT, ERASURE, WORK = "user#", "chat#", "erasure#", "work#"  # key prefixes (module docstring)
 RANGES = tuple("0123456789abcdef")  # first hex digit of a chat's hashed sort key
 WORK_RECORD_DAYS = 14  # a finished page is remembered as long as SQS may redeliver it (DLQ retention)
 
@@ -70,6 +73,16 @@ class DueChat:
     pk: str
     sk: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A deleted chat of a user as the ledger holds it, tombstones included: no user id, no key."""
+
+    deleted_at: datetime
+    state: State
+    held: bool
+    key_hash: str  # the chat's pseudonym (`Pseudonyms.key`), as an erasure's `held_keys` name it
 
 
 @dataclass(frozen=True)
@@ -106,13 +119,23 @@ class Ledger:
     # -- keys ------------------------------------------------------------------------------------
 
     def user_pk(self, user_id: str) -> str:
-        return f"user#{self.names.user(user_id)}"
+        return f"{USER}{self.names.user(user_id)}"
 
     def chat_sk(self, key: str) -> str:
-        return f"chat#{self.names.key(key)}"
+        return f"{CHAT}{self.names.key(key)}"
 
     def _key(self, user_id: str, key: str) -> dict[str, Any]:
         return to_item({PK: self.user_pk(user_id), SK: self.chat_sk(key)})
+
+    def due_chat(self, record: ChatRecord) -> DueChat:
+        """How the `due` index names a live record: what `claim` takes (a chat a flow found otherwise)."""
+        return DueChat(self.user_pk(record.user_id), self.chat_sk(record.key), record.expires_at)
+
+    def audit_log(self) -> AuditLog:
+        """The operators' audit trail, which lives in this table under keys of its own (`consentry.aws.audit`)."""
+        from consentry.aws.audit import AuditLog
+
+        return AuditLog(self.client, self.table, tombstone_days=self.tombstone_days)
 
     # -- items -----------------------------------------------------------------------------------
 
@@ -232,7 +255,7 @@ class Ledger:
         hash_range: str | None = None,
     ) -> tuple[list[ChatRecord], dict[str, Any] | None]:
         """One page of a user's live chat records (in one range of `RANGES` if given), and where the next starts."""
-        low, high = ("chat#", "chat$") if hash_range is None else (f"chat#{hash_range}", f"chat#{hash_range}~")
+        low, high = (CHAT, f"{CHAT}~") if hash_range is None else (f"{CHAT}{hash_range}", f"{CHAT}{hash_range}~")
         query: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
             "FilterExpression": "attribute_exists(user_id)",  # tombstones are not chats any more
@@ -253,8 +276,8 @@ class Ledger:
             if not start:
                 return
 
-    def deletions(self, user_id: str) -> Iterator[tuple[datetime, State, bool, str]]:
-        """(deleted_at, state, held, sk) of each deleted chat of a user, tombstones included."""
+    def deletions(self, user_id: str) -> Iterator[Deletion]:
+        """Each deleted chat of a user, tombstones included."""
         paginator = self.client.get_paginator("query")
         pages = paginator.paginate(
             TableName=self.table,
@@ -262,17 +285,17 @@ class Ledger:
             FilterExpression="attribute_exists(deleted_at)",
             ProjectionExpression="deleted_at, #state, held, sk",
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":chat": "chat#"}),
+            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":chat": CHAT}),
             ConsistentRead=True,
         )
         for page in pages:
             for item in page.get("Items", []):
                 v = from_item(item)
-                yield (
-                    parse_instant(v["deleted_at"]),
-                    State(v.get("state", State.ACTIVE)),
-                    bool(v.get("held", False)),
-                    v[SK],
+                yield Deletion(
+                    deleted_at=parse_instant(v["deleted_at"]),
+                    state=State(v.get("state", State.ACTIVE)),
+                    held=bool(v.get("held", False)),
+                    key_hash=v[SK].removeprefix(CHAT),
                 )
 
     def due(
@@ -297,13 +320,13 @@ class Ledger:
     def scan(self) -> Iterator[ChatRecord]:
         """Every live chat record (tests and the local tools; not used by the handlers)."""
         for item in self.scan_items():
-            if item[SK]["S"].startswith("chat#") and "user_id" in item:
+            if item[SK]["S"].startswith(CHAT) and "user_id" in item:
                 yield self.record(item)
 
     def scan_with_tombstones(self) -> Iterator[ChatRecord]:
         """Every chat record, tombstones included (read back as `removed`, with no user id or key)."""
         for item in self.scan_items():
-            if item[SK]["S"].startswith("chat#"):
+            if item[SK]["S"].startswith(CHAT):
                 yield self.record(item)
 
     def tombstones(self, user_id: str) -> int:
@@ -314,7 +337,7 @@ class Ledger:
             KeyConditionExpression="pk = :pk AND begins_with(sk, :chat)",
             FilterExpression="#state = :removed",
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":chat": "chat#", ":removed": "removed"}),
+            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":chat": CHAT, ":removed": "removed"}),
             Select="COUNT",
         )
         return sum(int(page.get("Count", 0)) for page in pages)
@@ -377,7 +400,7 @@ class Ledger:
     # -- erasure requests ----------------------------------------------------------------------------
 
     def _erasure_key(self, user_id: str, requested_at: datetime) -> dict[str, Any]:
-        return to_item({PK: self.user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"})
+        return to_item({PK: self.user_pk(user_id), SK: f"{ERASURE}{format_instant(requested_at)}"})
 
     def start_erasure(self, user_id: str, requested_at: datetime, request_id: str) -> bool:
         """Record an erasure request; False when it was already recorded."""
@@ -464,7 +487,7 @@ class Ledger:
         response = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
-            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":e": "erasure#"}),
+            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":e": ERASURE}),
             ConsistentRead=True,
         )
         return [_erasure(item) for item in response.get("Items", [])]
@@ -473,7 +496,7 @@ class Ledger:
 
     def work_done(self, work_id: str) -> bool:
         response = self.client.get_item(
-            TableName=self.table, Key=to_item({PK: f"work#{work_id}", SK: "work"}), ConsistentRead=True
+            TableName=self.table, Key=to_item({PK: f"{WORK}{work_id}", SK: "work"}), ConsistentRead=True
         )
         return "Item" in response
 
@@ -481,7 +504,7 @@ class Ledger:
         """Remember a finished page (a redelivered or duplicated message skips it), for as long as SQS redelivers."""
         self.client.put_item(
             TableName=self.table,
-            Item=to_item({PK: f"work#{work_id}", SK: "work", TTL: epoch(at + timedelta(days=WORK_RECORD_DAYS))}),
+            Item=to_item({PK: f"{WORK}{work_id}", SK: "work", TTL: epoch(at + timedelta(days=WORK_RECORD_DAYS))}),
         )
 
 

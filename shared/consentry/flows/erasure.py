@@ -133,9 +133,9 @@ def erasure_counts(enforcer: Enforcer, user_id: str, at: datetime) -> tuple[int,
     chat of the user (by this request or before it) that a legal hold keeps.
     """
     removed, held = 0, set()
-    for deleted_at, state, held_now, sk in enforcer.ledger.deletions(user_id):
-        if deleted_at == at and state == State.REMOVED:
+    for chat in enforcer.ledger.deletions(user_id):
+        if chat.deleted_at == at and chat.state == State.REMOVED:
             removed += 1
-        elif deleted_at <= at and state in (State.DELETED, State.REMOVING) and held_now:
-            held.add(sk.removeprefix("chat#"))
+        elif chat.deleted_at <= at and chat.state in (State.DELETED, State.REMOVING) and chat.held:
+            held.add(chat.key_hash)
     return removed, held

@@ -107,9 +107,7 @@ def sweep_chats(enforcer: Enforcer, due: Sequence[DueChat], now: datetime) -> Sw
             result.skipped += len(pending) - len(claimed)  # not due after all, held, or gone (the index lags)
         # Taken back meanwhile: decided again next round (claimed again only if still due).
         back = _sweep_claimed(enforcer, claimed, now, result)
-        pending = [
-            DueChat(enforcer.ledger.user_pk(r.user_id), enforcer.ledger.chat_sk(r.key), r.expires_at) for r in back
-        ]
+        pending = [enforcer.ledger.due_chat(r) for r in back]
     return result
 
 
@@ -254,9 +252,7 @@ def sweep_planned(enforcer: Enforcer, planned: Sequence[PlannedChat], now: datet
         if frozenset(v.version_id for v in versions if not v.delete_marker) != chat.versions:
             outcome[chat.key] = "skipped:versions-changed"
         else:
-            go.append(
-                DueChat(enforcer.ledger.user_pk(chat.user_id), enforcer.ledger.chat_sk(chat.key), record.expires_at)
-            )
+            go.append(enforcer.ledger.due_chat(record))
     swept = sweep_chats(enforcer, go, now)
     for chat, _ in due_now:
         if chat.key not in outcome:
