@@ -36,7 +36,7 @@ from typing import Any
 
 from consentry.aws.chat_store import ObjectVersion
 from consentry.aws.ledger import DueChat, shard_names
-from consentry.flows.enforcer import MAX_ROUNDS, Enforcer, Target, raise_first
+from consentry.flows.enforcer import MAX_ROUNDS, Change, Enforcer, ReadFacts, raise_first
 from consentry.flows.fanout import Work, once
 from consentry.flows.lifecycle import on_write, purge
 from consentry.flows.messages import PlannedChat, SweepShard
@@ -161,19 +161,26 @@ def _keep_renewed(
     enforcer: Enforcer, renewed: list[ChatRecord], listed: Mapping[str, Sequence[ObjectVersion]], result: SweepResult
 ) -> None:
     """Record the newer version as a write at its LastModified: the chat is no longer due, and is kept."""
-    targets = []
+    changes = []
     for record in renewed:
         newest = _newest(listed[record.key])
         assert newest is not None
         logger.info("a write the ledger has not seen yet renews a due chat; kept", extra=enforcer.ref(record.key))
         update = on_write(newest.last_modified, enforcer.policy)
-        targets.append(
-            Target(
-                record.user_id, record.key, Event.WRITE, newest.last_modified, update, "always", True, "sweep-renewed"
+        changes.append(
+            Change(
+                record.user_id,
+                record.key,
+                Event.WRITE,
+                newest.last_modified,
+                update,
+                facts=ReadFacts.ALWAYS,
+                check_s3=True,
+                label="sweep-renewed",
             )
         )
         result.by_key[record.key] = "kept"
-    raise_first(enforcer.settle(targets))
+    raise_first(enforcer.settle(changes))
 
 
 def _mark(enforcer: Enforcer, chat: tuple[ChatRecord, Sequence[ObjectVersion]]) -> list[ObjectVersion]:
