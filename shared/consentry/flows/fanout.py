@@ -32,6 +32,7 @@ from consentry.policy import chat_key, user_prefixes
 from consentry.records import Event
 
 RETAG_PAGE = 500
+REMOVED = ("removed", "gone", "skipped:taken")  # what `lifecycle.hold` returns for a chat no longer stored
 
 R = TypeVar("R")
 M = TypeVar("M", bound=Message)
@@ -169,10 +170,7 @@ def hold_user_page(enforcer: Enforcer, work: Work[HoldUser]) -> int:
         gone = set()
         for key, versions in listing.versions.items():
             # A release removes a deleted chat: its key is gone for the next page's marker.
-            if any(not v.delete_marker for v in versions) and hold(enforcer, user_id, key, at, on=on) in (
-                "removed",
-                "gone",
-            ):
+            if any(not v.delete_marker for v in versions) and hold(enforcer, user_id, key, at, on=on) in REMOVED:
                 gone.add(key)
         following = next_page(enforcer, user_id, m.position, listing, gone)
         return len(listing.versions), ([replace(m, position=following)] if following is not None else [])

@@ -395,7 +395,8 @@ def purge(
     version an Object Lock keeps makes the chat held (a hold from the
     console), and every version left of the deleted life is tagged as the
     deleted record says, so that none left current is eligible; the others
-    become tombstones.
+    become tombstones. A chat whose tombstone another flow wrote meanwhile
+    (two sweeps side by side) is `skipped:taken`: removed, and counted, once.
     """
     results = {key: "held" for key, record in records.items() if record.held}
     doomed = [key for key in records if key not in results]
@@ -434,8 +435,16 @@ def purge(
     known = {key: record for key, record in records.items() if key in doomed}
     outcomes = enforcer.settle(changes, known=known)
     raise_first(outcomes)
-    count("ObjectsRemoved", sum(1 for key in doomed if results[key] != "held"))
+    for outcome in outcomes:
+        if outcome.change.event is Event.PURGED and _taken(outcome):
+            results[outcome.change.key] = "skipped:taken"
+    count("ObjectsRemoved", sum(1 for key in doomed if results[key] in ("removed", "gone")))
     return results
+
+
+def _taken(outcome: Outcome) -> bool:
+    """Another flow wrote the tombstone (a second sweep of the chat, side by side): its removal, not ours."""
+    return not outcome.wrote_ledger and outcome.record is not None and outcome.record.removed
 
 
 def _misses(versions: Sequence[ObjectVersion], record: ChatRecord) -> bool:

@@ -20,6 +20,10 @@ the interleaving argument) is:
 6. **record** the tombstone, conditional on the revision checked; if an event
    landed after the check, the tombstone is still written when the record
    names a version the purge removed (the chat is gone: the ledger says so).
+   Only the sweep whose tombstone the ledger keeps counts the removal: a
+   second sweep of the same chat side by side (its claim also succeeds on a
+   `removing` record, so that a crashed sweep's claim is taken over) finds
+   the tombstone written and counts `skipped:taken`.
 
 Per due chat: 2 DynamoDB writes (claim, tombstone), 2 items read (the index
 entry, the check), and per page one Query and one BatchGetItem; in S3 one
@@ -49,7 +53,8 @@ SWEEP_PAGE = 100
 
 @dataclass
 class SweepResult:
-    """What one sweep page did, by key (`removed`, `gone`, `held`, `kept`) and the due chats it did not claim."""
+    """What one sweep page did, by key (`removed`, `gone`, `held`, `kept`, `skipped:taken`), and the due chats it
+    did not claim."""
 
     by_key: dict[str, str] = field(default_factory=dict)
     skipped: int = 0
@@ -60,7 +65,7 @@ class SweepResult:
             "removed": values.count("removed") + values.count("gone"),
             "held": values.count("held"),
             "kept": values.count("kept"),
-            "skipped": self.skipped,
+            "skipped": self.skipped + sum(value.startswith("skipped:") for value in values),
         }
 
 
@@ -237,8 +242,9 @@ def sweep_planned(enforcer: Enforcer, planned: Sequence[PlannedChat], now: datet
     `skipped:held`, `skipped:not-due` (reopened or rewritten since),
     `skipped:versions-changed`, or `skipped:changed` (taken between this
     check and the claim). Swept chats end `removed`, `gone` (nothing was
-    stored any more), `held` (an Object Lock refused) or `kept` (an event
-    took the chat back during the sweep).
+    stored any more), `held` (an Object Lock refused), `kept` (an event
+    took the chat back during the sweep) or `skipped:taken` (another sweep
+    removed it meanwhile, and counted it).
     """
     records = enforcer.ledger.get_many([(p.user_id, p.key) for p in planned])
     outcome: dict[str, str] = {}
