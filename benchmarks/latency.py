@@ -45,7 +45,7 @@ from consentry.flows.erasure import ERASE_PAGE
 from consentry.flows.fanout import RETAG_PAGE
 from consentry.settings import DEFAULT_RANGE_THREADS, DEFAULT_THREADS
 
-BATCH_GET = 100  # keys per BatchGetItem (consentry.aws.ledger.BATCH_GET_LIMIT)
+BATCH_GET = 100  # keys per BatchGetItem (consentry.aws.dynamo.BATCH_GET_LIMIT)
 SEND_BATCH = 10  # messages per SendMessageBatch
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from consentry.aws.ledger import DUE_SHARD, PK, SK, due_shard
+from consentry.aws.ledger import due_shard
+from consentry.aws.ledger_schema import DUE_SHARD, PK, SK
 from consentry.pseudonyms import Pseudonyms
 
 ACCOUNT = "123456789012"  # moto's default account

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from consentry import deployment
+from consentry.aws import ledger_schema
 from consentry.policy import Policy, load_policy
 from infra import ROOT
 
@@ -49,7 +50,7 @@ class Settings:
     access_log_days: int = deployment.LOG_RETENTION_DAYS
     oldest_due_alarm_hours: int = 36
     sweep_hour_utc: int = 3
-    due_shards: int = deployment.DUE_SHARDS
+    due_shards: int = ledger_schema.DUE_SHARDS
     ledger_recovery_days: int = deployment.LEDGER_RECOVERY_DAYS
 
     @property
@@ -90,7 +91,7 @@ class Settings:
             access_log_days=_days(get, "accessLogDays", policy.default_days),
             oldest_due_alarm_hours=_days(get, "oldestDueAlarmHours", 36),
             sweep_hour_utc=_number(get, "sweepHourUtc", 3, 0, 23),
-            due_shards=_number(get, "dueShards", deployment.DUE_SHARDS, 1, deployment.DUE_SHARDS_MAX),
+            due_shards=_number(get, "dueShards", ledger_schema.DUE_SHARDS, 1, ledger_schema.DUE_SHARDS_MAX),
             ledger_recovery_days=_number(
                 get,
                 "ledgerRecoveryDays",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consentry.aws.ledger import Ledger, to_item
+from consentry.aws.dynamo import to_item
+from consentry.aws.ledger import Ledger
 from consentry.local import LocalRuntime
 from consentry.policy import format_instant
 from consentry.records import ChatRecord

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from consentry.aws import ledger_schema
 from consentry.policy import Policy
 
 Json = dict[str, Any]
@@ -183,22 +184,6 @@ def _key_schema(partition: str, sort: str | None) -> list[Json]:
 # POLICY.md: the consent record's partition key; NEW_AND_OLD_IMAGES because consent_changed compares versions.
 CONSENT_TABLE = TableSpec("consent", "user_id", stream_view="NEW_AND_OLD_IMAGES")
 
-# The ledger's keys (consentry.aws.ledger uses the same names; a test holds them together).
-LEDGER_PK = "pk"
-LEDGER_SK = "sk"
-DUE_INDEX = "due"
-DUE_SHARD = "due_shard"
-EXPIRES_AT = "expires_at"
-# The sweep claims a due record by its keys alone (a conditional write returns the record): keys only halves the
-# index's storage and write units (docs/cost.md).
-DUE_PROJECTION = "KEYS_ONLY"
-# Shards of the `due` index (its partition key values, "000" to "999"): each takes at most one partition's 1,000
-# write units a second, so S shards cap the index's writes near S x 1,000 a second. 16 serve a ledger of up to
-# ~100M records; at 1B, 64 (docs/cost.md, At 1B objects). Raise it only: records keep the shard they were
-# written with until their next write, and the sweep queries shards "000" to S-1.
-DUE_SHARDS = 16
-DUE_SHARDS_MAX = 1000
-LEDGER_TTL = "ttl"  # epoch seconds; DynamoDB removes the item some time after
 # How far back a restore or a snapshot (`ExportTableToPointInTime`) of the ledger can reach. Privacy first: a
 # record removed or erased stays restorable this long (docs/privacy.md), against 35 days when none is set. A week
 # covers a bad deployment found late; a snapshot must be taken within it (docs/training.md).
@@ -212,12 +197,17 @@ def recovery_period_days_checked(days: int) -> int:
     return days
 
 
+# Its attribute names, index and shard count: consentry.aws.ledger_schema, which the adapter reads too.
 LEDGER_TABLE = TableSpec(
     "ledger",
-    LEDGER_PK,
-    LEDGER_SK,
-    indexes=(IndexSpec(DUE_INDEX, DUE_SHARD, EXPIRES_AT, DUE_PROJECTION),),
-    ttl_attribute=LEDGER_TTL,
+    ledger_schema.PK,
+    ledger_schema.SK,
+    indexes=(
+        IndexSpec(
+            ledger_schema.DUE_INDEX, ledger_schema.DUE_SHARD, ledger_schema.EXPIRES_AT, ledger_schema.DUE_PROJECTION
+        ),
+    ),
+    ttl_attribute=ledger_schema.TTL,
     recovery_period_days=LEDGER_RECOVERY_DAYS,
 )
 

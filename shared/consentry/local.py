@@ -265,7 +265,7 @@ class LocalRuntime:
         `tier` stamps `tier_changed_at`; `version` goes one higher. A user with
         no record starts from `pending` and needs a `tier`.
         """
-        from consentry.aws.ledger import from_item, to_item
+        from consentry.aws.dynamo import from_item, to_item
 
         if answer not in (None, "granted", "denied", "pending"):
             raise ValueError(f"answer {answer!r}: granted, denied or pending")

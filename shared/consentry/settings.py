@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from consentry.aws.ledger_schema import DUE_SHARDS, DUE_SHARDS_MAX
 from consentry.deadline import refuse_late_calls
 from consentry.policy import Policy, load_policy
 from consentry.pseudonyms import Pseudonyms
@@ -32,7 +33,7 @@ CALL_BUDGET = CONNECT_TIMEOUT + READ_TIMEOUT
 # For a call that must not be repeated blindly (a delete marker: a retry after a lost answer puts a second one):
 # no SDK retry; the flow's own retry (the event redelivered) lists what is there and goes on from it.
 ONCE_CONFIG = BOTO_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
-DEFAULT_DUE_SHARDS = 16  # consentry.deployment.DUE_SHARDS (not imported here: a function's cold start skips it)
+DEFAULT_DUE_SHARDS = DUE_SHARDS
 DEFAULT_THREADS = 16  # S3 and DynamoDB calls of one batch in flight at once (I/O bound: threads are enough)
 # A page of one of a user's 16 hash ranges (retag, erasure): the 16 pages run at once on one DynamoDB partition, so
 # 16 x 4 chats in flight, about 750 record writes a second at the latencies of docs/cost.md (the partition takes
@@ -87,8 +88,8 @@ class Settings:
 
 
 def _shards(count: int) -> int:
-    if count > 1000:  # shard names are three digits
-        raise SettingsError(f"DUE_SHARDS must be at most 1000, got {count}")
+    if count > DUE_SHARDS_MAX:  # shard names are three digits
+        raise SettingsError(f"DUE_SHARDS must be at most {DUE_SHARDS_MAX}, got {count}")
     return count
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from consentry.deployment import DUE_INDEX, FUNCTIONS
+from consentry.aws.ledger_schema import DUE_INDEX
+from consentry.deployment import FUNCTIONS
 from consentry.policy import load_policy
 
 from .synthesis import Synth, as_list, flat

@@ -251,18 +251,3 @@ def test_the_local_runtime_delivers_batches_and_retries_as_the_event_sources_do(
     stream = by_source[world.template.output_resource("ConsentTableName")]
     assert (write["BatchSize"], work["BatchSize"]) == (WRITE_BATCH, WORK_BATCH)
     assert stream["MaximumRetryAttempts"] + 1 == STREAM_RETRIES
-
-
-def test_the_ledger_adapter_uses_the_deployed_key_names() -> None:
-    """consentry.deployment names the ledger's keys for the stack and provision(); the adapter must agree
-    (until it imports them from there)."""
-    from consentry import deployment
-    from consentry.aws import ledger
-
-    assert (ledger.PK, ledger.SK, ledger.DUE_INDEX, ledger.DUE_SHARD, ledger.EXPIRES_AT) == (
-        deployment.LEDGER_PK,
-        deployment.LEDGER_SK,
-        deployment.DUE_INDEX,
-        deployment.DUE_SHARD,
-        deployment.EXPIRES_AT,
-    )

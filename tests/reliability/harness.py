@@ -41,7 +41,8 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from consentry import handlers, local, settings
-from consentry.aws.ledger import due_shard, to_item
+from consentry.aws.dynamo import to_item
+from consentry.aws.ledger import due_shard
 from consentry.handlers.events import envelope
 from consentry.local import LambdaContext, LocalRuntime, sqs_record
 from consentry.policy import format_instant

@@ -18,7 +18,7 @@ from urllib.parse import quote_plus
 import pytest
 
 from consentry import handlers
-from consentry.aws.ledger import from_item
+from consentry.aws.dynamo import from_item
 from consentry.local import LambdaContext, sqs_record
 
 from .figures import FIGURES

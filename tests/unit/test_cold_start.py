@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from consentry import deployment, settings
+from consentry import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Imported on first use only: other functions' flows, Powertools' batch utilities and event data classes,
@@ -35,10 +35,6 @@ def test_a_handler_imports_only_what_every_invocation_needs(function: str) -> No
     loaded = set(json.loads(done.stdout))
     assert "consentry.handlers" in loaded
     assert sorted(loaded & set(NOT_AT_IMPORT)) == []
-
-
-def test_the_default_shard_count_is_the_deployment_s() -> None:
-    assert settings.DEFAULT_DUE_SHARDS == deployment.DUE_SHARDS
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> settings.Settings:

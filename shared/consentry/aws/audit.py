@@ -31,9 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from consentry.aws.ledger import PK, SK, TTL, epoch, from_item, to_item
+from consentry.aws.dynamo import conditional, epoch, from_item, to_item
+from consentry.aws.ledger_schema import PK, SK, TTL
 from consentry.policy import format_instant, parse_instant
 
 if TYPE_CHECKING:
@@ -154,18 +153,15 @@ class AuditLog:
                 self.client.delete_item(TableName=self.table, Key={PK: pointer[PK], SK: pointer[SK]})
 
     def _expire(self, entry_id: str, ttl: dict[str, Any]) -> None:
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=self._key(entry_id),
-                UpdateExpression="SET #ttl = :ttl",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#ttl": TTL},
-                ExpressionAttributeValues=ttl,
-            )
-        except ClientError as err:  # a pointer whose entry was never written (the command died between the two)
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        conditional(  # a pointer whose entry was never written (the command died between the two): nothing
+            self.client.update_item,
+            TableName=self.table,
+            Key=self._key(entry_id),
+            UpdateExpression="SET #ttl = :ttl",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#ttl": TTL},
+            ExpressionAttributeValues=ttl,
+        )
 
     def finish(self, entry: AuditEntry, status: str, changed: Mapping[str, int], at: datetime) -> None:
         """What the command changed (counts), and how it ended (a failed placement holds nothing: it expires)."""
@@ -186,20 +182,16 @@ class AuditLog:
 
         Set, not added: a page run twice (SQS redelivers) writes the same result once.
         """
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=self._key(entry_id),
-                UpdateExpression="SET pages.#page = :result",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#page": page},
-                ExpressionAttributeValues=to_item({":result": dict(result)}),
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        written = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=self._key(entry_id),
+            UpdateExpression="SET pages.#page = :result",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#page": page},
+            ExpressionAttributeValues=to_item({":result": dict(result)}),
+        )
+        return written is not None
 
     def get(self, entry_id: str) -> AuditEntry | None:
         response = self.client.get_item(TableName=self.table, Key=self._key(entry_id), ConsistentRead=True)

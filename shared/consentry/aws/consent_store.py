@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from consentry.aws.ledger import BATCH_GET_LIMIT, batch_get, from_item, to_item
+from consentry.aws.dynamo import batch_get, from_item, to_item
 from consentry.observability import count, logger
 from consentry.policy import ConsentRecord, Policy, parse_consent
 from consentry.pseudonyms import Pseudonyms
@@ -30,11 +30,9 @@ class ConsentStore:
         """One BatchGetItem per 100 users; users without a record come back pending."""
         unique = list(dict.fromkeys(user_ids))
         records = {uid: parse_consent(None, self.policy, uid) for uid in unique}
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            keys = [to_item({"user_id": uid}) for uid in unique[start : start + BATCH_GET_LIMIT]]
-            for item in batch_get(self.client, self.table, keys):
-                values = from_item(item)
-                records[values["user_id"]] = self._checked(parse_consent(values, self.policy, values["user_id"]))
+        for item in batch_get(self.client, self.table, [to_item({"user_id": uid}) for uid in unique]):
+            values = from_item(item)
+            records[values["user_id"]] = self._checked(parse_consent(values, self.policy, values["user_id"]))
         return records
 
     def _checked(self, record: ConsentRecord) -> ConsentRecord:

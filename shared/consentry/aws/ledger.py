@@ -28,16 +28,14 @@ facts that make a chat due (`claim`, the sweep's first step).
 
 from __future__ import annotations
 
-import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
-
+from consentry.aws.dynamo import batch_get, conditional, epoch, from_item, to_item
+from consentry.aws.ledger_schema import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK, TTL
 from consentry.policy import Reason, format_instant, parse_instant
 from consentry.pseudonyms import Pseudonyms
 from consentry.records import ChatRecord, State
@@ -45,18 +43,11 @@ from consentry.records import ChatRecord, State
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-PK = "pk"
-SK = "sk"
-DUE_INDEX = "due"
-DUE_SHARD = "due_shard"
-EXPIRES_AT = "expires_at"
-TTL = "ttl"
-BATCH_GET_LIMIT = 100
+    from consentry.aws.audit import AuditLog
+
+USER, CHAT, ERASURE, WORK, LOCK = "user#", "chat#", "erasure#", "work#", "lock#"  # key prefixes (module docstring)
 RANGES = tuple("0123456789abcdef")  # first hex digit of a chat's hashed sort key
 WORK_RECORD_DAYS = 14  # a finished page is remembered as long as SQS may redeliver it (DLQ retention)
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class Conflict(Exception):
@@ -71,18 +62,6 @@ def shard_names(shards: int) -> list[str]:
     return [f"{n:03d}" for n in range(shards)]
 
 
-def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
-
-
-def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
-
-
-def epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
 def _instant(values: Mapping[str, Any], name: str) -> datetime | None:
     return parse_instant(values[name]) if name in values else None
 
@@ -94,6 +73,16 @@ class DueChat:
     pk: str
     sk: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A deleted chat of a user as the ledger holds it, tombstones included: no user id, no key."""
+
+    deleted_at: datetime
+    state: State
+    held: bool
+    key_hash: str  # the chat's pseudonym (`Pseudonyms.key`), as an erasure's `held_keys` name it
 
 
 @dataclass(frozen=True)
@@ -130,13 +119,23 @@ class Ledger:
     # -- keys ------------------------------------------------------------------------------------
 
     def user_pk(self, user_id: str) -> str:
-        return f"user#{self.names.user(user_id)}"
+        return f"{USER}{self.names.user(user_id)}"
 
     def chat_sk(self, key: str) -> str:
-        return f"chat#{self.names.key(key)}"
+        return f"{CHAT}{self.names.key(key)}"
 
     def _key(self, user_id: str, key: str) -> dict[str, Any]:
         return to_item({PK: self.user_pk(user_id), SK: self.chat_sk(key)})
+
+    def due_chat(self, record: ChatRecord) -> DueChat:
+        """How the `due` index names a live record: what `claim` takes (a chat a flow found otherwise)."""
+        return DueChat(self.user_pk(record.user_id), self.chat_sk(record.key), record.expires_at)
+
+    def audit_log(self) -> AuditLog:
+        """The operators' audit trail, which lives in this table under keys of its own (`consentry.aws.audit`)."""
+        from consentry.aws.audit import AuditLog
+
+        return AuditLog(self.client, self.table, tombstone_days=self.tombstone_days)
 
     # -- items -----------------------------------------------------------------------------------
 
@@ -235,25 +234,18 @@ class Ledger:
         return self.record(item, user_id, key) if item else None
 
     def get_many(self, chats: Sequence[tuple[str, str]]) -> dict[str, ChatRecord]:
-        """Records by key for (user_id, key) pairs, BATCH_GET_LIMIT per call, strongly consistent."""
+        """Records by key for (user_id, key) pairs, strongly consistent."""
         by_keys = {(self.user_pk(u), self.chat_sk(k)): (u, k) for u, k in dict.fromkeys(chats)}
         found: dict[str, ChatRecord] = {}
-        wanted = list(by_keys)
-        for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            keys = [to_item({PK: pk, SK: sk}) for pk, sk in wanted[start : start + BATCH_GET_LIMIT]]
-            for item in batch_get(self.client, self.table, keys):
-                user_id, key = by_keys[(item[PK]["S"], item[SK]["S"])]
-                found[key] = self.record(item, user_id, key)
+        for item in batch_get(self.client, self.table, [to_item({PK: pk, SK: sk}) for pk, sk in by_keys]):
+            user_id, key = by_keys[(item[PK]["S"], item[SK]["S"])]
+            found[key] = self.record(item, user_id, key)
         return found
 
     def records_by_keys(self, keys: Sequence[tuple[str, str]]) -> list[ChatRecord]:
         """The live records of (pk, sk) pairs, as the `due` index names them (tombstones left out)."""
-        unique = list(dict.fromkeys(keys))
-        found: list[ChatRecord] = []
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            batch = [to_item({PK: pk, SK: sk}) for pk, sk in unique[start : start + BATCH_GET_LIMIT]]
-            found.extend(self.record(item) for item in batch_get(self.client, self.table, batch) if "user_id" in item)
-        return found
+        wanted = [to_item({PK: pk, SK: sk}) for pk, sk in dict.fromkeys(keys)]
+        return [self.record(item) for item in batch_get(self.client, self.table, wanted) if "user_id" in item]
 
     def user_chats(
         self,
@@ -263,7 +255,7 @@ class Ledger:
         hash_range: str | None = None,
     ) -> tuple[list[ChatRecord], dict[str, Any] | None]:
         """One page of a user's live chat records (in one range of `RANGES` if given), and where the next starts."""
-        low, high = ("chat#", "chat$") if hash_range is None else (f"chat#{hash_range}", f"chat#{hash_range}~")
+        low, high = (CHAT, f"{CHAT}~") if hash_range is None else (f"{CHAT}{hash_range}", f"{CHAT}{hash_range}~")
         query: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
             "FilterExpression": "attribute_exists(user_id)",  # tombstones are not chats any more
@@ -284,8 +276,8 @@ class Ledger:
             if not start:
                 return
 
-    def deletions(self, user_id: str) -> Iterator[tuple[datetime, State, bool, str]]:
-        """(deleted_at, state, held, sk) of each deleted chat of a user, tombstones included."""
+    def deletions(self, user_id: str) -> Iterator[Deletion]:
+        """Each deleted chat of a user, tombstones included."""
         paginator = self.client.get_paginator("query")
         pages = paginator.paginate(
             TableName=self.table,
@@ -293,17 +285,17 @@ class Ledger:
             FilterExpression="attribute_exists(deleted_at)",
             ProjectionExpression="deleted_at, #state, held, sk",
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":chat": "chat#"}),
+            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":chat": CHAT}),
             ConsistentRead=True,
         )
         for page in pages:
             for item in page.get("Items", []):
                 v = from_item(item)
-                yield (
-                    parse_instant(v["deleted_at"]),
-                    State(v.get("state", State.ACTIVE)),
-                    bool(v.get("held", False)),
-                    v[SK],
+                yield Deletion(
+                    deleted_at=parse_instant(v["deleted_at"]),
+                    state=State(v.get("state", State.ACTIVE)),
+                    held=bool(v.get("held", False)),
+                    key_hash=v[SK].removeprefix(CHAT),
                 )
 
     def due(
@@ -328,13 +320,13 @@ class Ledger:
     def scan(self) -> Iterator[ChatRecord]:
         """Every live chat record (tests and the local tools; not used by the handlers)."""
         for item in self.scan_items():
-            if item[SK]["S"].startswith("chat#") and "user_id" in item:
+            if item[SK]["S"].startswith(CHAT) and "user_id" in item:
                 yield self.record(item)
 
     def scan_with_tombstones(self) -> Iterator[ChatRecord]:
         """Every chat record, tombstones included (read back as `removed`, with no user id or key)."""
         for item in self.scan_items():
-            if item[SK]["S"].startswith("chat#"):
+            if item[SK]["S"].startswith(CHAT):
                 yield self.record(item)
 
     def tombstones(self, user_id: str) -> int:
@@ -345,7 +337,7 @@ class Ledger:
             KeyConditionExpression="pk = :pk AND begins_with(sk, :chat)",
             FilterExpression="#state = :removed",
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":chat": "chat#", ":removed": "removed"}),
+            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":chat": CHAT, ":removed": "removed"}),
             Select="COUNT",
         )
         return sum(int(page.get("Count", 0)) for page in pages)
@@ -372,12 +364,8 @@ class Ledger:
                 "ConditionExpression": "revision = :r",
                 "ExpressionAttributeValues": {":r": {"N": str(expected.revision)}},
             }
-        try:
-            self.client.put_item(TableName=self.table, Item=self.item(new), **condition)
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise Conflict(self.names.key(record.key)) from err
-            raise
+        if conditional(self.client.put_item, TableName=self.table, Item=self.item(new), **condition) is None:
+            raise Conflict(self.names.key(record.key))
         return new
 
     def claim(self, chat: DueChat, now: datetime) -> ChatRecord | None:
@@ -387,70 +375,58 @@ class Ledger:
         that the sweep reads nothing but the index to claim (the record comes
         back with the write).
         """
-        try:
-            response = self.client.update_item(
-                TableName=self.table,
-                Key=to_item({PK: chat.pk, SK: chat.sk}),
-                UpdateExpression="SET #state = :removing, revision = revision + :one",
-                ConditionExpression=(
-                    "attribute_exists(user_id) AND held = :false AND #state <> :removed AND expires_at <= :now"
-                ),
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":removing": "removing",
-                        ":removed": "removed",
-                        ":one": 1,
-                        ":false": False,
-                        ":now": format_instant(now),
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
-        return self.record(response["Attributes"])
+        response = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=to_item({PK: chat.pk, SK: chat.sk}),
+            UpdateExpression="SET #state = :removing, revision = revision + :one",
+            ConditionExpression=(
+                "attribute_exists(user_id) AND held = :false AND #state <> :removed AND expires_at <= :now"
+            ),
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":removing": "removing",
+                    ":removed": "removed",
+                    ":one": 1,
+                    ":false": False,
+                    ":now": format_instant(now),
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+        return None if response is None else self.record(response["Attributes"])
 
     # -- erasure requests ----------------------------------------------------------------------------
 
     def _erasure_key(self, user_id: str, requested_at: datetime) -> dict[str, Any]:
-        return to_item({PK: self.user_pk(user_id), SK: f"erasure#{format_instant(requested_at)}"})
+        return to_item({PK: self.user_pk(user_id), SK: f"{ERASURE}{format_instant(requested_at)}"})
 
     def start_erasure(self, user_id: str, requested_at: datetime, request_id: str) -> bool:
         """Record an erasure request; False when it was already recorded."""
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    **self._erasure_key(user_id, requested_at),
-                    **to_item({"requested_at": format_instant(requested_at), "request_id": request_id}),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        written = conditional(
+            self.client.put_item,
+            TableName=self.table,
+            Item={
+                **self._erasure_key(user_id, requested_at),
+                **to_item({"requested_at": format_instant(requested_at), "request_id": request_id}),
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return written is not None
 
     def erasure_range_done(self, user_id: str, requested_at: datetime, part: str) -> ErasureRecord | None:
         """Note that one part of an erasure finished; the record after it (None: no such request)."""
-        try:
-            response = self.client.update_item(
-                TableName=self.table,
-                Key=self._erasure_key(user_id, requested_at),
-                UpdateExpression="ADD ranges_done :part",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":part": {"SS": [part]}},
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
-        return _erasure(response["Attributes"])
+        response = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=self._erasure_key(user_id, requested_at),
+            UpdateExpression="ADD ranges_done :part",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":part": {"SS": [part]}},
+            ReturnValues="ALL_NEW",
+        )
+        return None if response is None else _erasure(response["Attributes"])
 
     def release_erasure_hold(self, user_id: str, requested_at: datetime, key: str, at: datetime) -> bool:
         """Move one held chat of an erasure to `removed`, once per key; False when nothing changed.
@@ -459,30 +435,25 @@ class Ledger:
         """
         token = self.names.key(key)
         erasure = self._erasure_key(user_id, requested_at)
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=erasure,
-                UpdateExpression="ADD removed :one, held :minus DELETE held_keys :k",
-                ConditionExpression="attribute_exists(pk) AND contains(held_keys, :token)",
-                ExpressionAttributeValues=to_item({":one": 1, ":minus": -1, ":k": {token}, ":token": token}),
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=erasure,
-                UpdateExpression="SET #ttl = :ttl",
-                ConditionExpression="attribute_exists(completed_at) AND attribute_not_exists(held_keys)",
-                ExpressionAttributeNames={"#ttl": TTL},
-                ExpressionAttributeValues=to_item({":ttl": epoch(at + timedelta(days=self.tombstone_days))}),
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        moved = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=erasure,
+            UpdateExpression="ADD removed :one, held :minus DELETE held_keys :k",
+            ConditionExpression="attribute_exists(pk) AND contains(held_keys, :token)",
+            ExpressionAttributeValues=to_item({":one": 1, ":minus": -1, ":k": {token}, ":token": token}),
+        )
+        if moved is None:
+            return False
+        conditional(  # not the last held chat, or not finished yet: no expiry
+            self.client.update_item,
+            TableName=self.table,
+            Key=erasure,
+            UpdateExpression="SET #ttl = :ttl",
+            ConditionExpression="attribute_exists(completed_at) AND attribute_not_exists(held_keys)",
+            ExpressionAttributeNames={"#ttl": TTL},
+            ExpressionAttributeValues=to_item({":ttl": epoch(at + timedelta(days=self.tombstone_days))}),
+        )
         return True
 
     def finish_erasure(
@@ -502,24 +473,21 @@ class Ledger:
             # From the request's time (an event's), not the completion's (SQS's clock): done within the hour.
             values[":ttl"] = epoch(requested_at + timedelta(days=self.tombstone_days))
             update += ", #ttl = :ttl REMOVE held_keys"
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=self._erasure_key(user_id, requested_at),
-                UpdateExpression=update,
-                ConditionExpression="attribute_not_exists(completed_at) OR removed <> :r OR held <> :h",
-                ExpressionAttributeValues=to_item(values),
-                **({} if held_keys else {"ExpressionAttributeNames": {"#ttl": TTL}}),  # type: ignore[arg-type]
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        conditional(  # a redelivered last page with the same counts: nothing to write
+            self.client.update_item,
+            TableName=self.table,
+            Key=self._erasure_key(user_id, requested_at),
+            UpdateExpression=update,
+            ConditionExpression="attribute_not_exists(completed_at) OR removed <> :r OR held <> :h",
+            ExpressionAttributeValues=to_item(values),
+            **({} if held_keys else {"ExpressionAttributeNames": {"#ttl": TTL}}),
+        )
 
     def erasures(self, user_id: str) -> list[ErasureRecord]:
         response = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
-            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":e": "erasure#"}),
+            ExpressionAttributeValues=to_item({":pk": self.user_pk(user_id), ":e": ERASURE}),
             ConsistentRead=True,
         )
         return [_erasure(item) for item in response.get("Items", [])]
@@ -528,7 +496,7 @@ class Ledger:
 
     def work_done(self, work_id: str) -> bool:
         response = self.client.get_item(
-            TableName=self.table, Key=to_item({PK: f"work#{work_id}", SK: "work"}), ConsistentRead=True
+            TableName=self.table, Key=to_item({PK: f"{WORK}{work_id}", SK: "work"}), ConsistentRead=True
         )
         return "Item" in response
 
@@ -536,7 +504,7 @@ class Ledger:
         """Remember a finished page (a redelivered or duplicated message skips it), for as long as SQS redelivers."""
         self.client.put_item(
             TableName=self.table,
-            Item=to_item({PK: f"work#{work_id}", SK: "work", TTL: epoch(at + timedelta(days=WORK_RECORD_DAYS))}),
+            Item=to_item({PK: f"{WORK}{work_id}", SK: "work", TTL: epoch(at + timedelta(days=WORK_RECORD_DAYS))}),
         )
 
     # -- the operator's reads and leases ---------------------------------------------------------------
@@ -553,7 +521,7 @@ class Ledger:
             ),
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues=to_item(
-                {":chat": "chat#", ":true": True, ":removed": State.REMOVED.value, ":now": format_instant(now)}
+                {":chat": CHAT, ":true": True, ":removed": State.REMOVED.value, ":now": format_instant(now)}
             ),
         )
         found = [self.record(item) for page in pages for item in page.get("Items", [])]
@@ -565,44 +533,39 @@ class Ledger:
         None when taken; else the lease as it stands (`holder`, `until`), which
         this call left alone. It expires by `until` (a crashed holder never
         blocks the next) and its item by TTL a day later."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=to_item({PK: f"lock#{name}", SK: "lock"}),
-                UpdateExpression="SET holder = :me, #until = :until, #ttl = :ttl",
-                ConditionExpression="attribute_not_exists(pk) OR #until < :clock",
-                ExpressionAttributeNames={"#until": "until", "#ttl": TTL},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":me": holder,
-                        ":until": format_instant(until),
-                        ":clock": format_instant(clock),
-                        ":ttl": epoch(until + timedelta(days=1)),
-                    }
-                ),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            found: Any = err.response.get("Item", {})  # botocore's type says object
-            return from_item(found)
-        return None
+        key = to_item({PK: f"{LOCK}{name}", SK: "lock"})
+        taken = conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=key,
+            UpdateExpression="SET holder = :me, #until = :until, #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(pk) OR #until < :clock",
+            ExpressionAttributeNames={"#until": "until", "#ttl": TTL},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":me": holder,
+                    ":until": format_instant(until),
+                    ":clock": format_instant(clock),
+                    ":ttl": epoch(until + timedelta(days=1)),
+                }
+            ),
+        )
+        if taken is not None:
+            return None
+        found = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        return from_item(found) if found else {}
 
     def release_lease(self, name: str, holder: str, clock: datetime) -> None:
         """End `holder`'s lease `name` at `clock`; nothing when another holds it now."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=to_item({PK: f"lock#{name}", SK: "lock"}),
-                UpdateExpression="SET #until = :clock",
-                ConditionExpression="holder = :me",
-                ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues=to_item({":me": holder, ":clock": format_instant(clock)}),
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        conditional(
+            self.client.update_item,
+            TableName=self.table,
+            Key=to_item({PK: f"{LOCK}{name}", SK: "lock"}),
+            UpdateExpression="SET #until = :clock",
+            ConditionExpression="holder = :me",
+            ExpressionAttributeNames={"#until": "until"},
+            ExpressionAttributeValues=to_item({":me": holder, ":clock": format_instant(clock)}),
+        )
 
 
 def _erasure(item: Mapping[str, Any]) -> ErasureRecord:
@@ -616,20 +579,3 @@ def _erasure(item: Mapping[str, Any]) -> ErasureRecord:
         ranges_done=frozenset(v.get("ranges_done", ())),
         completed_at=_instant(v, "completed_at"),
     )
-
-
-def batch_get(client: DynamoDBClient, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """BatchGetItem with strong consistency, retrying unprocessed keys."""
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-    for attempt in range(8):
-        if not keys:
-            break
-        if attempt:
-            time.sleep(min(0.05 * 2**attempt, 1.0))  # unprocessed keys mean throttling: back off
-        response = client.batch_get_item(RequestItems=request)
-        items.extend(response.get("Responses", {}).get(table, []))
-        request = response.get("UnprocessedKeys") or {}
-        if not request:
-            return items
-    raise RuntimeError(f"BatchGetItem left keys unprocessed on {table} after retries")

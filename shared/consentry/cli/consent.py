@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from consentry.aws.ledger import from_item, to_item
+from consentry.aws.dynamo import from_item, to_item
 from consentry.cli.explain import consent_json
 from consentry.cli.options import UsageError
 from consentry.cli.output import Style, instant, table

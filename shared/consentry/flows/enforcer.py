@@ -1,10 +1,10 @@
 """Applying decisions: ledger first, then S3, then a check that nothing moved.
 
-Every flow turns its event into `Target`s: a chat, the `Event` of the state
+Every flow turns its event into `Change`s: a chat, the `Event` of the state
 table (`consentry.records`) and an `Update` that, given the ledger
 record, the user's consent record and (when needed) the object's facts,
 returns the record the chat should have. `Enforcer.settle` is the one loop
-that writes records; it applies a batch of targets so that, whatever runs
+that writes records; it applies a batch of changes so that, whatever runs
 concurrently, S3 ends up carrying the tags of the newest ledger record:
 
 1. read the ledger records, then the consent records (in that order, strongly
@@ -16,7 +16,7 @@ concurrently, S3 ends up carrying the tags of the newest ledger record:
    tags kept, 10-tag limit: fail closed), hold a version written under a
    legal hold, take a revived chat's delete marker off; a version that is
    gone is a chat removed (or rewritten) meanwhile, which is recorded;
-4. re-read ledger and consent; if either moved since step 1, the target is
+4. re-read ledger and consent; if either moved since step 1, the change is
    settled again, comparing with S3 itself. A stale decision never stays.
 
 A flow that dies between any two of these steps leaves a record whose retry
@@ -29,10 +29,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime
+from enum import Enum
 from functools import partial
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from consentry.aws.chat_store import ChatStore, ObjectFacts, plan_tags
 from consentry.aws.consent_store import ConsentStore
@@ -54,14 +55,25 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+class ReadFacts(Enum):
+    """When `settle` reads the object's facts (HeadObject) before deciding."""
+
+    ALWAYS = "always"
+    IF_UNKNOWN = "if-unknown"  # only when the ledger has no live record of the chat
+    NEVER = "never"
+
+
 @dataclass(frozen=True)
-class Target:
+class Change:
+    """One event's change to one chat, for `Enforcer.settle`: which chat, which event, and its `Update`."""
+
     user_id: str
     key: str
     event: Event
     at: datetime | None
     update: Update
-    facts: Literal["always", "if-unknown", "never"] = "never"  # when to HeadObject
+    _: KW_ONLY
+    facts: ReadFacts = ReadFacts.NEVER
     check_s3: bool = False  # compare with S3's tags even when the ledger says nothing changed
     label: str = ""  # the history entry's name (default: the event's)
     verify: bool = True  # False: the caller deals with S3 itself (tombstones, locks found by a purge)
@@ -71,7 +83,7 @@ class Target:
 
 @dataclass
 class Outcome:
-    target: Target
+    change: Change
     record: ChatRecord | None = None
     error: Exception | None = None
     wrote_ledger: bool = False
@@ -85,7 +97,7 @@ class VersionGone(Exception):
 
 
 class Retry(Exception):
-    """Settle this target again (with fresh facts when `facts`)."""
+    """Settle this change again (with fresh facts when `facts`)."""
 
     def __init__(self, facts: bool = False) -> None:
         super().__init__()
@@ -138,20 +150,20 @@ class Enforcer:
         finally:
             self.threads = saved
 
-    def settle(self, targets: Sequence[Target], known: Mapping[str, ChatRecord] | None = None) -> list[Outcome]:
-        """Apply every target; each outcome carries the record written or the error met.
+    def settle(self, changes: Sequence[Change], known: Mapping[str, ChatRecord] | None = None) -> list[Outcome]:
+        """Apply every change; each outcome carries the record written or the error met.
 
-        Targets of different chats run at once; two targets of one chat (two
+        Changes of different chats run at once; two changes of one chat (two
         notifications of one key in a batch) run one round after the other,
         the second on the record the first left.
         """
-        outcomes: list[Outcome | None] = [None] * len(targets)
-        pending = [(i, t, 0) for i, t in enumerate(targets)]  # (index, target, tries that met a move)
+        outcomes: list[Outcome | None] = [None] * len(changes)
+        pending = [(i, t, 0) for i, t in enumerate(changes)]  # (index, target, tries that met a move)
         first = True
         while pending:
             keys: set[str] = set()
-            now: list[tuple[int, Target, int]] = []
-            later: list[tuple[int, Target, int]] = []
+            now: list[tuple[int, Change, int]] = []
+            later: list[tuple[int, Change, int]] = []
             for job in pending:
                 (later if job[1].key in keys else now).append(job)
                 keys.add(job[1].key)
@@ -162,12 +174,12 @@ class Enforcer:
             first = False
             consents = self.consents.get_many(t.user_id for _, t, _ in now if t.verify)
             tries = {i: n for i, _, n in now}
-            retry: list[tuple[int, Target]] = []
+            retry: list[tuple[int, Change]] = []
             written: list[tuple[int, Outcome]] = []
             attempt = partial(self._attempt, records, consents)
             for i, target, result in self.parallel(attempt, [(i, t) for i, t, _ in now]):
                 if isinstance(result, Retry):
-                    retry.append((i, replace(target, facts="always") if result.facts else target))
+                    retry.append((i, replace(target, facts=ReadFacts.ALWAYS) if result.facts else target))
                     continue
                 outcomes[i] = result
                 if (result.wrote_ledger or result.wrote_s3) and target.verify:
@@ -183,12 +195,12 @@ class Enforcer:
                 count("EnforcementFailures")
                 gave_up = Conflict(f"{self.names.key(target.key)}: still contended after {MAX_ROUNDS} rounds")
                 outcomes[i] = Outcome(target, error=gave_up)
-            pending.sort(key=lambda job: job[0])  # a chat's targets keep their order
+            pending.sort(key=lambda job: job[0])  # a chat's changes keep their order
         return [o for o in outcomes if o is not None]
 
     def _attempt(
-        self, records: Mapping[str, ChatRecord], consents: Mapping[str, ConsentRecord], job: tuple[int, Target]
-    ) -> tuple[int, Target, Outcome | Retry]:
+        self, records: Mapping[str, ChatRecord], consents: Mapping[str, ConsentRecord], job: tuple[int, Change]
+    ) -> tuple[int, Change, Outcome | Retry]:
         i, target = job
         consent = consents.get(target.user_id) or ConsentRecord(target.user_id, exists=False)
         try:
@@ -204,10 +216,12 @@ class Enforcer:
             count("EnforcementFailures")
             return i, target, Outcome(target, error=err)
 
-    def _apply(self, target: Target, current: ChatRecord | None, consent: ConsentRecord) -> Outcome:
+    def _apply(self, target: Change, current: ChatRecord | None, consent: ConsentRecord) -> Outcome:
         if target.at is None and target.history_at is None:
             target = replace(target, history_at=consent_changed(consent))
-        read = target.facts == "always" or (target.facts == "if-unknown" and (current is None or current.removed))
+        read = target.facts is ReadFacts.ALWAYS or (
+            target.facts is ReadFacts.IF_UNKNOWN and (current is None or current.removed)
+        )
         try:
             facts = self.facts(target) if read else None
         except VersionGone:
@@ -225,7 +239,7 @@ class Enforcer:
             return outcome
         return self._verify(target, new, current, outcome)
 
-    def facts(self, target: Target) -> ObjectFacts | None:
+    def facts(self, target: Change) -> ObjectFacts | None:
         """The current version's facts; VersionGone when the version a notification names is gone.
 
         A notification is about the version it names: gone (purged with a
@@ -240,7 +254,7 @@ class Enforcer:
             raise VersionGone(target.version_id)
         return facts
 
-    def _verify(self, target: Target, new: ChatRecord, current: ChatRecord | None, outcome: Outcome) -> Outcome:
+    def _verify(self, target: Change, new: ChatRecord, current: ChatRecord | None, outcome: Outcome) -> Outcome:
         """Write `new` (unless it is `current`) and make S3 carry it: tags on its version, holds, markers."""
         ours = decision_tags(new.decision, self.policy) if new.state != State.REMOVED else None
         tags_kept = (
@@ -280,7 +294,7 @@ class Enforcer:
             outcome.wrote_s3 = True
         return outcome
 
-    def _gone(self, target: Target, current: ChatRecord | None, outcome: Outcome) -> Outcome:
+    def _gone(self, target: Change, current: ChatRecord | None, outcome: Outcome) -> Outcome:
         """The version to tag is gone: rewritten (settle again on the current version) or removed (recorded)."""
         facts = self.chats.head(target.key)
         if facts is not None:
@@ -295,27 +309,27 @@ class Enforcer:
         outcome.wrote_ledger = True
         return outcome
 
-    def _write(self, target: Target, new: ChatRecord, current: ChatRecord | None) -> ChatRecord:
+    def _write(self, target: Change, new: ChatRecord, current: ChatRecord | None) -> ChatRecord:
         """The one write of a chat record (conditional on the revision read: Conflict if it moved)."""
         label = target.label or target.event.value
         return self.ledger.write(with_history(new, current, label, target.at or target.history_at), current)
 
-    def _moved(self, written: list[tuple[int, Outcome]]) -> list[tuple[int, Target]]:
+    def _moved(self, written: list[tuple[int, Outcome]]) -> list[tuple[int, Change]]:
         """Targets whose ledger record or consent record changed since we decided."""
         if not written:
             return []
-        records = self.ledger.get_many([(o.target.user_id, o.target.key) for _, o in written])
-        consents = self.consents.get_many(o.target.user_id for _, o in written)
+        records = self.ledger.get_many([(o.change.user_id, o.change.key) for _, o in written])
+        consents = self.consents.get_many(o.change.user_id for _, o in written)
         moved = []
         for i, outcome in written:
-            record = records.get(outcome.target.key)
-            consent = consents[outcome.target.user_id]
+            record = records.get(outcome.change.key)
+            consent = consents[outcome.change.user_id]
             expected = outcome.record.revision if outcome.record else None
             if (record.revision if record else None) != expected or (
                 consent.exists,
                 consent.version,
             ) != outcome.consent:
-                moved.append((i, outcome.target))
+                moved.append((i, outcome.change))
         return moved
 
     @classmethod

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from consentry.aws.ledger import RANGES
-from consentry.flows.enforcer import Enforcer, Target, raise_first
+from consentry.flows.enforcer import Change, Enforcer, ReadFacts, raise_first
 from consentry.flows.fanout import Work, in_range, next_page, once, user_page
 from consentry.flows.lifecycle import on_delete, purge
 from consentry.flows.messages import LISTING, EraseUser, Position
@@ -63,13 +63,14 @@ def _remove(enforcer: Enforcer, user_id: str, at: datetime, chats: Mapping[str, 
         if newest is None or newest <= at:
             covered[key] = chats[key]
     update = on_delete(at, enforcer.policy, covers_after=False)
-    targets = [
-        Target(user_id, k, Event.DELETE, at, update, "if-unknown", check_s3=True, label="erase") for k in covered
+    changes = [
+        Change(user_id, k, Event.DELETE, at, update, facts=ReadFacts.IF_UNKNOWN, check_s3=True, label="erase")
+        for k in covered
     ]
     known = {k: r for k, r in covered.items() if r is not None}
-    outcomes = enforcer.settle(targets, known=known if len(known) == len(covered) else None)
+    outcomes = enforcer.settle(changes, known=known if len(known) == len(covered) else None)
     raise_first(outcomes)
-    deleted = {o.target.key: o.record for o in outcomes if o.record is not None and o.record.deleted_at is not None}
+    deleted = {o.change.key: o.record for o in outcomes if o.record is not None and o.record.deleted_at is not None}
     return purge(enforcer, deleted, at, versions={key: listings[key] for key in deleted})
 
 
@@ -133,9 +134,9 @@ def erasure_counts(enforcer: Enforcer, user_id: str, at: datetime) -> tuple[int,
     chat of the user (by this request or before it) that a legal hold keeps.
     """
     removed, held = 0, set()
-    for deleted_at, state, held_now, sk in enforcer.ledger.deletions(user_id):
-        if deleted_at == at and state == State.REMOVED:
+    for chat in enforcer.ledger.deletions(user_id):
+        if chat.deleted_at == at and chat.state == State.REMOVED:
             removed += 1
-        elif deleted_at <= at and state in (State.DELETED, State.REMOVING) and held_now:
-            held.add(sk.removeprefix("chat#"))
+        elif chat.deleted_at <= at and chat.state in (State.DELETED, State.REMOVING) and chat.held:
+            held.add(chat.key_hash)
     return removed, held

@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 
 from consentry.aws.chat_store import ObjectVersion
 from consentry.aws.ledger import RANGES
-from consentry.flows.enforcer import Enforcer, Target, raise_first
+from consentry.flows.enforcer import Change, Enforcer, raise_first
 from consentry.flows.lifecycle import hold, on_retag
 from consentry.flows.messages import HoldUser, Message, Position, RetagUser
 from consentry.observability import count, logger
@@ -32,6 +32,7 @@ from consentry.policy import chat_key, user_prefixes
 from consentry.records import Event
 
 RETAG_PAGE = 500
+REMOVED = ("removed", "gone", "skipped:taken")  # what `lifecycle.hold` returns for a chat no longer stored
 
 R = TypeVar("R")
 M = TypeVar("M", bound=Message)
@@ -97,9 +98,9 @@ def retag(enforcer: Enforcer, work: Work[RetagUser]) -> int:
             return 0, [replace(m, range=r) for r in RANGES]  # more than a page: the ranges, in parallel
         update = on_retag(enforcer.policy)
         verify = work.receive_count > 1
-        targets = [Target(r.user_id, r.key, Event.RETAG, None, update, check_s3=verify) for r in records]
+        changes = [Change(r.user_id, r.key, Event.RETAG, None, update, check_s3=verify) for r in records]
         with in_range(enforcer, m.range):
-            outcomes = enforcer.settle(targets, known={r.key: r for r in records})
+            outcomes = enforcer.settle(changes, known={r.key: r for r in records})
         raise_first(outcomes)
         return sum(o.wrote_ledger or o.wrote_s3 for o in outcomes), ([m.following(following)] if following else [])
 
@@ -169,10 +170,7 @@ def hold_user_page(enforcer: Enforcer, work: Work[HoldUser]) -> int:
         gone = set()
         for key, versions in listing.versions.items():
             # A release removes a deleted chat: its key is gone for the next page's marker.
-            if any(not v.delete_marker for v in versions) and hold(enforcer, user_id, key, on, at) in (
-                "removed",
-                "gone",
-            ):
+            if any(not v.delete_marker for v in versions) and hold(enforcer, user_id, key, at, on=on) in REMOVED:
                 gone.add(key)
         following = next_page(enforcer, user_id, m.position, listing, gone)
         return len(listing.versions), ([replace(m, position=following)] if following is not None else [])

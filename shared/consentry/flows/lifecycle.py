@@ -2,7 +2,7 @@
 
 Each `on_*` function builds the `Update` of one event (pure: ledger record,
 consent record and object facts in, record out), reading the state table of
-`consentry.records`; the flow functions turn events into targets and
+`consentry.records`; the flow functions turn events into changes and
 settle them.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime
 
 from consentry.aws.chat_store import ObjectFacts, ObjectVersion
 from consentry.deadline import OutOfTime
-from consentry.flows.enforcer import Enforcer, Outcome, Target, Update, raise_first
+from consentry.flows.enforcer import Change, Enforcer, Outcome, ReadFacts, Update, raise_first
 from consentry.observability import count, logger
 from consentry.policy import Chat, ChatKey, ConsentRecord, Decision, Policy, Reason, chat_key, decision_tags
 from consentry.records import ChatRecord, Event, State, chat_of, evaluate, next_state, removed, starts_new_life
@@ -160,7 +160,7 @@ def on_retag(policy: Policy) -> Update:
     return update
 
 
-def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update:
+def on_delete(at: datetime, policy: Policy, *, covers_after: bool = True) -> Update:
     """`Chat Deleted` (or erasure): ineligible at once, due at once.
 
     With `covers_after=False` (erasure) a chat whose last activity is after
@@ -214,7 +214,7 @@ def on_delete(at: datetime, policy: Policy, covers_after: bool = True) -> Update
     return update
 
 
-def on_hold(on: bool, at: datetime, policy: Policy) -> Update:
+def on_hold(at: datetime, policy: Policy, *, on: bool) -> Update:
     """Legal hold placed or released: eligibility unchanged; the sweep skips held chats.
 
     Hold events apply in event-time order: one older than the latest applied
@@ -306,18 +306,28 @@ def tag_on_write(enforcer: Enforcer, writes: Sequence[Write]) -> dict[str, Excep
     A version written at or before a deletion of its key is deleted (and
     purged unless held) with the life it belongs to.
     """
-    targets, tokens = [], []
+    changes, tokens = [], []
     for write in writes:
         chat = own_chat(enforcer, write.key)
         if chat is not None:
             update = on_write(write.at, enforcer.policy)
-            target = Target(chat.user_id, write.key, Event.WRITE, write.at, update, "always", check_s3=True)
-            targets.append(replace(target, version_id=write.version_id))
+            changes.append(
+                Change(
+                    chat.user_id,
+                    write.key,
+                    Event.WRITE,
+                    write.at,
+                    update,
+                    facts=ReadFacts.ALWAYS,
+                    check_s3=True,
+                    version_id=write.version_id,
+                )
+            )
             tokens.append(write.token)
     errors: dict[str, Exception] = {}
-    for token, outcome in zip(tokens, enforcer.settle(targets), strict=True):
+    for token, outcome in zip(tokens, enforcer.settle(changes), strict=True):
         record = outcome.record
-        at = outcome.target.at
+        at = outcome.change.at
         if outcome.error is not None:
             errors.setdefault(token, outcome.error)
             continue
@@ -341,14 +351,15 @@ def tag_on_write(enforcer: Enforcer, writes: Sequence[Write]) -> dict[str, Excep
 
 def reopen(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> None:
     if own_chat(enforcer, key, user_id):
-        target = Target(user_id, key, Event.REOPEN, at, on_reopen(at, enforcer.policy), "if-unknown", check_s3=True)
-        raise_first(enforcer.settle([target]))
+        update = on_reopen(at, enforcer.policy)
+        change = Change(user_id, key, Event.REOPEN, at, update, facts=ReadFacts.IF_UNKNOWN, check_s3=True)
+        raise_first(enforcer.settle([change]))
 
 
 def archive(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> None:
     if own_chat(enforcer, key, user_id):
-        target = Target(user_id, key, Event.ARCHIVE, at, on_archive(at, enforcer.policy), "if-unknown")
-        raise_first(enforcer.settle([target]))
+        change = Change(user_id, key, Event.ARCHIVE, at, on_archive(at, enforcer.policy), facts=ReadFacts.IF_UNKNOWN)
+        raise_first(enforcer.settle([change]))
 
 
 def delete_chat(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> str:
@@ -356,7 +367,7 @@ def delete_chat(enforcer: Enforcer, user_id: str, key: str, at: datetime) -> str
     if not own_chat(enforcer, key, user_id):
         return "ignored"
     update = on_delete(at, enforcer.policy)
-    outcomes = enforcer.settle([Target(user_id, key, Event.DELETE, at, update, "always", check_s3=True)])
+    outcomes = enforcer.settle([Change(user_id, key, Event.DELETE, at, update, facts=ReadFacts.ALWAYS, check_s3=True)])
     raise_first(outcomes)
     record = outcomes[0].record
     if record is None or record.removed:
@@ -373,7 +384,7 @@ def purge(
     *,
     by_life: bool = True,
 ) -> dict[str, str]:
-    """Remove every version and delete marker of deleted chats not under a legal hold: `removed`, `held` or `gone`.
+    """Remove every version and delete marker of deleted chats not under a legal hold: `removed`, `held`, `gone`.
 
     `records` are the chats' ledger records as just written (deleted).
     `versions` (every version of each key) when the caller listed them.
@@ -384,7 +395,8 @@ def purge(
     version an Object Lock keeps makes the chat held (a hold from the
     console), and every version left of the deleted life is tagged as the
     deleted record says, so that none left current is eligible; the others
-    become tombstones.
+    become tombstones. A chat whose tombstone another flow wrote meanwhile
+    (two sweeps side by side) is `skipped:taken`: removed, and counted, once.
     """
     results = {key: "held" for key, record in records.items() if record.held}
     doomed = [key for key in records if key not in results]
@@ -393,43 +405,55 @@ def purge(
     missing = [key for key in doomed if key not in everything or _misses(everything[key], records[key])]
     for key, found in zip(missing, enforcer.parallel(enforcer.chats.versions, missing), strict=True):
         everything[key] = found
-    listed = {key: _of_life(everything[key], records[key], at, by_life) for key in doomed}
+    listed = {key: _of_life(everything[key], records[key], at, by_life=by_life) for key in doomed}
     for key in results:  # held: nothing goes now, and no version of the deleted life stays eligible meanwhile
         if by_life:
             found = enforcer.chats.versions(key)
-            retag_survivors(enforcer, records[key].deleted_at or at, key, _of_life(found, records[key], at, True))
+            retag_survivors(
+                enforcer, records[key].deleted_at or at, key, _of_life(found, records[key], at, by_life=True)
+            )
     locked = enforcer.chats.remove_versions([v for key in doomed for v in listed[key]])
-    targets = []
+    changes = []
     for key in doomed:
         user_id = records[key].user_id
         if key in locked:
             logger.warning("an Object Lock refused the deletion; kept until released", extra=enforcer.ref(key))
             results[key] = "held"
             if not by_life:  # the sweep's due chat: held, back to its state before the claim
-                targets.append(Target(user_id, key, Event.LOCKED, at, on_locked(), verify=False))
+                changes.append(Change(user_id, key, Event.LOCKED, at, on_locked(), verify=False))
                 continue
             newest = retag_survivors(enforcer, records[key].deleted_at or at, key, listed[key])
             if records[key].deleted_at is not None:  # a live record is a new life: the lock kept the old one's
-                targets.append(Target(user_id, key, Event.LOCKED, at, on_locked(newest), verify=False))
+                changes.append(Change(user_id, key, Event.LOCKED, at, on_locked(newest), verify=False))
             continue
         purged = frozenset(v.version_id for v in listed[key])
         known_version = records[key].version_id
         if known_version and known_version not in {v.version_id for v in everything[key] if not v.delete_marker}:
             purged |= {known_version}  # not stored any more: the record's version is gone too
         results[key] = "removed" if listed[key] else "gone"
-        targets.append(Target(user_id, key, Event.PURGED, at, on_purged(at, purged), verify=False))
+        changes.append(Change(user_id, key, Event.PURGED, at, on_purged(at, purged), verify=False))
     known = {key: record for key, record in records.items() if key in doomed}
-    outcomes = enforcer.settle(targets, known=known)
+    outcomes = enforcer.settle(changes, known=known)
     raise_first(outcomes)
-    count("ObjectsRemoved", sum(1 for key in doomed if results[key] != "held"))
+    for outcome in outcomes:
+        if outcome.change.event is Event.PURGED and _taken(outcome):
+            results[outcome.change.key] = "skipped:taken"
+    count("ObjectsRemoved", sum(1 for key in doomed if results[key] in ("removed", "gone")))
     return results
+
+
+def _taken(outcome: Outcome) -> bool:
+    """Another flow wrote the tombstone (a second sweep of the chat, side by side): its removal, not ours."""
+    return not outcome.wrote_ledger and outcome.record is not None and outcome.record.removed
 
 
 def _misses(versions: Sequence[ObjectVersion], record: ChatRecord) -> bool:
     return record.version_id is not None and record.version_id not in {v.version_id for v in versions}
 
 
-def _of_life(versions: Sequence[ObjectVersion], record: ChatRecord, at: datetime, by_life: bool) -> list[ObjectVersion]:
+def _of_life(
+    versions: Sequence[ObjectVersion], record: ChatRecord, at: datetime, *, by_life: bool
+) -> list[ObjectVersion]:
     """The versions a deletion removes: its life's (by their own LastModified) and every delete marker."""
     if not by_life:
         return list(versions)
@@ -449,12 +473,12 @@ def retag_survivors(enforcer: Enforcer, ended: datetime, key: str, versions: Seq
     return max(left, key=lambda v: v.last_modified).version_id if left else None
 
 
-def hold_every_version(enforcer: Enforcer, key: str, on: bool) -> None:
+def hold_every_version(enforcer: Enforcer, key: str, *, on: bool) -> None:
     """The hold on (or off) on every version stored now, listed afresh: one written meanwhile is covered too."""
     enforcer.chats.set_legal_hold(key, on)
 
 
-def hold(enforcer: Enforcer, user_id: str, key: str, on: bool, at: datetime) -> str:
+def hold(enforcer: Enforcer, user_id: str, key: str, at: datetime, *, on: bool) -> str:
     """Legal hold on or off on every version of one chat: S3 first, then the ledger, then S3 checked again.
 
     S3 first: from the moment the ledger says held the sweep skips the chat,
@@ -471,15 +495,15 @@ def hold(enforcer: Enforcer, user_id: str, key: str, on: bool, at: datetime) -> 
     if not any(not v.delete_marker for v in versions):
         return "gone"
     enforcer.chats.set_legal_hold(key, on, versions)
-    target = Target(user_id, key, Event.HOLD, at, on_hold(on, at, enforcer.policy), "if-unknown")
-    outcomes = enforcer.settle([target], known={key: current} if current is not None else None)
+    change = Change(user_id, key, Event.HOLD, at, on_hold(at, enforcer.policy, on=on), facts=ReadFacts.IF_UNKNOWN)
+    outcomes = enforcer.settle([change], known={key: current} if current is not None else None)
     raise_first(outcomes)
     record = outcomes[0].record or enforcer.ledger.get(user_id, key)
     if record is None or record.removed:
         return "gone"
     # S3 follows the ledger on every version stored now: one written between the listing and the record is
     # covered (its own write flow read the record before it said held), and a newer hold event wins.
-    hold_every_version(enforcer, key, record.held)
+    hold_every_version(enforcer, key, on=record.held)
     if on or record.state != State.DELETED or record.held:
         return "held" if record.held else "released"
     result = purge(enforcer, {key: record}, record.deleted_at or at)[key]
@@ -493,14 +517,24 @@ def hold(enforcer: Enforcer, user_id: str, key: str, on: bool, at: datetime) -> 
 
 def backfill(enforcer: Enforcer, keys: Sequence[tuple[str, datetime | None]]) -> list[Outcome]:
     """Tag existing objects; last activity is LastModified (or what the ledger knows, if later)."""
-    targets = []
+    changes = []
     for key, _ in keys:
         chat = own_chat(enforcer, key)
         if chat is not None:
-            targets.append(
-                Target(chat.user_id, key, Event.WRITE, None, on_backfill(enforcer.policy), "always", True, "backfill")
+            update = on_backfill(enforcer.policy)
+            changes.append(
+                Change(
+                    chat.user_id,
+                    key,
+                    Event.WRITE,
+                    None,
+                    update,
+                    facts=ReadFacts.ALWAYS,
+                    check_s3=True,
+                    label="backfill",
+                )
             )
-    return enforcer.settle(targets)
+    return enforcer.settle(changes)
 
 
 def on_backfill(policy: Policy) -> Update:

@@ -20,6 +20,10 @@ the interleaving argument) is:
 6. **record** the tombstone, conditional on the revision checked; if an event
    landed after the check, the tombstone is still written when the record
    names a version the purge removed (the chat is gone: the ledger says so).
+   Only the sweep whose tombstone the ledger keeps counts the removal: a
+   second sweep of the same chat side by side (its claim also succeeds on a
+   `removing` record, so that a crashed sweep's claim is taken over) finds
+   the tombstone written and counts `skipped:taken`.
 
 Per due chat: 2 DynamoDB writes (claim, tombstone), 2 items read (the index
 entry, the check), and per page one Query and one BatchGetItem; in S3 one
@@ -36,7 +40,7 @@ from typing import Any
 
 from consentry.aws.chat_store import ObjectVersion
 from consentry.aws.ledger import DueChat, shard_names
-from consentry.flows.enforcer import MAX_ROUNDS, Enforcer, Target, raise_first
+from consentry.flows.enforcer import MAX_ROUNDS, Change, Enforcer, ReadFacts, raise_first
 from consentry.flows.fanout import Work, once
 from consentry.flows.lifecycle import on_write, purge
 from consentry.flows.messages import PlannedChat, SweepShard
@@ -49,7 +53,8 @@ SWEEP_PAGE = 100
 
 @dataclass
 class SweepResult:
-    """What one sweep page did, by key (`removed`, `gone`, `held`, `kept`) and the due chats it did not claim."""
+    """What one sweep page did, by key (`removed`, `gone`, `held`, `kept`, `skipped:taken`), and the due chats it
+    did not claim."""
 
     by_key: dict[str, str] = field(default_factory=dict)
     skipped: int = 0
@@ -60,7 +65,7 @@ class SweepResult:
             "removed": values.count("removed") + values.count("gone"),
             "held": values.count("held"),
             "kept": values.count("kept"),
-            "skipped": self.skipped,
+            "skipped": self.skipped + sum(value.startswith("skipped:") for value in values),
         }
 
 
@@ -107,9 +112,7 @@ def sweep_chats(enforcer: Enforcer, due: Sequence[DueChat], now: datetime) -> Sw
             result.skipped += len(pending) - len(claimed)  # not due after all, held, or gone (the index lags)
         # Taken back meanwhile: decided again next round (claimed again only if still due).
         back = _sweep_claimed(enforcer, claimed, now, result)
-        pending = [
-            DueChat(enforcer.ledger.user_pk(r.user_id), enforcer.ledger.chat_sk(r.key), r.expires_at) for r in back
-        ]
+        pending = [enforcer.ledger.due_chat(r) for r in back]
     return result
 
 
@@ -163,19 +166,26 @@ def _keep_renewed(
     enforcer: Enforcer, renewed: list[ChatRecord], listed: Mapping[str, Sequence[ObjectVersion]], result: SweepResult
 ) -> None:
     """Record the newer version as a write at its LastModified: the chat is no longer due, and is kept."""
-    targets = []
+    changes = []
     for record in renewed:
         newest = _newest(listed[record.key])
         assert newest is not None
         logger.info("a write the ledger has not seen yet renews a due chat; kept", extra=enforcer.ref(record.key))
         update = on_write(newest.last_modified, enforcer.policy)
-        targets.append(
-            Target(
-                record.user_id, record.key, Event.WRITE, newest.last_modified, update, "always", True, "sweep-renewed"
+        changes.append(
+            Change(
+                record.user_id,
+                record.key,
+                Event.WRITE,
+                newest.last_modified,
+                update,
+                facts=ReadFacts.ALWAYS,
+                check_s3=True,
+                label="sweep-renewed",
             )
         )
         result.by_key[record.key] = "kept"
-    raise_first(enforcer.settle(targets))
+    raise_first(enforcer.settle(changes))
 
 
 def _mark(enforcer: Enforcer, chat: tuple[ChatRecord, Sequence[ObjectVersion]]) -> list[ObjectVersion]:
@@ -232,8 +242,9 @@ def sweep_planned(enforcer: Enforcer, planned: Sequence[PlannedChat], now: datet
     `skipped:held`, `skipped:not-due` (reopened or rewritten since),
     `skipped:versions-changed`, or `skipped:changed` (taken between this
     check and the claim). Swept chats end `removed`, `gone` (nothing was
-    stored any more), `held` (an Object Lock refused) or `kept` (an event
-    took the chat back during the sweep).
+    stored any more), `held` (an Object Lock refused), `kept` (an event
+    took the chat back during the sweep) or `skipped:taken` (another sweep
+    removed it meanwhile, and counted it).
     """
     records = enforcer.ledger.get_many([(p.user_id, p.key) for p in planned])
     outcome: dict[str, str] = {}
@@ -254,9 +265,7 @@ def sweep_planned(enforcer: Enforcer, planned: Sequence[PlannedChat], now: datet
         if frozenset(v.version_id for v in versions if not v.delete_marker) != chat.versions:
             outcome[chat.key] = "skipped:versions-changed"
         else:
-            go.append(
-                DueChat(enforcer.ledger.user_pk(chat.user_id), enforcer.ledger.chat_sk(chat.key), record.expires_at)
-            )
+            go.append(enforcer.ledger.due_chat(record))
     swept = sweep_chats(enforcer, go, now)
     for chat, _ in due_now:
         if chat.key not in outcome:

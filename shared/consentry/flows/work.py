@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from consentry.aws.audit import AuditLog
 from consentry.flows.enforcer import Enforcer
 from consentry.flows.erasure import erase
 from consentry.flows.fanout import Work, hold_user_page, once, retag
@@ -30,8 +29,7 @@ def sweep_plan_page(enforcer: Enforcer, work: Work[SweepPlanPage]) -> dict[str, 
         counts = dict(Counter(result.partition(":")[0] for result in outcome.values()))
         if m.audit:
             others = {enforcer.names.key(key): result for key, result in outcome.items() if result != "removed"}
-            log = AuditLog(enforcer.ledger.client, enforcer.ledger.table, tombstone_days=enforcer.policy.tombstone_days)
-            log.page_done(m.audit, m.page, {**counts, "not_removed": others})
+            enforcer.ledger.audit_log().page_done(m.audit, m.page, {**counts, "not_removed": others})
         return counts, []
 
     return once(enforcer, work, page) or {}

@@ -49,7 +49,7 @@ def _dispatch(app: Enforcer, e: events.ChatEvent) -> str:
 
             app.queue.send([HoldUser(user_id=e.user_id, on=on, at=e.at)])
             return "hold queued"
-        return lifecycle.hold(app, e.user_id, e.key, on, e.at)
+        return lifecycle.hold(app, e.user_id, e.key, e.at, on=on)
     assert e.key is not None
     if e.detail_type == "Chat Reopened":
         lifecycle.reopen(app, e.user_id, e.key, e.at)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from consentry.aws.ledger import to_item
+from consentry.aws.dynamo import to_item
 from consentry.cli.demo.story import (
     CAST,
     HISTORY,
