@@ -155,7 +155,7 @@ def test_backfill_keeps_a_later_activity_the_ledger_knows(runtime: LocalRuntime)
 
 @pytest.fixture
 def slow_down(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
-    """S3 answers GetObjectTagging with 503 SlowDown, as it does under throttling (HTTP-level fault injection)."""
+    """S3 answers GetObject (the object's facts) with 503 SlowDown, as under throttling (HTTP-level fault injection)."""
     monkeypatch.setattr(settings, "BOTO_CONFIG", botocore.config.Config(retries={"max_attempts": 1}))
     settings.current.cache_clear()
     clients = runtime.clients_of("backfill")
@@ -164,7 +164,7 @@ def slow_down(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     def throttle(request: Any, **_: Any) -> AWSResponse:
         return AWSResponse(request.url, 503, {}, _Raw(body))
 
-    clients.s3.meta.events.register("before-send.s3.GetObjectTagging", throttle)
+    clients.s3.meta.events.register("before-send.s3.GetObject", throttle)
 
 
 class _Raw:
