@@ -12,11 +12,10 @@ from typing import Any
 
 import botocore.config
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from consentry import settings
 from consentry.local import LocalRuntime, sqs_record
-from support import eligible, record, set_consent, t, tags
+from support import eligible, record, s3_error, set_consent, t, tags
 
 KEY = "chats/u1/c1.json"
 OURS = {"training-eligible", "training-reason", "retention-days", "expires-on", "policy-version"}
@@ -118,24 +117,15 @@ def get_object_fails(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> 
     """S3 answers the ranged GetObject with a 500, every attempt."""
     monkeypatch.setattr(settings, "BOTO_CONFIG", botocore.config.Config(retries={"max_attempts": 1}))
     settings.current.cache_clear()
-    body = b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
 
-    def fail(request: Any, **_: Any) -> AWSResponse:
-        return AWSResponse(request.url, 500, {}, _Raw(body))
+    def fail(request: Any, **_: Any) -> Any:
+        return s3_error(request.url, 500, "InternalError", "We encountered an internal error.")
 
     client = runtime.clients_of("tag_on_write").s3
     client.meta.events.register("before-send.s3.GetObject", fail)
     yield
     client.meta.events.unregister("before-send.s3.GetObject", fail)
     settings.current.cache_clear()
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self.body
 
 
 def test_a_failed_read_of_the_facts_fails_closed(runtime: LocalRuntime, get_object_fails: None) -> None:
