@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-TAG_S3_CALLS_PER_OBJECT = 3  # HeadObject, GetObjectTagging, PutObjectTagging
+TAG_S3_CALLS_PER_OBJECT = 2  # GetObject of one byte (facts and TagCount), PutObjectTagging
+TAG_S3_CALLS_PER_TAGGED_OBJECT = 3  # and GetObjectTagging: the writer's tags are kept
 TAG_CONSENT_CALLS_PER_100_USERS_PER_PASS = 1  # BatchGetItem; a settle reads twice (decide, then verify)
 TAG_READ_PASSES = 2
 TAG_LEDGER_WRITES_PER_OBJECT = 1

@@ -15,7 +15,7 @@ from benchmarks.calls import Tally
 
 # us-east-1 list prices.
 S3_PUT_CLASS_PER_1K = 0.005  # PUT, COPY, POST, LIST (PutObjectTagging, ListObjectVersions, DeleteObjects counted here)
-S3_GET_CLASS_PER_1K = 0.0004  # GET, HEAD and all other requests (GetObjectTagging, HeadObject)
+S3_GET_CLASS_PER_1K = 0.0004  # GET, HEAD and all other requests (GetObject, GetObjectTagging, HeadObject)
 DYNAMODB_WRU_PER_MILLION = 0.625  # on-demand write request unit (standard table class)
 DYNAMODB_RRU_PER_MILLION = 0.125  # on-demand read request unit
 SQS_PER_MILLION = 0.40  # standard queue, per 64 KB request chunk

@@ -61,7 +61,7 @@ def _copy_packages(names: tuple[str, ...], target: Path) -> None:
             shutil.copy(origin, target / origin.name)
 
 
-def build(python: str, compiled: bool) -> tuple[Path, Path]:
+def build(python: str, compiled: bool, name: str = "") -> tuple[Path, Path]:
     """(layer, runtime) directories under .bench: the layer as infra/layer.py bundles it, boto3 as Lambda has it.
 
     The layer's packages are copied from this environment with infra/layer.py's own filter (the runtime
@@ -71,7 +71,7 @@ def build(python: str, compiled: bool) -> tuple[Path, Path]:
     """
     from infra.layer import compile_bytecode
 
-    tag = "compiled" if compiled else "sources"
+    tag = name or ("compiled" if compiled else "sources")
     layer, runtime = ROOT / ".bench" / f"layer-{tag}", ROOT / ".bench" / "runtime"
     for directory in (layer, runtime):
         shutil.rmtree(directory, ignore_errors=True)
@@ -94,12 +94,23 @@ def _time_import(python: str, module: str, cwd: Path, path: list[Path]) -> float
     return float(out.stdout.strip())
 
 
+SHIPPED = ROOT / ".bench" / "layer-shipped"  # the layer as infra/layer.py bundles it on this machine
+
+
+def shipped_bytecode(layer: Path, python: str) -> int:
+    """consentry modules in `layer` with bytecode `python` loads (its cache tag); 0: the layer ships sources only."""
+    probe = [python, "-S", "-c", "import sys; print(sys.implementation.cache_tag)"]
+    tag = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
+    return len(list((layer / "consentry").rglob(f"__pycache__/*.{tag}.pyc")))
+
+
 @dataclass
 class ImportCost:
     interpreter: str  # which Python measured it
     boto3: list[float]
     handlers: dict[str, list[float]]  # each handler as the layer ships (bytecode compiled at bundling)
     as_sources: list[float] = field(default_factory=list)  # tag_on_write with the layer's sources uncompiled
+    bytecode: int = 0  # consentry modules shipped with bytecode for the measuring Python (0: none, a failure)
 
     def _paired(self, times: list[float]) -> float:
         return statistics.median(h / b for h, b in zip(times, self.boto3, strict=True))
@@ -128,8 +139,11 @@ def measure(rounds: int = 7) -> ImportCost:
     `-S` and PYTHONPATH: only the layer and the runtime's packages are importable, as on Lambda (no site
     packages of this machine). Rounds interleave boto3, every handler, and the layer without bytecode.
     """
+    from infra.layer import runtime_python
+
     python, label = runtime_interpreter()
-    layer, runtime = build(python, compiled=True)
+    # As infra/layer.py bundles: compiled only with a CPython of the runtime's version (else sources only).
+    layer, runtime = build(python, compiled=runtime_python() is not None, name=SHIPPED.name.removeprefix("layer-"))
     sources, _ = build(python, compiled=False)
     dirs = handler_dirs()
     boto3: list[float] = []
@@ -143,7 +157,7 @@ def measure(rounds: int = 7) -> ImportCost:
         for d in dirs:
             handlers[d.name].append(_time_import(python, "app", d, [layer, runtime]))
         as_sources.append(_time_import(python, "app", tag_on_write, [sources, runtime]))
-    return ImportCost(label, boto3, handlers, as_sources)
+    return ImportCost(label, boto3, handlers, as_sources, bytecode=shipped_bytecode(layer, python))
 
 
 POWERTOOLS_BASE = "from aws_lambda_powertools import Logger, Metrics"
@@ -163,7 +177,7 @@ def _env(path: list[Path]) -> dict[str, str]:
 def decompose(rounds: int = 5) -> list[tuple[str, float]]:
     """Median CPU seconds of each layer of the tag_on_write import (as shipped), each after the ones above it."""
     python, _ = runtime_interpreter()
-    path = [ROOT / ".bench" / "layer-compiled", ROOT / ".bench" / "runtime"]
+    path = [SHIPPED, ROOT / ".bench" / "runtime"]
     cwd = ROOT / "functions" / "tag_on_write"
     times: dict[str, list[float]] = {label: [] for label, _, _ in LAYERS}
     for _ in range(rounds):
@@ -179,7 +193,7 @@ def decompose(rounds: int = 5) -> list[tuple[str, float]]:
 def own_modules(runs: int = 3) -> list[tuple[str, int]]:
     """Self time of each consentry module in the tag_on_write import (fastest of `runs`, -X importtime)."""
     python, _ = runtime_interpreter()
-    path = [ROOT / ".bench" / "layer-compiled", ROOT / ".bench" / "runtime"]
+    path = [SHIPPED, ROOT / ".bench" / "runtime"]
     best: dict[str, int] = {}
     for _ in range(runs):
         out = subprocess.run(

@@ -108,6 +108,7 @@ class Tagging:
     again: Tally
     consent_table: str
     ledger_table: str
+    tagged: Tally = field(default_factory=Tally)  # another batch as large, each object carrying its writer's tags
 
     @property
     def consent_read_calls(self) -> int:
@@ -153,7 +154,19 @@ def tagging(dep: Deployment, objects: int = 100, users: int = 100, incognito_eve
 
     assert tags_of(dep, keys[1])["training-eligible"] == "true"
     assert tags_of(dep, keys[0])["training-reason"] == "incognito"
-    return Tagging(objects, users, first, again, dep.consent_table, dep.ledger_table)
+
+    # The same batch for other chats of the same users, written with a tag of their writer's (kept).
+    writer = {"team": "support"}
+    others = [{**g, "pattern": "chats/{user}/w{i:07d}.json"} for g in groups]
+    dep.seed({"op": "chats", "bucket": dep.bucket, "groups": others, "tags": writer})
+    tagged_keys = list(seed.keys(others))
+    event = dep.sqs_event([s3_notification(dep.bucket, k, WRITE_AT) for k in tagged_keys], arn)
+    with dep.counter.measure() as tagged:
+        result = handlers.tag_on_write_handler(event, LambdaContext("tag_on_write"))
+    assert not result["batchItemFailures"], result
+    assert tags_of(dep, tagged_keys[1])["team"] == "support"
+    assert tags_of(dep, tagged_keys[1])["training-eligible"] == "true"
+    return Tagging(objects, users, first, again, dep.consent_table, dep.ledger_table, tagged)
 
 
 # -- retag of a user after an opt-out ----------------------------------------------------------

@@ -30,8 +30,11 @@ def main() -> None:
 
     from benchmarks import seed
     from benchmarks.motofast import faster_moto
-    from consentry.local import free_port
+    from consentry.local import correct_moto, free_port
 
+    # As `consentry serve` does: without it moto applies the stack's conditional Deny statements to everyone
+    # (a GetObject of a chat is refused; HeadObject escaped only because moto checks it as s3:HeadObject).
+    correct_moto()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

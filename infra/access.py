@@ -3,7 +3,8 @@
 Each grant is a call the function's code makes (tests/parity records every call under these very
 statements, with moto's IAM on, and maps it to the action AWS checks), or a reason in
 `infra/reasons.py` (the Lambda platform's needs, CDK's additions, a call about to land).
-The S3 rules: HeadObject is s3:GetObject; a call naming a VersionId needs the `...Version...`
+The S3 rules: HeadObject and a ranged GetObject are s3:GetObject (GetObject's TagCount needs
+s3:GetObjectTagging too); a call naming a VersionId needs the `...Version...`
 action (the bucket is versioned: every tag and delete call names one); DeleteObjects checks each
 key's delete action.
 """
@@ -15,11 +16,13 @@ from aws_cdk import aws_iam as iam
 from consentry.policy import Policy
 from infra.enforcement import chat_object_arns
 
-# Every enforcer: an object's facts (HeadObject), its tags read and written per version; versions deleted
-# (a deletion's purge; a write's leftover of a deleted life; the sweep's marker taken off a chat an event took
-# back); legal holds (a hold event; a version written under a hold is held too) and the lock check on a refusal.
+# Every enforcer: an object's facts and tag count (a ranged GetObject), its tags read and written per
+# version; versions deleted (a deletion's purge; a write's leftover of a deleted life; the sweep's marker
+# taken off a chat an event took back); legal holds (a hold event; a version written under a hold is held
+# too) and the lock check on a refusal.
 ENFORCER_OBJECT_ACTIONS = (
     "s3:GetObject",
+    "s3:GetObjectTagging",  # ChatStore.head: S3 answers GetObject's TagCount only to a caller allowed this
     "s3:GetObjectVersionTagging",
     "s3:PutObjectVersionTagging",
     "s3:DeleteObjectVersion",

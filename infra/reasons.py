@@ -18,6 +18,12 @@ _LIST_BUCKET = {
         "vanished object for a failure (reveals keys, not content)"
     ),
 }
+_TAG_COUNT = {
+    "s3:GetObjectTagging": (
+        "no call: S3 puts TagCount in GetObject's answer (ChatStore.head) only for a caller allowed to read the "
+        "tags; without it a tagged chat reads as untagged and its writer's tags would be overwritten"
+    ),
+}
 # Lambda's poller calls these for an SQS event source (AWS: ReceiveMessage, DeleteMessage,
 # GetQueueAttributes); CDK's SqsEventSource grants them with ChangeMessageVisibility and GetQueueUrl.
 _SQS_EVENT_SOURCE = {
@@ -50,10 +56,10 @@ _REVIVE = {
     "s3:DeleteObjectVersion": "takes the sweep's delete marker off a chat that a write or backfill took back",
 }
 UNCALLED_GRANTS: dict[str, dict[str, str]] = {
-    "tag_on_write": {**_LOGS, **_LIST_BUCKET, **_SQS_EVENT_SOURCE, **_LOCK_CHECK},
-    "backfill": {**_LOGS, **_LIST_BUCKET, **_LOCK_CHECK, **_REVIVE},
-    "chat_events": {**_LOGS, **_LIST_BUCKET, **_FAILURE_DESTINATION},
-    "worker": {**_LOGS, **_LIST_BUCKET, **_SQS_EVENT_SOURCE},
+    "tag_on_write": {**_LOGS, **_LIST_BUCKET, **_TAG_COUNT, **_SQS_EVENT_SOURCE, **_LOCK_CHECK},
+    "backfill": {**_LOGS, **_LIST_BUCKET, **_TAG_COUNT, **_LOCK_CHECK, **_REVIVE},
+    "chat_events": {**_LOGS, **_LIST_BUCKET, **_TAG_COUNT, **_FAILURE_DESTINATION},
+    "worker": {**_LOGS, **_LIST_BUCKET, **_TAG_COUNT, **_SQS_EVENT_SOURCE},
     "consent_changed": {**_LOGS, **_STREAM_EVENT_SOURCE, **_FAILURE_DESTINATION},
     "retention_sweep": {**_LOGS, **_FAILURE_DESTINATION},
 }

@@ -12,6 +12,22 @@ from consentry.policy import format_instant
 from consentry.records import ChatRecord
 
 
+def s3_error(url: str, status: int, code: str, message: str) -> Any:
+    """An S3 error answer for a `before-send` hook (HTTP-level fault injection: the SDK parses it as S3's)."""
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+    body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+    return AWSResponse(url, status, HTTPHeaders(), _Raw(body))
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
 def t(text: str) -> datetime:
     """An instant from a short ISO form: t("2026-01-02") or t("2026-01-02T03:04:05")."""
     value = datetime.fromisoformat(text)

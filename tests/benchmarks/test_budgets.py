@@ -44,9 +44,16 @@ def sweep_calls(total: int, due: int) -> scenarios.Sweep:
 # -- tagging a batch of 100 new objects (one SQS event) ---------------------------------
 
 
-def test_tagging_a_new_object_costs_at_most_three_s3_calls(tagging: scenarios.Tagging) -> None:
+def test_tagging_a_new_object_its_writer_did_not_tag_costs_two_s3_calls(tagging: scenarios.Tagging) -> None:
     assert tagging.first.s3 <= B.TAG_S3_CALLS_PER_OBJECT * tagging.objects
     assert tagging.first.s3_writes == tagging.objects  # one PutObjectTagging each
+    assert tagging.first.count("s3", "GetObjectTagging") == 0
+
+
+def test_tagging_a_new_object_with_its_writers_tags_costs_three_s3_calls(tagging: scenarios.Tagging) -> None:
+    assert tagging.tagged.s3 <= B.TAG_S3_CALLS_PER_TAGGED_OBJECT * tagging.objects
+    assert tagging.tagged.count("s3", "GetObjectTagging") == tagging.objects  # the writer's tags, to keep
+    assert tagging.tagged.s3_writes == tagging.objects
 
 
 def test_tagging_reads_consents_in_batches_not_per_object(tagging: scenarios.Tagging) -> None:

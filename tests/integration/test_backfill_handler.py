@@ -14,13 +14,12 @@ from typing import Any
 
 import botocore.config
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from consentry import settings
 from consentry.aws.batch_ops import encode_key
 from consentry.local import LambdaContext, LocalRuntime
 from consentry.policy import Reason
-from support import record, set_consent, t, tags
+from support import record, s3_error, set_consent, t, tags
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "tests" / "events" / "s3BatchOperationEventSchemaV2.json").read_text())
@@ -155,24 +154,15 @@ def test_backfill_keeps_a_later_activity_the_ledger_knows(runtime: LocalRuntime)
 
 @pytest.fixture
 def slow_down(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
-    """S3 answers GetObjectTagging with 503 SlowDown, as it does under throttling (HTTP-level fault injection)."""
+    """S3 answers GetObject (the object's facts) with 503 SlowDown, as under throttling (HTTP-level fault injection)."""
     monkeypatch.setattr(settings, "BOTO_CONFIG", botocore.config.Config(retries={"max_attempts": 1}))
     settings.current.cache_clear()
     clients = runtime.clients_of("backfill")
-    body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 
-    def throttle(request: Any, **_: Any) -> AWSResponse:
-        return AWSResponse(request.url, 503, {}, _Raw(body))
+    def throttle(request: Any, **_: Any) -> Any:
+        return s3_error(request.url, 503, "SlowDown", "Please reduce your request rate.")
 
-    clients.s3.meta.events.register("before-send.s3.GetObjectTagging", throttle)
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self.body
+    clients.s3.meta.events.register("before-send.s3.GetObject", throttle)
 
 
 def test_backfill_under_s3_throttling_is_a_temporary_failure(runtime: LocalRuntime, slow_down: None) -> None:

@@ -30,9 +30,9 @@ from support import exists, record, retain_for_a_day, set_consent, t, tags
 NAMES = [spec.name for spec in FUNCTIONS]
 
 
-def unannounced(rt: LocalRuntime, key: str) -> None:
+def unannounced(rt: LocalRuntime, key: str, tagging: str = "") -> None:
     """An object written before deployment: in the bucket, its notification lost."""
-    rt.s3.put_object(Bucket=rt.bucket, Key=key, Body=b"{}")
+    rt.s3.put_object(Bucket=rt.bucket, Key=key, Body=b"{}", Tagging=tagging)
     url = rt.env["WRITE_QUEUE_URL"]
     while messages := rt.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         for m in messages:
@@ -51,8 +51,8 @@ def every_flow(rt: LocalRuntime) -> None:
     set_consent(rt, "ben", "granted", t("2025-09-01"), version=1)
     for key in ("chats/ana/a.json", "chats/ana/b.json", "chats/ana/held.json", "code-sessions/ana/s.jsonl"):
         rt.put_chat(key, at=t("2025-09-10"))
-    for key in ("chats/ben/a.json", "chats/ben/b.json"):
-        rt.put_chat(key, at=t("2025-09-10"))
+    rt.put_chat("chats/ben/a.json", at=t("2025-09-10"))
+    rt.put_chat("chats/ben/b.json", at=t("2025-09-10"), tags={"team": "support"})  # its writer's tags: read, kept
     rt.settle()
     rt.chat_event("Chat Archived", {"user_id": "ana", "key": "chats/ana/a.json"}, t("2025-09-11"))
     rt.chat_event("Chat Reopened", {"user_id": "ana", "key": "chats/ana/a.json"}, t("2025-09-12"))
@@ -84,7 +84,7 @@ def every_flow(rt: LocalRuntime) -> None:
     rt.sweep(t("2026-01-01T03:00:00"))
     rt.settle()
     # An object no notification announced, tagged by S3 Batch Operations.
-    unannounced(rt, "chats/cid/old.json")
+    unannounced(rt, "chats/cid/old.json", tagging="team=support")
     rt.invoke("backfill", backfill_event(rt, "chats/cid/old.json"))
     # A held chat's version no notification announced: the backfill holds it too.
     unannounced(rt, "chats/dee/old.json")
@@ -144,3 +144,12 @@ def test_every_grant_is_called_or_has_a_reason(exercised: Parity, name: str) -> 
     assert called <= granted
     assert sorted(granted - called) == sorted(reasons), "remove the grant, or say in infra/reasons.py why it stays"
     assert not set(reasons) & called, "a reason for an action the code calls is stale: remove it"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_role_that_reads_an_objects_facts_may_read_its_tag_count(exercised: Parity, name: str) -> None:
+    """S3 answers GetObject's TagCount only to a caller allowed s3:GetObjectTagging; moto to anyone
+    (tests/parity/test_tag_count.py). Without it a tagged chat reads as untagged: its tags would be lost."""
+    granted = {a for s in exercised.identity[name] if s.get("Effect") == "Allow" for a in s["Action"]}
+    if "s3:GetObject" in exercised.actions(name):
+        assert "s3:GetObjectTagging" in granted

@@ -57,7 +57,7 @@ def write_chats(d: Deployment, version: int = 1) -> dict[str, Any]:
 
 
 TRANSIENT = [
-    Fault("s3", "HeadObject", "5xx", times=2),
+    Fault("s3", "GetObject", "5xx", times=2),
     Fault("s3", "GetObjectTagging", "timeout", times=2),
     Fault("s3", "PutObjectTagging", "5xx", times=3),
     Fault("s3", "PutObjectTagging", "connect", times=2),

@@ -29,12 +29,13 @@ _NO_LOCK = {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundErr
 
 @dataclass(frozen=True)
 class ObjectFacts:
-    """What HeadObject tells the policy about the current version of a chat."""
+    """What S3 tells the policy about the current version of a chat, and how many tags it carries."""
 
     key: str
     version_id: str | None
     last_modified: datetime
     incognito: bool
+    tag_count: int | None = None  # None: not asked; 0: S3 answered without TagCount (no tags)
 
 
 @dataclass(frozen=True)
@@ -88,18 +89,32 @@ class ChatStore:
         self.policy = policy
 
     def head(self, key: str) -> ObjectFacts | None:
-        """Facts of the current version; None when the object is gone."""
+        """Facts of the current version and its tag count; None when the object is gone (or a delete marker).
+
+        A GetObject of the first byte answers what HeadObject does, at the same price, and `TagCount`
+        besides (HeadObject does not): a new chat's tags are then read only when its writer put some.
+        S3 includes TagCount only for a caller allowed s3:GetObjectTagging (infra/access.py grants it:
+        without it a tagged object would read as untagged). An empty object has no first byte (416
+        InvalidRange): it is asked again without a range. Any other error raises.
+        """
         try:
-            response = self.client.head_object(Bucket=self.bucket, Key=key)
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")
+            except ClientError as err:
+                if _code(err) != "InvalidRange":
+                    raise
+                response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as err:
             if _missing(err):
                 return None
             raise
+        response["Body"].close()  # one byte at most (or a whole object written since the 416): never read
         return ObjectFacts(
             key=key,
             version_id=response.get("VersionId"),
             last_modified=response["LastModified"],
             incognito=is_incognito(response.get("Metadata", {}), self.policy),
+            tag_count=response.get("TagCount", 0),
         )
 
     def tags(self, key: str, version_id: str | None = None) -> dict[str, str] | None:

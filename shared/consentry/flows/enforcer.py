@@ -56,7 +56,7 @@ R = TypeVar("R")
 
 
 class ReadFacts(Enum):
-    """When `settle` reads the object's facts (HeadObject) before deciding."""
+    """When `settle` reads the object's facts (`ChatStore.head`, a ranged GetObject) before deciding."""
 
     ALWAYS = "always"
     IF_UNKNOWN = "if-unknown"  # only when the ledger has no live record of the chat
@@ -73,7 +73,7 @@ class Change:
     at: datetime | None
     update: Update
     _: KW_ONLY
-    facts: ReadFacts = ReadFacts.NEVER
+    facts: ReadFacts = ReadFacts.NEVER  # when to read the object's facts (ChatStore.head)
     check_s3: bool = False  # compare with S3's tags even when the ledger says nothing changed
     label: str = ""  # the history entry's name (default: the event's)
     verify: bool = True  # False: the caller deals with S3 itself (tombstones, locks found by a purge)
@@ -231,13 +231,13 @@ class Enforcer:
         outcome = Outcome(target, current, consent=consent_id)
         if new is None or new.same_state(current):
             if target.check_s3 and target.verify and current is not None and not current.removed:
-                return self._verify(target, current, current, outcome)
+                return self._verify(target, current, current, outcome, facts)
             return outcome
         if not target.verify:
             outcome.record = self._write(target, new, current)
             outcome.wrote_ledger = True
             return outcome
-        return self._verify(target, new, current, outcome)
+        return self._verify(target, new, current, outcome, facts)
 
     def facts(self, target: Change) -> ObjectFacts | None:
         """The current version's facts; VersionGone when the version a notification names is gone.
@@ -254,8 +254,19 @@ class Enforcer:
             raise VersionGone(target.version_id)
         return facts
 
-    def _verify(self, target: Change, new: ChatRecord, current: ChatRecord | None, outcome: Outcome) -> Outcome:
-        """Write `new` (unless it is `current`) and make S3 carry it: tags on its version, holds, markers."""
+    def _verify(
+        self,
+        target: Change,
+        new: ChatRecord,
+        current: ChatRecord | None,
+        outcome: Outcome,
+        facts: ObjectFacts | None = None,
+    ) -> Outcome:
+        """Write `new` (unless it is `current`) and make S3 carry it: tags on its version, holds, markers.
+
+        The version's tags are read unless the facts just read say it has none (a new chat whose writer
+        put no tags): then there is nothing foreign to keep and nothing of ours to find.
+        """
         ours = decision_tags(new.decision, self.policy) if new.state != State.REMOVED else None
         tags_kept = (
             current is not None
@@ -264,7 +275,8 @@ class Enforcer:
             and current.version_id == new.version_id
             and ours == decision_tags(current.decision, self.policy)
         )
-        s3_tags = None if tags_kept or ours is None else self.chats.tags(target.key, new.version_id)
+        untagged = facts is not None and facts.tag_count == 0 and facts.version_id == new.version_id
+        s3_tags = None if tags_kept or ours is None else {} if untagged else self.chats.tags(target.key, new.version_id)
         if not tags_kept and ours is not None and s3_tags is None:
             return self._gone(target, current, outcome)
         plan = None
