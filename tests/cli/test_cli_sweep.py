@@ -10,6 +10,7 @@ runs when the test delivers it).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -269,3 +270,12 @@ def test_the_plan_is_made_at_the_clock_by_default(served_story: LocalRuntime, cl
 
     assert abs(datetime.fromisoformat(data["now"]).timestamp() - datetime.now(UTC).timestamp()) < 600
     assert len(data["due"]) == 2  # 2025's chats of an opted-out user are long due by the clock
+
+
+def test_every_skip_the_sweep_flow_reports_has_a_label_in_the_table() -> None:
+    from consentry.cli.sweep import SKIPPED
+    from consentry.flows import lifecycle, sweep
+
+    sources = "".join(Path(module.__file__ or "").read_text() for module in (sweep, lifecycle))
+    reported = set(re.findall(r"\"(skipped:[a-z-]+)\"", sources))
+    assert reported and reported <= set(SKIPPED), reported - set(SKIPPED)

@@ -46,6 +46,7 @@ SKIPPED = {
     "skipped:not-due": "skipped: no longer due (reopened or written since)",
     "skipped:versions-changed": "skipped: its versions changed since the plan",
     "skipped:changed": "skipped: changed while it was being swept",
+    "skipped:taken": "skipped: another sweep removed it at the same time",
 }
 
 
