@@ -23,6 +23,7 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
+from moto.moto_api._internal import mock_random
 
 from .conftest import budget
 from .figures import FIGURES
@@ -88,9 +89,15 @@ class Histories(RuleBasedStateMachine):
 
     # -- what the world does ----------------------------------------------------------------------
 
-    @initialize(user=st.sampled_from(USERS), step=STEPS)
-    def first_consent(self, user: str, step: timedelta) -> None:
-        """Most histories start with someone who said yes (the default for new users)."""
+    @initialize(user=st.sampled_from(USERS), step=STEPS, seed=st.integers(0, 2**32 - 1))
+    def first_consent(self, user: str, step: timedelta, seed: int = 0) -> None:
+        """Most histories start with someone who said yes (the default for new users).
+
+        moto's identifiers (versions, messages) come from its own random generator, seeded here from the
+        history: a history replayed (hypothesis replays the failing one) gets the same identifiers, and a
+        failure cannot hang on what ran before in the process.
+        """
+        mock_random.seed(seed)
         at = self.tick(step)
         self._put_consent(user, {"tier": "pro", "training_consent": "granted", "consent_changed_at": iso(at)})
 
@@ -295,29 +302,85 @@ def test_consent_churn_histories_match_the_policy(deployment: Deployment) -> Non
     run(ConsentHistories, deployment, examples=450, steps=10)
 
 
-@pytest.mark.parametrize("planted", ["retag-ignores-consent", "write-trusts-writer-tags", "incognito-ignored"])
+# For each planted bug, a history known to expose it: the oracle must bite on it whatever the search finds.
+_DENY = {"tier": "pro", "consent": "denied", "changed": "now", "tier_changed": "missing", "retention": None, "bad": 0}
+_PLAIN = {"metadata": {}, "tags": {}}
+EXPOSING: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    # Written and tagged eligible while consent is granted; consent then denied: the stored chat must be retagged.
+    "retag-ignores-consent": [
+        ("first_consent", {"user": "u1", "step": timedelta(days=12)}),
+        ("write", {"key": "chats/u1/c1.json", "step": timedelta(days=1), **_PLAIN}),
+        ("settle_and_check", {}),
+        ("change_consent", {"user": "u1", "step": timedelta(days=1), **_DENY}),
+        ("settle_and_check", {}),
+    ],
+    # Consent denied, and the writer tags its chat eligible: ours must win.
+    "write-trusts-writer-tags": [
+        ("first_consent", {"user": "u1", "step": timedelta(days=12)}),
+        ("change_consent", {"user": "u1", "step": timedelta(days=1), **_DENY}),
+        ("settle_and_check", {}),
+        (
+            "write",
+            {
+                "key": "chats/u1/c1.json",
+                "step": timedelta(days=1),
+                "metadata": {},
+                "tags": {"training-eligible": "true"},
+            },
+        ),
+        ("settle_and_check", {}),
+    ],
+    # Consent granted, an incognito chat written: never eligible.
+    "incognito-ignored": [
+        ("first_consent", {"user": "u1", "step": timedelta(days=12)}),
+        (
+            "write",
+            {"key": "chats/u1/c1.json", "step": timedelta(days=1), "metadata": {"incognito": "true"}, "tags": {}},
+        ),
+        ("settle_and_check", {}),
+    ],
+}
+
+
+def replay(machine: type[Histories], deployment: Deployment, steps: list[tuple[str, dict[str, Any]]]) -> None:
+    """One given history, step by step, then the teardown's final check (as hypothesis runs a history)."""
+    machine.deployment = deployment
+    history = machine()
+    for name, arguments in steps:
+        getattr(history, name)(**arguments)
+    history.teardown()
+
+
+@pytest.mark.parametrize("planted", sorted(EXPOSING))
 def test_the_oracle_catches_a_planted_violation(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, planted: str
 ) -> None:
-    """A test that cannot fail proves nothing: with a known bug planted in the core, histories must fail."""
+    """A test that cannot fail proves nothing: with a known bug planted in the core, histories must fail.
+
+    Twice: a history known to expose the bug must fail the oracle (whatever ran before, this does not
+    depend on the search), and the generated histories must find the bug by themselves (derandomized,
+    moto's identifiers seeded per history: the same histories and the same answers every run).
+    """
     from consentry.aws import chat_store
 
+    machine: type[Histories] = Histories if planted == "incognito-ignored" else ConsentHistories
+    counted = FIGURES.histories.copy()  # planted-bug histories are not part of the figures
+    replay(machine, deployment, EXPOSING[planted])  # without the bug, the history passes
+    deployment.reset()
     if planted == "retag-ignores-consent":
         from consentry.handlers import events
 
         monkeypatch.setattr(events, "consent_change", lambda record: None)  # a consent change never retags
-        machine: type[Histories] = ConsentHistories
     elif planted == "write-trusts-writer-tags":
         from consentry.flows import enforcer
 
         real = enforcer.plan_tags  # the enforcer's own reference is the one it calls
         monkeypatch.setattr(enforcer, "plan_tags", lambda current, ours, key: real(current, {**ours, **current}, key))
-        machine = ConsentHistories
     else:
         monkeypatch.setattr(chat_store, "is_incognito", lambda metadata, policy: False)
-        machine = Histories
+    with pytest.raises(AssertionError):
+        replay(machine, deployment, EXPOSING[planted])
     machine.deployment = deployment
-    counted = FIGURES.histories.copy()  # planted-bug histories are not part of the figures
     with pytest.raises(AssertionError):
         run_state_machine_as_test(
             machine,
