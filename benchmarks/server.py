@@ -30,8 +30,12 @@ def main() -> None:
 
     from benchmarks import seed
     from benchmarks.motofast import faster_moto
-    from consentry.local import free_port
+    from consentry.local import correct_moto, free_port
 
+    # The server's moto is this process's: the same correction as in-process runs and `consentry serve` get
+    # (without it, every ListObjectVersions deep-copies the bucket's versions: a retag of 100k chats then
+    # outlasts the clients' read timeout).
+    correct_moto()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
