@@ -89,15 +89,9 @@ class Histories(RuleBasedStateMachine):
 
     # -- what the world does ----------------------------------------------------------------------
 
-    @initialize(user=st.sampled_from(USERS), step=STEPS, seed=st.integers(0, 2**32 - 1))
-    def first_consent(self, user: str, step: timedelta, seed: int = 0) -> None:
-        """Most histories start with someone who said yes (the default for new users).
-
-        moto's identifiers (versions, messages) come from its own random generator, seeded here from the
-        history: a history replayed (hypothesis replays the failing one) gets the same identifiers, and a
-        failure cannot hang on what ran before in the process.
-        """
-        mock_random.seed(seed)
+    @initialize(user=st.sampled_from(USERS), step=STEPS)
+    def first_consent(self, user: str, step: timedelta) -> None:
+        """Most histories start with someone who said yes (the default for new users)."""
         at = self.tick(step)
         self._put_consent(user, {"tier": "pro", "training_consent": "granted", "consent_changed_at": iso(at)})
 
@@ -342,6 +336,20 @@ EXPOSING: dict[str, list[tuple[str, dict[str, Any]]]] = {
 }
 
 
+def seeded(machine: type[Histories]) -> type[Histories]:
+    """`machine` with moto's identifiers (versions, messages) seeded from each history: moto draws them from its
+    own generator, which hypothesis does not seed, so a failing history replayed (hypothesis replays it to
+    report it) got other identifiers, and what ran before in the process decided whether it failed again."""
+
+    class Seeded(machine):  # type: ignore[valid-type,misc]
+        @initialize(user=st.sampled_from(USERS), step=STEPS, seed=st.integers(0, 2**32 - 1))
+        def first_consent(self, user: str, step: timedelta, seed: int = 0) -> None:
+            mock_random.seed(seed)
+            super().first_consent(user, step)
+
+    return Seeded
+
+
 def replay(machine: type[Histories], deployment: Deployment, steps: list[tuple[str, dict[str, Any]]]) -> None:
     """One given history, step by step, then the teardown's final check (as hypothesis runs a history)."""
     machine.deployment = deployment
@@ -380,10 +388,11 @@ def test_the_oracle_catches_a_planted_violation(
         monkeypatch.setattr(chat_store, "is_incognito", lambda metadata, policy: False)
     with pytest.raises(AssertionError):
         replay(machine, deployment, EXPOSING[planted])
-    machine.deployment = deployment
+    searched = seeded(machine)
+    searched.deployment = deployment
     with pytest.raises(AssertionError):
         run_state_machine_as_test(
-            machine,
+            searched,
             settings=settings(
                 max_examples=150,
                 stateful_step_count=14,
