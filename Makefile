@@ -4,19 +4,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: help check doctest dev demo test test-latest lock unit integration infra-tests parity lint bench synth deploy diff clean
+.PHONY: help check doctest dev demo test test-nightly test-latest lock unit integration infra-tests parity lint bench bench-full bench-serve synth deploy diff clean
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
 help:
 	@echo "make demo         install what the demo needs and run it (embedded moto server)"
 	@echo "make check        lint, doctests and the whole suite: what CI runs"
-	@echo "make test         install everything and run the whole test suite"
+	@echo "make test         install everything and run the whole test suite (CI's profile)"
+	@echo "make test-nightly the reliability suite's long profiles: 20x the histories and schedules (nightly)"
 	@echo "make lock         refresh requirements/*.lock (newest allowed versions, with hashes)"
 	@echo "make test-latest  the suite on the newest versions pyproject.toml allows, in .venv-latest (weekly)"
 	@echo "make unit | integration | infra-tests | parity   one part of the suite"
 	@echo "make lint         ruff on every Python file, mypy --strict on the code and the tests' support code"
 	@echo "make doctest      the examples in the package's docstrings"
-	@echo "make bench        the cost benchmarks (counts and ratios)"
+	@echo "make bench        the cost benchmarks (counts and ratios); the training side up to 100k records"
+	@echo "make bench-full   the cost benchmarks with the training side at 1M records (its budgets)"
+	@echo "make bench-serve  a consentry serve's memory over 20 dry-run sweeps, and its stop after SIGINT"
 	@echo "make synth        synthesize the CDK app (no Docker, no credentials)"
 	@echo "make deploy|diff  the CDK app against the current AWS account (CDK_ARGS='-c key=value ...')"
 
@@ -57,6 +60,11 @@ demo: $(VENV)/.local
 test: dev
 	$(PY) -m pytest -n auto --dist worksteal
 
+# The same suite with the long profiles of the generated histories (HYPOTHESIS_PROFILE) and of the side-by-side
+# schedules (CONSENTRY_EXPLORE): twenty times as many, the nightly-only exhaustive pairs too.
+test-nightly: dev
+	HYPOTHESIS_PROFILE=nightly CONSENTRY_EXPLORE=nightly $(PY) -m pytest -n auto --dist worksteal
+
 unit: dev
 	$(PY) -m pytest tests/unit
 
@@ -88,6 +96,12 @@ check: lint doctest test
 
 bench: dev
 	$(PY) -m benchmarks
+
+bench-full: dev
+	$(PY) -m benchmarks --training-1m
+
+bench-serve: dev
+	$(PY) -m benchmarks.server memory
 
 synth: dev
 	$(PY) infra/app.py

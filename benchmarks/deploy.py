@@ -44,6 +44,9 @@ QUIET = {
 }
 
 
+SERVER_READ_TIMEOUT = 120  # seconds: the handlers' clients against the benchmarks' moto server
+
+
 def prepare_environment() -> None:
     """Fake credentials and quiet Powertools; call before consentry is imported."""
     os.environ.update(FAKE_AWS)
@@ -272,6 +275,8 @@ def in_process() -> Iterator[Deployment]:
 @contextmanager
 def moto_server() -> Iterator[Deployment]:
     """A deployment on moto's threaded server, run in a child process (`benchmarks.server`)."""
+    from botocore.config import Config
+
     from consentry import settings
 
     log = ROOT / ".bench"
@@ -286,8 +291,13 @@ def moto_server() -> Iterator[Deployment]:
             text=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
         )
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdout is not None and child.stdin is not None
     saved = os.environ.get("AWS_ENDPOINT_URL")
+    configs = (settings.BOTO_CONFIG, settings.ONCE_CONFIG)
+    # One moto process answers every call of the run, on a machine that may be loaded: the handlers' clients
+    # wait for it longer than for AWS (the budgets count calls, not seconds), and retry as they do on AWS.
+    patient = Config(connect_timeout=10, read_timeout=SERVER_READ_TIMEOUT)
+    settings.BOTO_CONFIG, settings.ONCE_CONFIG = (c.merge(patient) for c in configs)
     try:
         port = int(child.stdout.readline())
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
@@ -308,6 +318,7 @@ def moto_server() -> Iterator[Deployment]:
             os.environ.pop("AWS_ENDPOINT_URL", None)
         else:
             os.environ["AWS_ENDPOINT_URL"] = saved
+        settings.BOTO_CONFIG, settings.ONCE_CONFIG = configs
         settings.current.cache_clear()
         child.stdin.close()
         try:

@@ -32,8 +32,9 @@ def main() -> None:
     from benchmarks.motofast import faster_moto
     from consentry.local import correct_moto, free_port
 
-    # As `consentry serve` does: without it moto applies the stack's conditional Deny statements to everyone
-    # (a GetObject of a chat is refused; HeadObject escaped only because moto checks it as s3:HeadObject).
+    # As `consentry serve` does (consentry.local.correct_moto): without it moto applies the stack's conditional
+    # Deny statements to everyone (a GetObject of a chat is refused) and every ListObjectVersions deep-copies the
+    # bucket's versions (a retag of 100k chats then outlasts the clients' read timeout).
     correct_moto()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
