@@ -543,15 +543,16 @@ def cost_lines(m: dict[str, Any]) -> list[str]:
         f"= {money(tagged.total)}"
     )
     chats = 10_000
-    pages = math.ceil(chats / RETAG_PAGE)
-    page = r1.runs[0].calls  # a full page of the measured chain
-    per_page = costs.bill(page, pages, consumed=pages, invocations=pages, memory_mb=1024)
+    # The whole measured chain (root, the hash ranges' pages), scaled: the root only fans out and tags nothing.
+    scale, chain = chats / r1.chats, r1.work
+    messages = len(r1.runs) * scale
+    per_chain = costs.bill(chain, scale, consumed=messages, invocations=messages, memory_mb=1024)
     stream = costs.bill(r1.stream, 1, invocations=1, memory_mb=256)
-    optout = per_page + stream
+    optout = per_chain + stream
     lines.append(
-        f"per opt-out of a {chats // 1000}k-chat user ({pages} pages of {RETAG_PAGE}): S3 {money(optout.s3)}, "
+        f"per opt-out of a {chats // 1000}k-chat user (the N={r1.chats} chain x{scale:.0f}): S3 {money(optout.s3)}, "
         f"DynamoDB {money(optout.dynamodb)} "
-        f"({page.wru / RETAG_PAGE:.1f} WRU + {page.rru / RETAG_PAGE:.2f} RRU per chat), "
+        f"({chain.wru / r1.chats:.1f} WRU + {chain.rru / r1.chats:.2f} RRU per chat), "
         f"SQS {money(optout.sqs)}, Lambda {money(optout.lambda_)} = {money(optout.total)}"
     )
     sized = realistic_item()
@@ -592,13 +593,17 @@ def unit_bills(m: dict[str, Any]) -> dict[str, costs.Bill]:
     tag: scenarios.Tagging = m["tag"]
     r1: scenarios.Retag = m["retag"][m["sizes"][0]]
     sweep: scenarios.Sweep = m["sweep"][min(m["sweep"])]
-    page = r1.runs[0].calls
+    chain, messages = r1.work, len(r1.runs)  # the whole measured chain: its root only fans out
     return {
         "write": costs.bill(
             tag.first, MILLION / tag.objects, notifications=MILLION, consumed=MILLION, invocations=MILLION / tag.objects
         ),
         "retagged chat": costs.bill(
-            page, MILLION / RETAG_PAGE, consumed=MILLION / RETAG_PAGE, invocations=MILLION / RETAG_PAGE, memory_mb=1024
+            chain,
+            MILLION / r1.chats,
+            consumed=messages * MILLION / r1.chats,
+            invocations=messages * MILLION / r1.chats,
+            memory_mb=1024,
         ),
         "swept object": costs.bill(
             sweep.calls, MILLION / sweep.due, consumed=MILLION / 100, invocations=MILLION / 100, memory_mb=1024
