@@ -25,8 +25,8 @@ from benchmarks import budgets as B  # noqa: E402
 from benchmarks import costs, deploy, imports, latency, naive, scenarios, training  # noqa: E402
 from benchmarks.calls import Tally, item_size  # noqa: E402
 from benchmarks.report import Row, mb, money, section, table  # noqa: E402
-from consentry.aws.ledger import RANGES  # noqa: E402
-from consentry.flows.fanout import RETAG_PAGE  # noqa: E402
+from consentry.service.aws.ledger import RANGES  # noqa: E402
+from consentry.service.flows.fanout import RETAG_PAGE  # noqa: E402
 
 MILLION = 1_000_000
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from consentry.aws.ledger_schema import DUE_SHARD, EXPIRES_AT, PK, SK
+from consentry.service.aws.ledger_schema import DUE_SHARD, EXPIRES_AT, PK, SK
 
 S3_WRITES = frozenset(
     {"PutObjectTagging", "PutObject", "CopyObject", "DeleteObjects", "DeleteObject", "PutObjectLegalHold"}
@@ -100,7 +100,7 @@ INDEX_ITEM_OVERHEAD = 100  # bytes DynamoDB adds to each index entry (and to eac
 
 
 def index_entry_size(item: Mapping[str, Any]) -> int:
-    """Bytes of the item's `due` index entry: projection KEYS_ONLY (consentry.aws.ledger_schema.DUE_PROJECTION).
+    """Bytes of the item's `due` index entry: projection KEYS_ONLY (consentry.service.aws.ledger_schema.DUE_PROJECTION).
 
     The table's keys and the index's keys, plus DynamoDB's 100 bytes of overhead per index entry.
     """

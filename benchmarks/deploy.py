@@ -8,9 +8,9 @@ Two ways to run moto:
   (`benchmarks.server`), reached through `AWS_ENDPOINT_URL` as a deployment
   would reach AWS; memory measured here is then only the handler's side.
 
-Either way the handlers run in this process, through `consentry.handlers` as
+Either way the handlers run in this process, through `consentry.service.handlers` as
 Lambda would call them, and a `CallCounter` is attached to the clients of
-`consentry.settings.current()`: exactly the calls the handlers make. The
+`consentry.service.settings.current()`: exactly the calls the handlers make. The
 harness's own calls (seeding, reading results, receiving from queues as
 Lambda's pollers do) go through other clients and are not counted.
 """
@@ -87,9 +87,9 @@ class Deployment:
     @property
     def ledger(self) -> Any:
         """A `Ledger` on the harness's own (uncounted) client, keyed as the handlers key it."""
-        from consentry import settings
-        from consentry.aws.ledger import Ledger
-        from consentry.pseudonyms import Pseudonyms
+        from consentry.service import settings
+        from consentry.service.aws.ledger import Ledger
+        from consentry.service.pseudonyms import Pseudonyms
 
         config = settings.current()[0]
         return Ledger(
@@ -153,8 +153,8 @@ class Deployment:
 
     def work_message(self, body: Mapping[str, Any], receive_count: int = 1, memory: bool = False) -> MessageRun:
         """Deliver one work message to the worker handler, as its own invocation."""
-        from consentry import handlers
         from consentry.local import LambdaContext
+        from consentry.service import handlers
 
         record = {
             "messageId": str(uuid.uuid4()),
@@ -235,8 +235,8 @@ def _attach(mode: str, seed: Any) -> Deployment:
     import boto3
 
     from benchmarks.calls import CallCounter
-    from consentry import settings
     from consentry.local import LocalRuntime
+    from consentry.service import settings
 
     runtime = LocalRuntime.provisioned("bench")  # clears settings.current: the handlers' clients are made next
     config, clients = settings.current()
@@ -259,7 +259,7 @@ def in_process() -> Iterator[Deployment]:
 
     from benchmarks import seed
     from benchmarks.motofast import faster_moto
-    from consentry import settings
+    from consentry.service import settings
 
     saved = dict(os.environ)  # the runtime exports its deployment's variables: gone with the deployment
     with faster_moto(), mock_aws():
@@ -277,7 +277,7 @@ def moto_server() -> Iterator[Deployment]:
     """A deployment on moto's threaded server, run in a child process (`benchmarks.server`)."""
     from botocore.config import Config
 
-    from consentry import settings
+    from consentry.service import settings
 
     log = ROOT / ".bench"
     log.mkdir(exist_ok=True)

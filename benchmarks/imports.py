@@ -48,15 +48,16 @@ def runtime_interpreter() -> tuple[str, str]:
 
 
 def _copy_packages(names: tuple[str, ...], target: Path) -> None:
-    from infra.layer import _runtime_only
+    from infra.layer import copy_service
 
     for name in names:
         spec = importlib.util.find_spec(name)
         assert spec is not None and spec.origin is not None, name
         origin = Path(spec.origin)
-        if origin.name == "__init__.py":
-            ignore = _runtime_only if name == "consentry" else shutil.ignore_patterns("__pycache__", "*.pyc")
-            shutil.copytree(origin.parent, target / name, ignore=ignore)
+        if name == "consentry":
+            copy_service(origin.parent, target / name)
+        elif origin.name == "__init__.py":
+            shutil.copytree(origin.parent, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy(origin, target / origin.name)
 
@@ -64,8 +65,8 @@ def _copy_packages(names: tuple[str, ...], target: Path) -> None:
 def build(python: str, compiled: bool, name: str = "") -> tuple[Path, Path]:
     """(layer, runtime) directories under .bench: the layer as infra/layer.py bundles it, boto3 as Lambda has it.
 
-    The layer's packages are copied from this environment with infra/layer.py's own filter (the runtime
-    parts of consentry only), then compiled as infra/layer.py compiles them (`compile_bytecode`: unchecked
+    The layer's packages are copied from this environment as infra/layer.py copies them (consentry's
+    `service/` folder only), then compiled as infra/layer.py compiles them (`compile_bytecode`: unchecked
     hashes) when `compiled`. boto3 and its dependencies, which the runtime provides, are compiled as an
     installed package is (Lambda's runtime ships them with bytecode).
     """

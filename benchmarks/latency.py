@@ -5,10 +5,10 @@ chat retagged on AWS cannot be measured here. It is simulated instead, call
 by call, from the code's own structure and counts:
 
 - **What each message calls.** `retag_page` and `erase_page` below are the
-  calls of one work message of `consentry.flows.fanout.retag` and
-  `consentry.flows.erasure.erase`, in the order the code makes them, with the
+  calls of one work message of `consentry.service.flows.fanout.retag` and
+  `consentry.service.flows.erasure.erase`, in the order the code makes them, with the
   chats of a page spread over the per-invocation thread pool
-  (`consentry.settings.DEFAULT_THREADS`). `expected_ops` turns a page into
+  (`consentry.service.settings.DEFAULT_THREADS`). `expected_ops` turns a page into
   its call counts, and the benchmark checks them against the calls the real
   handlers made on moto for the same pages (`check_against`): the model
   cannot drift from the code unnoticed.
@@ -20,7 +20,7 @@ by call, from the code's own structure and counts:
   (4 attempts, jittered backoff of up to 1, 2, 4 s, a retry quota of 500 per
   client at 5 per throttled retry); a page with a call that failed every
   attempt fails, and SQS redelivers it after the queue's visibility timeout.
-- **Lambda** (`consentry.deployment.WORK_QUEUE`): at most `max_concurrency`
+- **Lambda** (`consentry.service.deployment.WORK_QUEUE`): at most `max_concurrency`
   workers, `batch_size` messages per invocation run one after another; the
   SQS poller starts at 5 concurrent invocations and adds up to 300 a minute;
   a new execution environment pays a cold start.
@@ -39,13 +39,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from consentry.aws.ledger import RANGES
-from consentry.deployment import WORK_QUEUE
-from consentry.flows.erasure import ERASE_PAGE
-from consentry.flows.fanout import RETAG_PAGE
-from consentry.settings import DEFAULT_RANGE_THREADS, DEFAULT_THREADS
+from consentry.service.aws.ledger import RANGES
+from consentry.service.deployment import WORK_QUEUE
+from consentry.service.flows.erasure import ERASE_PAGE
+from consentry.service.flows.fanout import RETAG_PAGE
+from consentry.service.settings import DEFAULT_RANGE_THREADS, DEFAULT_THREADS
 
-BATCH_GET = 100  # keys per BatchGetItem (consentry.aws.dynamo.BATCH_GET_LIMIT)
+BATCH_GET = 100  # keys per BatchGetItem (consentry.service.aws.dynamo.BATCH_GET_LIMIT)
 SEND_BATCH = 10  # messages per SendMessageBatch
 
 
@@ -72,7 +72,7 @@ class Aws:
     partition_rcu: float = 3000.0
     prefix_put: float = 3500.0  # S3 per prefix: PUT/COPY/POST/DELETE (each key of a DeleteObjects counted)
     prefix_get: float = 5500.0  # GET/HEAD (GetObjectTagging, ListObjectVersions)
-    # SDK (consentry.settings.BOTO_CONFIG, botocore's standard mode).
+    # SDK (consentry.service.settings.BOTO_CONFIG, botocore's standard mode).
     attempts: int = 4
     backoff_base: float = 1.0  # throttling errors: rand * min(1 s * 2**i, 20 s)
     retry_quota: int = 500

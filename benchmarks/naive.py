@@ -21,9 +21,9 @@ from typing import Any
 from benchmarks import seed
 from benchmarks.calls import CallCounter, Tally
 from benchmarks.deploy import Deployment
-from consentry.aws.chat_store import S3_TAG_LIMIT, plan_tags
-from consentry.aws.consent_store import ConsentStore
-from consentry.policy import Chat, Policy, chat_key, decide, decision_tags, is_incognito, load_policy
+from consentry.service.aws.chat_store import S3_TAG_LIMIT, plan_tags
+from consentry.service.aws.consent_store import ConsentStore
+from consentry.service.policy import Chat, Policy, chat_key, decide, decision_tags, is_incognito, load_policy
 
 DELETE_BATCH = 1000
 

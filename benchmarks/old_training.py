@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
-from consentry.aws.batch_ops import decode_key, encode_key
 from consentry.cli.report import NO_RECORD, Bar, ReportData
-from consentry.flows.enforcer import Enforcer
-from consentry.policy import ConsentRecord, Reason, chat_key, decide
-from consentry.records import ChatRecord, chat_of
+from consentry.service.aws.batch_ops import decode_key, encode_key
+from consentry.service.flows.enforcer import Enforcer
+from consentry.service.policy import ConsentRecord, Reason, chat_key, decide
+from consentry.service.records import ChatRecord, chat_of
 
 if TYPE_CHECKING:
     from mypy_boto3_s3control.literals import JobManifestFieldNameType

@@ -16,11 +16,19 @@ from urllib.parse import quote_plus
 from benchmarks import seed
 from benchmarks.calls import Tally
 from benchmarks.deploy import Deployment, MessageRun
-from consentry.aws.ledger import RANGES, Ledger
-from consentry.flows.fanout import RETAG_PAGE
-from consentry.policy import Chat, Policy, decision_tags, format_instant, load_policy, parse_consent, parse_instant
-from consentry.pseudonyms import Pseudonyms
-from consentry.records import State, evaluate
+from consentry.service.aws.ledger import RANGES, Ledger
+from consentry.service.flows.fanout import RETAG_PAGE
+from consentry.service.policy import (
+    Chat,
+    Policy,
+    decision_tags,
+    format_instant,
+    load_policy,
+    parse_consent,
+    parse_instant,
+)
+from consentry.service.pseudonyms import Pseudonyms
+from consentry.service.records import State, evaluate
 
 GRANT = "2025-09-01T00:00:00Z"
 WRITE_AT = "2025-10-01T12:00:00Z"
@@ -117,7 +125,7 @@ class Tagging:
     @property
     def consent_batches(self) -> int:
         """Consent reads per pass: one per chunk of notifications the handler settles together (<= 100 users each)."""
-        from consentry.handlers import WRITE_CHUNK
+        from consentry.service.handlers import WRITE_CHUNK
 
         return math.ceil(self.objects / WRITE_CHUNK) * math.ceil(min(WRITE_CHUNK, self.users) / BATCH_LIMIT)
 
@@ -128,8 +136,8 @@ class Tagging:
 
 def tagging(dep: Deployment, objects: int = 100, users: int = 100, incognito_every: int = 10) -> Tagging:
     """A batch of `objects` new chats of `users` users in one SQS event, then the same event again."""
-    from consentry import handlers
     from consentry.local import LambdaContext
+    from consentry.service import handlers
 
     per_user = math.ceil(objects / users)
     dep.seed_consents([dep.consent_item(f"t{u:04d}", "granted", GRANT) for u in range(users)])
@@ -235,7 +243,7 @@ def retag(
     """Opt-out of a user with `chats` eligible chats; every message delivered, or one sampled page.
 
     A user with more than a page of chats is retagged in the 16 hash ranges
-    of their ledger sort keys (`consentry.flows.fanout`). With `sample =
+    of their ledger sort keys (`consentry.service.flows.fanout`). With `sample =
     (range, k)`, the whole ledger is seeded but S3 objects only for page k of
     that range; the root message runs, then page k is delivered as the
     message that page k-1 of the range would have sent (ExclusiveStartKey =
@@ -347,8 +355,8 @@ ERASED = "erased"
 
 def erasure(dep: Deployment, chats: int) -> Erasure:
     """`Erasure Requested` for a user with `chats` chats (ledger and S3): every message delivered, all gone."""
-    from consentry import handlers
     from consentry.local import LambdaContext
+    from consentry.service import handlers
 
     ledger, tags = record_template("granted")
     dep.seed_consents([dep.consent_item(ERASED, "granted", GRANT)])

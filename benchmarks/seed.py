@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from consentry.aws.ledger import due_shard
-from consentry.aws.ledger_schema import DUE_SHARD, PK, SK
-from consentry.pseudonyms import Pseudonyms
+from consentry.service.aws.ledger import due_shard
+from consentry.service.aws.ledger_schema import DUE_SHARD, PK, SK
+from consentry.service.pseudonyms import Pseudonyms
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -98,7 +98,7 @@ def _chats(command: Mapping[str, Any]) -> int:
     take them for renewed chats and an erasure for chats written after its request.
     """
     from consentry.local import s3_clock
-    from consentry.policy import parse_instant
+    from consentry.service.policy import parse_instant
 
     activity = dict(command.get("template") or {}).get("last_activity", {}).get("S")
     with s3_clock(parse_instant(activity) if activity else None):
@@ -122,7 +122,10 @@ def _chats_stored(command: Mapping[str, Any]) -> int:
                 version = _put_object(command["bucket"], key, command.get("tags", {}), group.get("metadata", {}))
             if records is None or names is None:
                 continue
-            pk, sk = f"user#{names.user(user)}", f"chat#{names.key(key)}"  # as consentry.aws.ledger.Ledger keys them
+            pk, sk = (
+                f"user#{names.user(user)}",
+                f"chat#{names.key(key)}",
+            )  # as consentry.service.aws.ledger.Ledger keys them
             fields = {PK: {"S": pk}, SK: {"S": sk}, "user_id": {"S": user}, "key": {"S": key}}
             if version is not None:
                 fields["version_id"] = {"S": version}

@@ -188,8 +188,8 @@ def _old(op: str, n: int, work: Path) -> dict[str, Any]:
 
     from benchmarks import old_training, seed
     from benchmarks.motofast import faster_moto
-    from consentry.flows.enforcer import Enforcer
     from consentry.local import LocalRuntime
+    from consentry.service.flows.enforcer import Enforcer
 
     with faster_moto(), mock_aws():
         runtime = LocalRuntime.provisioned("bench")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
 
-from consentry.policy import Policy
+from consentry.service.policy import Policy
 from infra.enforcement import chat_object_arns
 
 # Every enforcer: an object's facts and tag count (a ranged GetObject), its tags read and written per

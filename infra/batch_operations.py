@@ -8,9 +8,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from consentry.deployment import BATCH_OPERATIONS_DAYS
-from consentry.deployment import BATCH_OPERATIONS_MANIFESTS as MANIFESTS
-from consentry.deployment import BATCH_OPERATIONS_REPORTS as REPORTS
+from consentry.service.deployment import BATCH_OPERATIONS_DAYS
+from consentry.service.deployment import BATCH_OPERATIONS_MANIFESTS as MANIFESTS
+from consentry.service.deployment import BATCH_OPERATIONS_REPORTS as REPORTS
 from infra import nag
 from infra.storage import private_bucket
 

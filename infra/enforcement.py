@@ -1,4 +1,4 @@
-"""The bucket policy that makes the tags mean something, as `consentry.deployment` writes it.
+"""The bucket policy that makes the tags mean something, as `consentry.service.deployment` writes it.
 
 The statements are IAM JSON built from the policy file and principal ARNs (here CDK tokens), so
 `consentry.provision` puts the very same policy on a local bucket.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
 
-from consentry.deployment import (
+from consentry.service.deployment import (
     DELETE_ACTIONS,
     LOCK_ACTIONS,
     TAGGING_ACTIONS,
@@ -17,7 +17,7 @@ from consentry.deployment import (
     chat_object_arns,
     tls_only_statement,
 )
-from consentry.policy import Policy
+from consentry.service.policy import Policy
 
 __all__ = [
     "DELETE_ACTIONS",
@@ -35,5 +35,5 @@ def tls_only(bucket_arn: str) -> iam.PolicyStatement:
 
 
 def enforcement_statements(bucket_arn: str, policy: Policy, principals: Principals) -> list[iam.PolicyStatement]:
-    """The bucket policy statements: readers, tagging, deletion and locks (consentry.deployment)."""
+    """The bucket policy statements: readers, tagging, deletion and locks (consentry.service.deployment)."""
     return [iam.PolicyStatement.from_json(s) for s in bucket_policy_statements(bucket_arn, policy, principals)]

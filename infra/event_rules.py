@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from consentry.handlers.events import CHAT_EVENT_SOURCE, CHAT_EVENT_TYPES
+from consentry.service.handlers.events import CHAT_EVENT_SOURCE, CHAT_EVENT_TYPES
 
 # EventBridge retries delivery with backoff; past this age or count the event goes to the DLQ.
 # An erasure must be done within the hour (POLICY.md), so no point retrying for a day.

@@ -1,6 +1,6 @@
 """The six Lambda functions of CONTRACT.md, each with its own role and log group.
 
-Their names, timeouts, memory and concurrency caps are deployment facts (`consentry.deployment`).
+Their names, timeouts, memory and concurrency caps are deployment facts (`consentry.service.deployment`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from consentry.deployment import (
+from consentry.service.deployment import (
     BACKFILL,
     CHAT_EVENTS,
     CONSENT_CHANGED,

@@ -39,9 +39,9 @@ PLATFORM = "manylinux2014_aarch64"
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
 # Where a custom policy file lands: layers are mounted under /opt.
 POLICY_DIR = "policy"
-# The operator's parts of the package (CLI, demo, report, snapshots, the local runtime on moto) never run
-# in a function: the layer ships the runtime only.
-OPERATOR_ONLY = ("cli", "training", "local.py", "provision.py", "testing.py")
+# What runs in a function is one folder of the package; the operator's parts beside it (CLI, demo, report,
+# snapshots, the training reader, provisioning, the local runtime on moto, the testing kit) never do.
+SERVICE = "service"
 
 
 # Where to look for a CPython of the runtime's version, after $CONSENTRY_LAYER_PYTHON and the PATH.
@@ -121,11 +121,7 @@ class PipLayerBundling:
         ]  # fmt: skip
         subprocess.run(command, check=True)
         shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts (jp.py): nothing a function runs
-        shutil.copytree(
-            SHARED / "consentry",
-            target / "consentry",
-            ignore=_runtime_only,
-        )
+        copy_service(SHARED / "consentry", target / "consentry")
         python = runtime_python(version)
         if python is not None:
             compile_bytecode(target, python)
@@ -141,12 +137,11 @@ class PipLayerBundling:
         return True
 
 
-def _runtime_only(directory: str, names: list[str]) -> set[str]:
-    """shutil.copytree's ignore: bytecode, and the operator-only parts at the package's top level."""
-    skipped = set(shutil.ignore_patterns("__pycache__", "*.pyc")(directory, names))
-    if Path(directory) == SHARED / "consentry":
-        skipped |= set(OPERATOR_ONLY) & set(names)
-    return skipped
+def copy_service(package: Path, to: Path) -> None:
+    """The package as a function has it: its root `__init__` and its `service/` folder, no bytecode."""
+    to.mkdir(parents=True)
+    shutil.copy(package / "__init__.py", to / "__init__.py")
+    shutil.copytree(package / SERVICE, to / SERVICE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 class ConsentryLayer(Construct):

@@ -1,6 +1,6 @@
 """Alarms to an SNS topic (e-mail), and one dashboard: DLQs, errors, throttles, the stream's lag and the sweep.
 
-Every metric the package emits (`consentry.observability.count`, `metrics.add_metric`) has an alarm
+Every metric the package emits (`consentry.service.observability.count`, `metrics.add_metric`) has an alarm
 here or a reason in `infra/reasons.py`; `tests/parity/test_alarms.py` reads the code and holds both ways.
 """
 
@@ -17,7 +17,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from consentry.deployment import CONSENT_STREAM
+from consentry.service.deployment import CONSENT_STREAM
 from infra.functions import METRICS_NAMESPACE, SERVICE, ConsentryFunction
 from infra.reasons import UNALARMED_METRICS
 
@@ -28,7 +28,7 @@ QUEUE_AGE_LIMIT = Duration.hours(1)
 # user stays eligible. An hour behind leaves the operator most of a day to act.
 ITERATOR_AGE_LIMIT = Duration.hours(1)
 assert ITERATOR_AGE_LIMIT.to_hours() < CONSENT_STREAM.retention_hours
-# Counters the package publishes (consentry.observability.count); any occurrence is worth a look.
+# Counters the package publishes (consentry.service.observability.count); any occurrence is worth a look.
 FAILURE_COUNTERS = (
     "EnforcementFailures",
     "TagLimitExceeded",

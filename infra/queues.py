@@ -1,6 +1,6 @@
 """SQS queues with dead-letter queues: where a failed message ends instead of being dropped.
 
-Visibility, retention and redrive come from `consentry.deployment.QueueSpec`, as `provision` makes them.
+Visibility, retention and redrive come from `consentry.service.deployment.QueueSpec`, as `provision` makes them.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from consentry.deployment import DLQ_RETENTION_SECONDS, QueueSpec
+from consentry.service.deployment import DLQ_RETENTION_SECONDS, QueueSpec
 
 
 def dead_letter_queue(scope: Construct, construct_id: str, retention_seconds: int = DLQ_RETENTION_SECONDS) -> sqs.Queue:

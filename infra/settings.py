@@ -2,7 +2,7 @@
 
 Create mode (the default) makes the chat-log bucket and the consent table. Attach mode uses
 existing ones: `chatBucketName`, and `consentTableName` with `consentTableStreamArn`.
-Defaults that `consentry.provision` shares live in `consentry.deployment`.
+Defaults that `consentry.provision` shares live in `consentry.service.deployment`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consentry import deployment
-from consentry.aws import ledger_schema
-from consentry.policy import Policy, load_policy
+from consentry.service import deployment
+from consentry.service.aws import ledger_schema
+from consentry.service.policy import Policy, load_policy
 from infra import ROOT
 
 # CloudWatch Logs accepts only these retention periods: days -> aws_logs.RetentionDays member.

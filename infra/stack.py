@@ -1,7 +1,7 @@
 """The consentry stack: storage, triggers, functions, enforcement and operations, wired together.
 
 The figures (sizes, timeouts, queue settings, schemas, bucket policy, lifecycle) are deployment
-facts from `consentry.deployment`, shared with `consentry.provision`.
+facts from `consentry.service.deployment`, shared with `consentry.provision`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from consentry.deployment import (
+from consentry.service.deployment import (
     CONSENT_STREAM,
     DELETERS,
     ENFORCERS,

@@ -11,8 +11,8 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from consentry.deployment import OBJECT_CREATED, lifecycle_rules, notification_filters
-from consentry.policy import Policy
+from consentry.service.deployment import OBJECT_CREATED, lifecycle_rules, notification_filters
+from consentry.service.policy import Policy
 from infra.enforcement import tls_only
 from infra.settings import Settings
 
@@ -48,7 +48,7 @@ def private_bucket(
 
 
 def lifecycle_backstop(policy: Policy, settings: Settings) -> list[s3.LifecycleRule]:
-    """The lifecycle backstop of `consentry.deployment.lifecycle_rules` (its docstring says why these rules)."""
+    """The lifecycle backstop of `consentry.service.deployment.lifecycle_rules` (its docstring says why these rules)."""
     return [
         s3.LifecycleRule(
             id=rule.id,

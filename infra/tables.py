@@ -1,6 +1,6 @@
 """The consent table (the account service's, created here only when not attached) and our ledger.
 
-Keys, indexes, streams, TTL and point-in-time recovery are `consentry.deployment.TableSpec`s.
+Keys, indexes, streams, TTL and point-in-time recovery are `consentry.service.deployment.TableSpec`s.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from consentry.deployment import CONSENT_TABLE, LEDGER_TABLE, TableSpec
+from consentry.service.deployment import CONSENT_TABLE, LEDGER_TABLE, TableSpec
 from infra.settings import Settings
 
 CONSENT_KEY = CONSENT_TABLE.partition_key
@@ -68,7 +68,7 @@ class ConsentTable(Construct):
 
 
 class LedgerTable(Construct):
-    """One record per chat object; the sparse `due` index is what the sweep queries (consentry.aws.ledger).
+    """One record per chat object; the sparse `due` index is what the sweep queries (consentry.service.aws.ledger).
 
     Its point-in-time recovery reaches back `ledgerRecoveryDays` (default `LEDGER_RECOVERY_DAYS`): how long a
     removed record stays restorable (docs/privacy.md).

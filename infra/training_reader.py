@@ -1,7 +1,7 @@
 """The training side's two principals: the pipeline's reader, and the role S3 Batch Operations copies with.
 
 Both may try to read any chat object's current version; the bucket policy
-(`consentry.deployment.bucket_policy_statements`, `readers`) lets only those
+(`consentry.service.deployment.bucket_policy_statements`, `readers`) lets only those
 tagged `training-eligible=true` through, refuses every `GetObjectVersion`
 (a noncurrent version's tags may be stale) and every listing. They read by
 manifest: a manifest's version is read as the current version, and a reader
@@ -18,8 +18,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from consentry.deployment import chat_object_arns
-from consentry.policy import Policy
+from consentry.service.deployment import chat_object_arns
+from consentry.service.policy import Policy
 from consentry.training.retention import COPY_REPORTS, MANIFESTS
 from infra import nag
 

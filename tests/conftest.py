@@ -35,9 +35,9 @@ from moto import mock_aws
 from moto.s3.exceptions import MissingVersion
 from parity.iam import ACTIVE, Parity, deployed
 
-from consentry import handlers, settings
-from consentry.deployment import FUNCTIONS
 from consentry.local import LocalRuntime
+from consentry.service import handlers, settings
+from consentry.service.deployment import FUNCTIONS
 
 # pytester: the kit's tests (tests/cli/test_testing_kit.py) run a user's test file in a pytest of its own.
 pytest_plugins = ["pytester"]
@@ -106,7 +106,7 @@ def _environment_restored() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _observability_restored() -> Iterator[None]:
     """The CLI's main() quiets the package logger and metrics for its process: undo it after each test."""
-    from consentry.observability import logger
+    from consentry.service.observability import logger
 
     level = logger.log_level
     handler = logger.registered_handler

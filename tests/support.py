@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consentry.aws.dynamo import to_item
-from consentry.aws.ledger import Ledger
 from consentry.local import LocalRuntime
-from consentry.policy import format_instant
-from consentry.records import ChatRecord
+from consentry.service.aws.dynamo import to_item
+from consentry.service.aws.ledger import Ledger
+from consentry.service.policy import format_instant
+from consentry.service.records import ChatRecord
 
 
 def s3_error(url: str, status: int, code: str, message: str) -> Any:

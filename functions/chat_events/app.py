@@ -1,5 +1,5 @@
 """EventBridge chat.app events -> Lambda: reopen, archive, delete, erasure, legal holds."""
 
-from consentry.handlers import chat_events_handler as handler
+from consentry.service.handlers import chat_events_handler as handler
 
 __all__ = ["handler"]

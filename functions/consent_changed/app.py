@@ -1,5 +1,5 @@
 """Consent table stream -> Lambda: queue a retag of every user whose record changed."""
 
-from consentry.handlers import consent_changed_handler as handler
+from consentry.service.handlers import consent_changed_handler as handler
 
 __all__ = ["handler"]

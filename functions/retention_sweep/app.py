@@ -1,5 +1,5 @@
 """Nightly schedule -> Lambda: fan the sweep of due chats out over the work queue."""
 
-from consentry.handlers import retention_sweep_handler as handler
+from consentry.service.handlers import retention_sweep_handler as handler
 
 __all__ = ["handler"]

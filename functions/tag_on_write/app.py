@@ -1,5 +1,5 @@
 """S3 -> SQS -> Lambda: tag every newly written chat object."""
 
-from consentry.handlers import tag_on_write_handler as handler
+from consentry.service.handlers import tag_on_write_handler as handler
 
 __all__ = ["handler"]

@@ -51,12 +51,12 @@ from urllib.parse import unquote_plus, urlencode
 
 import boto3
 
-from consentry import handlers, settings
-from consentry.deployment import CONSENT_STREAM, FUNCTIONS, WORK_QUEUE, WRITE_QUEUE
-from consentry.flows.enforcer import Enforcer
-from consentry.handlers.events import envelope
-from consentry.policy import format_instant
 from consentry.provision import dead_letter_name, provision
+from consentry.service import handlers, settings
+from consentry.service.deployment import CONSENT_STREAM, FUNCTIONS, WORK_QUEUE, WRITE_QUEUE
+from consentry.service.flows.enforcer import Enforcer
+from consentry.service.handlers.events import envelope
+from consentry.service.policy import format_instant
 
 # Where a local consentry server says so (the CLI's guard rails by place read it).
 LOCAL_IDENTITY_PATH = "/consentry-local"
@@ -85,7 +85,7 @@ class LambdaContext:
     log_group_name: str = "local"
     log_stream_name: str = "local"
     function_version: str = "$LATEST"
-    timeout_seconds: float | None = None  # None: the deployed function's timeout (consentry.deployment)
+    timeout_seconds: float | None = None  # None: the deployed function's timeout (consentry.service.deployment)
     clock: Callable[[], float] = time.monotonic
     started: float | None = None
 
@@ -265,7 +265,7 @@ class LocalRuntime:
         `tier` stamps `tier_changed_at`; `version` goes one higher. A user with
         no record starts from `pending` and needs a `tier`.
         """
-        from consentry.aws.dynamo import from_item, to_item
+        from consentry.service.aws.dynamo import from_item, to_item
 
         if answer not in (None, "granted", "denied", "pending"):
             raise ValueError(f"answer {answer!r}: granted, denied or pending")

@@ -3,7 +3,7 @@
 The same code sets up the demo, the tests (under `moto.mock_aws` or against a
 moto server through `AWS_ENDPOINT_URL`) and a dev account. Idempotent. A
 production deployment uses the CDK app in `infra/` instead; both read their
-figures from `consentry.deployment`, and `tests/parity` holds them together.
+figures from `consentry.service.deployment`, and `tests/parity` holds them together.
 
 Example:
     >>> import os
@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from consentry.deployment import (
+from consentry.service.deployment import (
     CONSENT_TABLE,
     HASH_KEY_BYTES,
     LEDGER_TABLE,
@@ -36,7 +36,7 @@ from consentry.deployment import (
     notification_configuration,
     tls_only_statement,
 )
-from consentry.policy import Policy, load_policy
+from consentry.service.policy import Policy, load_policy
 
 MAX_RECEIVES = WRITE_QUEUE.max_receive_count  # tries before a message goes to its dead-letter queue
 
@@ -86,7 +86,7 @@ def provision(
     caller = boto3.client("sts", region_name=region).get_caller_identity()
     account = caller["Account"]
     n = names(prefix, account, region)
-    # Untyped: the requests below are built from consentry.deployment's plain JSON.
+    # Untyped: the requests below are built from consentry.service.deployment's plain JSON.
     s3: Any = boto3.client("s3", region_name=region)
     dynamodb: Any = boto3.client("dynamodb", region_name=region)
     sqs: Any = boto3.client("sqs", region_name=region)

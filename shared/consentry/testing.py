@@ -98,7 +98,7 @@ class Deployment:
     pending event is delivered."""
 
     def __init__(self, runtime: LocalRuntime, clock: EventClock) -> None:
-        from consentry.policy import load_policy
+        from consentry.service.policy import load_policy
 
         self.runtime = runtime
         self.clock = clock
@@ -155,9 +155,9 @@ def consentry(consentry_clock: EventClock, monkeypatch: pytest.MonkeyPatch) -> I
     """A deployment provisioned under `moto.mock_aws`, its variables in the environment, events delivered."""
     from moto import mock_aws
 
-    from consentry import settings
     from consentry.local import LocalRuntime, correct_moto
     from consentry.provision import provision
+    from consentry.service import settings
 
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "POLICY_FILE"):
         monkeypatch.delenv(name, raising=False)

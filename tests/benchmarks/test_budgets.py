@@ -18,8 +18,8 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import budgets as B  # noqa: E402
 from benchmarks import deploy, scenarios  # noqa: E402
-from consentry.aws.ledger import RANGES  # noqa: E402
-from consentry.flows.fanout import RETAG_PAGE  # noqa: E402
+from consentry.service.aws.ledger import RANGES  # noqa: E402
+from consentry.service.flows.fanout import RETAG_PAGE  # noqa: E402
 
 # Each scenario runs on its own fresh moto, closed before the next one starts.
 

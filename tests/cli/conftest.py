@@ -26,10 +26,10 @@ import boto3
 import pytest
 from clirun import SCRIPT, Result, Served, run_script
 
-from consentry import settings
 from consentry.cli import main
-from consentry.deployment import FUNCTIONS
 from consentry.local import LocalRuntime, free_port
+from consentry.service import settings
+from consentry.service.deployment import FUNCTIONS
 
 CONTRACT_VARIABLES = (
     "CHAT_BUCKET",

@@ -15,7 +15,7 @@ from clirun import Result, Served
 from consentry.local import free_port
 
 REAL = ("--real", "--prefix", "test")
-BUNDLED = Path(__file__).parents[2] / "shared/consentry/policies/consumer-terms-2025.toml"
+BUNDLED = Path(__file__).parents[2] / "shared/consentry/service/policies/consumer-terms-2025.toml"
 
 
 def one_line_error(result: Result, *needles: str) -> None:

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from clirun import Result, local
 
-from consentry.flows import lifecycle
 from consentry.local import LocalRuntime
+from consentry.service.flows import lifecycle
 from support import eligible, exists, record, set_consent, t
 
 REAL = ("--real", "--prefix", "test")

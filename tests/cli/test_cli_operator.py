@@ -19,11 +19,11 @@ import pytest
 from clirun import Result, local
 
 from consentry.local import LocalRuntime
-from consentry.policy import format_instant
+from consentry.service.policy import format_instant
 from support import eligible, exists, record, set_consent, t, tags
 
 REAL = ("--real", "--prefix", "test")
-BUNDLED = Path(__file__).parents[2] / "shared/consentry/policies/consumer-terms-2025.toml"
+BUNDLED = Path(__file__).parents[2] / "shared/consentry/service/policies/consumer-terms-2025.toml"
 Cli = Callable[..., Result]
 
 

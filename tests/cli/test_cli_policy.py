@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from clirun import Result
 
-BUNDLED = (Path(__file__).parents[2] / "shared/consentry/policies/consumer-terms-2025.toml").read_text()
+BUNDLED = (Path(__file__).parents[2] / "shared/consentry/service/policies/consumer-terms-2025.toml").read_text()
 
 
 def policy_file(tmp_path: Path, text: str) -> str:
@@ -161,7 +161,7 @@ def test_tag_keys_follow_s3s_rules(cli: Callable[..., Result], tmp_path: Path, k
 
 def test_the_deployment_refuses_such_a_policy_too(tmp_path: Path) -> None:
     """Not only `validate`: loading the policy (every handler does) refuses it, naming each problem."""
-    from consentry.policy import PolicyError, load_policy
+    from consentry.service.policy import PolicyError, load_policy
 
     path = policy_file(tmp_path, BUNDLED.replace('id = "consumer-terms-2025"', 'id = ""'))
 

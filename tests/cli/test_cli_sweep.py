@@ -274,7 +274,7 @@ def test_the_plan_is_made_at_the_clock_by_default(served_story: LocalRuntime, cl
 
 def test_every_skip_the_sweep_flow_reports_has_a_label_in_the_table() -> None:
     from consentry.cli.sweep import SKIPPED
-    from consentry.flows import lifecycle, sweep
+    from consentry.service.flows import lifecycle, sweep
 
     sources = "".join(Path(module.__file__ or "").read_text() for module in (sweep, lifecycle))
     reported = set(re.findall(r"\"(skipped:[a-z-]+)\"", sources))

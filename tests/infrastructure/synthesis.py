@@ -26,7 +26,7 @@ from infra.app import build  # noqa: E402
 from infra.nag import finding_resource  # noqa: E402
 from infra.stack import ConsentryStack  # noqa: E402
 
-POLICY_FILE = "shared/consentry/policies/consumer-terms-2025.toml"
+POLICY_FILE = "shared/consentry/service/policies/consumer-terms-2025.toml"
 STREAM_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/accounts-consent/stream/2025-01-01T00:00:00.000"
 EXTERNAL_READER = "arn:aws:iam::210987654321:role/trainer"
 CHAT_APP = "arn:aws:iam::123456789012:role/chat-app"

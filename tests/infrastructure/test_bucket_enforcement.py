@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from consentry.deployment import BUCKET_LOCK_ACTIONS, COPY_SOURCE, LOCK_ACTIONS
-from consentry.policy import load_policy
+from consentry.service.deployment import BUCKET_LOCK_ACTIONS, COPY_SOURCE, LOCK_ACTIONS
+from consentry.service.policy import load_policy
 from infra.stack import DELETERS, ENFORCERS, HOLDERS
 
 from .synthesis import EXTERNAL_READER, LEGAL_OPERATORS, Json, Synth, as_list, flat

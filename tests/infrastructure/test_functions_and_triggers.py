@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from consentry.aws.ledger_schema import DUE_SHARDS
+from consentry.service.aws.ledger_schema import DUE_SHARDS
 from infra.functions import SPECS
 from infra.stack import NO_CHAT_APP, WRITE_BATCH_SIZE
 

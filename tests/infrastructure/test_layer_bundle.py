@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import zipfile
 from pathlib import Path
 
 from infra.functions import FUNCTIONS_DIR, SPECS
-from infra.layer import RUNTIME, PipLayerBundling, runtime_python, runtime_requirements
+from infra.layer import RUNTIME, SERVICE, PipLayerBundling, runtime_python, runtime_requirements
 
 from .synthesis import ROOT, SUMMARY
+
+PACKAGE = ROOT / "shared" / "consentry"
 
 # Lambda's limit is 250 MB unzipped for a function and its layers; this one should stay tiny.
 LAYER_LIMIT_BYTES = 30 * 1024 * 1024
@@ -23,6 +26,32 @@ def tree_size(directory: Path) -> int:
     return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
 
 
+def shipped(folder: Path) -> set[Path]:
+    """Every file under `folder` but bytecode, relative to it."""
+    return {f.relative_to(folder) for f in folder.rglob("*") if f.is_file() and "__pycache__" not in f.parts}
+
+
+def test_the_service_folder_imports_nothing_beside_it() -> None:
+    """What the layer ships must run without what it leaves out: no module of `service/` imports another part
+    of `consentry` (at its top or inside a function), so none fails in a function with ModuleNotFoundError."""
+    outside = []
+    for module in sorted((PACKAGE / SERVICE).rglob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(), str(module))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] if node.module != "consentry" else [f"consentry.{a.name}" for a in node.names]
+            else:
+                continue
+            outside += [
+                f"{module.relative_to(PACKAGE)}:{node.lineno} {name}"
+                for name in names
+                if name.startswith("consentry.") and not name.startswith(f"consentry.{SERVICE}")
+            ]
+    assert outside == []
+    assert (PACKAGE / SERVICE / "handlers" / "__init__.py").is_file()  # the walk above saw the handlers
+
+
 def test_runtime_dependencies_come_from_pyproject_without_boto3() -> None:
     requirements = runtime_requirements()
     assert any(r.startswith("aws-lambda-powertools") for r in requirements)
@@ -32,12 +61,11 @@ def test_runtime_dependencies_come_from_pyproject_without_boto3() -> None:
 def test_local_bundling_builds_a_layer_with_consentry_and_powertools(tmp_path: Path) -> None:
     out = tmp_path / "layer"
     out.mkdir()
-    policy_file = ROOT / "shared/consentry/policies/consumer-terms-2025.toml"
+    policy_file = ROOT / "shared/consentry/service/policies/consumer-terms-2025.toml"
     assert PipLayerBundling(runtime_requirements(), policy_file).try_bundle(str(out), None)  # type: ignore[arg-type]
 
     python = out / "python"
-    assert (python / "consentry" / "policy.py").is_file()
-    assert (python / "consentry" / "policies" / "consumer-terms-2025.toml").is_file()
+    assert (python / "consentry" / "service" / "policies" / "consumer-terms-2025.toml").is_file()
     assert (python / "aws_lambda_powertools" / "__init__.py").is_file()
     assert (out / "policy" / "consumer-terms-2025.toml").is_file()
     # Bytecode of the runtime's Python when one is here (infra/layer.py: runtime_python), else none.
@@ -50,10 +78,8 @@ def test_local_bundling_builds_a_layer_with_consentry_and_powertools(tmp_path: P
         assert sources <= compiled, sorted(map(str, sources - compiled))[:5]
         assert not [p for p in python.rglob("*.pyc") if f".{tag}." not in p.name]
     assert not (python / "boto3").exists()
-    # The runtime only: the operator's CLI, report, snapshots and local runtime stay out.
-    for operator_part in ("cli", "training", "local.py", "provision.py", "testing.py"):
-        assert not (python / "consentry" / operator_part).exists(), operator_part
-    assert (python / "consentry" / "handlers" / "__init__.py").is_file()
+    # The package's service folder and its root, file for file; the operator's parts beside it stay out.
+    assert shipped(python / "consentry") == {Path("__init__.py")} | {SERVICE / f for f in shipped(PACKAGE / SERVICE)}
     # Only wheels for Linux on arm64 (or pure Python): no x86 or macOS binaries slipped in.
     binaries = [p.name for p in python.rglob("*.so")]
     assert all("aarch64" in name or "abi3" in name for name in binaries), binaries

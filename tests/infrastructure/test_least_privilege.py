@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from consentry.aws.ledger_schema import DUE_INDEX
-from consentry.deployment import FUNCTIONS
-from consentry.policy import load_policy
+from consentry.service.aws.ledger_schema import DUE_INDEX
+from consentry.service.deployment import FUNCTIONS
+from consentry.service.policy import load_policy
 
 from .synthesis import Synth, as_list, flat
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consentry.policy import load_policy
+from consentry.service.policy import load_policy
 
 from .synthesis import Synth
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consentry import deployment
-from consentry.deployment import DLQ_RETENTION_SECONDS
+from consentry.service import deployment
+from consentry.service.deployment import DLQ_RETENTION_SECONDS
 from infra.settings import Settings, SettingsError
 
 from .synthesis import STREAM_ARN, Synth

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto.athena.models import QueryResults, athena_backends
 
-from consentry.policy import ConsentRecord, load_policy, parse_instant
+from consentry.service.policy import ConsentRecord, load_policy, parse_instant
 from consentry.training import athena, snapshot
 
 PLACE = athena.Place(workgroup="consentry-training", database="consentry_training")

@@ -1,7 +1,7 @@
 """`functions/backfill`: S3 Batch Operations (schema 2.0) invocations on moto, shaped like AWS's own sample.
 
 The sample is tests/events/s3BatchOperationEventSchemaV2.json (Powertools' test event); each test
-swaps in its tasks. Keys arrive URL-encoded, as in the CSV manifest that `consentry.aws.batch_ops` writes.
+swaps in its tasks. Keys arrive URL-encoded, as in the CSV manifest that `consentry.service.aws.batch_ops` writes.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 import botocore.config
 import pytest
 
-from consentry import settings
-from consentry.aws.batch_ops import encode_key
 from consentry.local import LambdaContext, LocalRuntime
-from consentry.policy import Reason
+from consentry.service import settings
+from consentry.service.aws.batch_ops import encode_key
+from consentry.service.policy import Reason
 from support import record, s3_error, set_consent, t, tags
 
 ROOT = Path(__file__).resolve().parents[2]

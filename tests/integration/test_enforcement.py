@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from consentry import handlers
 from consentry.local import LambdaContext, LocalRuntime, sqs_record
-from consentry.policy import Reason
+from consentry.service import handlers
+from consentry.service.policy import Reason
 from support import eligible, exists, record, remove_consent, set_consent, t, tags, versions
 
 GRANT = t("2025-09-01")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from consentry.flows import sweep
 from consentry.local import LocalRuntime
+from consentry.service.flows import sweep
 from support import set_consent, t
 
 

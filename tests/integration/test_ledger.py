@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from consentry.aws.ledger import shard_names
-from consentry.flows.sweep import due, sweep_chats
 from consentry.local import LocalRuntime
-from consentry.records import State
+from consentry.service.aws.ledger import shard_names
+from consentry.service.flows.sweep import due, sweep_chats
+from consentry.service.records import State
 from support import ledger, record, set_consent, t
 
 CHAT = "chats/u1/c1.json"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from consentry.local import LocalRuntime
-from consentry.policy import Reason
+from consentry.service.policy import Reason
 from support import exists, record, set_consent, t, tags, versions
 
 GRANT = t("2025-09-01")

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consentry.aws import chat_store
 from consentry.local import LocalRuntime
-from consentry.policy import Reason
+from consentry.service.aws import chat_store
+from consentry.service.policy import Reason
 from support import exists, ledger, record, set_consent, t, versions
 
 GRANT = t("2025-09-01")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consentry.aws import chat_store
 from consentry.local import LocalRuntime
+from consentry.service.aws import chat_store
 from support import exists, record, set_consent, t, tags, versions
 
 GRANT = t("2025-09-01")

@@ -29,15 +29,15 @@ from urllib.parse import quote, quote_plus
 import pytest
 from botocore.exceptions import ClientError
 
-from consentry import deployment, handlers, observability, settings
-from consentry.aws.audit import AuditLog
-from consentry.deployment import FUNCTIONS
-from consentry.flows import lifecycle
-from consentry.flows.enforcer import Enforcer
-from consentry.handlers.batch import WITHHELD, HandlerError, escaped
 from consentry.local import LambdaContext, LocalRuntime
-from consentry.observability import logger as package_logger
-from consentry.pseudonyms import Pseudonyms
+from consentry.service import deployment, handlers, observability, settings
+from consentry.service.aws.audit import AuditLog
+from consentry.service.deployment import FUNCTIONS
+from consentry.service.flows import lifecycle
+from consentry.service.flows.enforcer import Enforcer
+from consentry.service.handlers.batch import WITHHELD, HandlerError, escaped
+from consentry.service.observability import logger as package_logger
+from consentry.service.pseudonyms import Pseudonyms
 from consentry.training import export as exports
 from consentry.training import retention, snapshot
 from support import expire, ledger, set_consent, t

@@ -23,10 +23,10 @@ import duckdb
 import pytest
 from botocore.stub import Stubber
 
-from consentry.aws.batch_ops import encode_key
 from consentry.cli import report
 from consentry.local import LocalRuntime
-from consentry.records import ChatRecord
+from consentry.service.aws.batch_ops import encode_key
+from consentry.service.records import ChatRecord
 from consentry.training import counts, snapshot
 from consentry.training import export as exports
 from consentry.training.snapshot import SnapshotEntry, SnapshotError

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from consentry.aws.chat_store import ObjectVersion
-from consentry.aws.ledger import DueChat
-from consentry.flows.enforcer import Enforcer
-from consentry.flows.sweep import SweepResult, due, sweep_chats
 from consentry.local import LocalRuntime
-from consentry.records import State
+from consentry.service.aws.chat_store import ObjectVersion
+from consentry.service.aws.ledger import DueChat
+from consentry.service.flows.enforcer import Enforcer
+from consentry.service.flows.sweep import SweepResult, due, sweep_chats
+from consentry.service.records import State
 from support import exists, record, set_consent, t
 
 CHAT = "chats/u1/c1.json"

@@ -13,8 +13,8 @@ from typing import Any
 import botocore.config
 import pytest
 
-from consentry import settings
 from consentry.local import LocalRuntime, sqs_record
+from consentry.service import settings
 from support import eligible, record, s3_error, set_consent, t, tags
 
 KEY = "chats/u1/c1.json"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from consentry.deployment import COPY_SOURCE
+from consentry.service.deployment import COPY_SOURCE
 
 Params = Mapping[str, Any]
 

@@ -33,10 +33,10 @@ import moto.settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.iam.access_control import IAMRequestBase
 
-from consentry import settings
-from consentry.deployment import DELETERS, ENFORCERS, FUNCTIONS, HOLDERS, OUTPUTS, Principals
 from consentry.local import LocalRuntime
 from consentry.provision import dead_letter_name, provision
+from consentry.service import settings
+from consentry.service.deployment import DELETERS, ENFORCERS, FUNCTIONS, HOLDERS, OUTPUTS, Principals
 
 from .calls import Request, UnmappedCall, Where, requests_of
 from .evaluate import Statement, Undecidable, as_list, decide

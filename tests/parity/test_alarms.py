@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from consentry.deployment import CONSENT_STREAM, METRICS_NAMESPACE
+from consentry.service.deployment import CONSENT_STREAM, METRICS_NAMESPACE
 from infra.reasons import UNALARMED_METRICS
 
 from .template import ROOT, Json, Template, stack_template
@@ -83,7 +83,7 @@ def _function_names(template: Template, description: str) -> Any:
 
 
 def test_consent_stream_lag_alarms_well_before_the_stream_drops_records() -> None:
-    from consentry.deployment import CONSENT_CHANGED
+    from consentry.service.deployment import CONSENT_CHANGED
 
     template = Template(stack_template())
     function = _function_names(template, CONSENT_CHANGED.description)

@@ -39,8 +39,8 @@ from typing import Any
 import boto3
 import pytest
 
-from consentry.deployment import OUTPUTS
 from consentry.local import LocalRuntime
+from consentry.service.deployment import OUTPUTS
 from support import exists, set_consent, t, tags
 
 from .shapes import lifecycle_rule_from_cfn

@@ -17,8 +17,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from consentry import settings
 from consentry.local import STREAM_RETRIES, WORK_BATCH, WRITE_BATCH
+from consentry.service import settings
 from parity.iam import UNRESOLVED, Parity, deployed
 
 from .shapes import canonical_lifecycle_rule, canonical_statement, lifecycle_rule_from_cfn, notification

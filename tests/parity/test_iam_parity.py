@@ -16,8 +16,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from consentry.deployment import HOLDERS
-from consentry.policy import load_policy
+from consentry.service.deployment import HOLDERS
+from consentry.service.policy import load_policy
 from parity.calls import Request, requests_of
 from parity.evaluate import decide
 from parity.iam import USER_PREFIX, Parity, moto_statements

@@ -18,10 +18,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from consentry import settings
-from consentry.aws.batch_ops import encode_key
-from consentry.deployment import FUNCTIONS
 from consentry.local import LocalRuntime
+from consentry.service import settings
+from consentry.service.aws.batch_ops import encode_key
+from consentry.service.deployment import FUNCTIONS
 from infra.reasons import UNCALLED_GRANTS
 from parity.iam import Parity, deployed
 from parity.template import ROOT

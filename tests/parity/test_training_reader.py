@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from consentry.policy import load_policy
+from consentry.service.policy import load_policy
 from parity.calls import Request
 from parity.evaluate import Statement, as_list, decide
 from parity.iam import role_statements

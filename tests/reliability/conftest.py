@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from moto import mock_aws
 from parity.iam import deployed
 
-from consentry import settings as consentry_settings
+from consentry.service import settings as consentry_settings
 
 from .figures import FIGURES
 from .harness import Deployment, FakeS3Clock, Faults, LogCapture, VirtualTime, WriteCounter, consentry_logger

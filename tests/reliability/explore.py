@@ -18,7 +18,7 @@ be what POLICY.md requires after some order of F and E that the real timing
 allows (F then E, or E then F; E then F only when E was over before F's first
 destructive S3 call on the chat: invariant 3), with nothing dead-lettered
 (invariant 2) and no chat left mid-removal. The oracle never imports
-`consentry.policy`.
+`consentry.service.policy`.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from urllib.parse import urlencode
 
 from botocore.exceptions import ReadTimeoutError
 
-from consentry import handlers
 from consentry.local import LambdaContext
+from consentry.service import handlers
 
 from .harness import Deployment, LambdaDied, handler_clients
 from .model import World

@@ -16,7 +16,7 @@ same events to the same handler functions, but the way the real services may:
 S3's clock is the model's clock (moto's `utcnow` in its S3 module), so that
 `LastModified` and the simulated `eventTime` of a write agree, as they do on AWS.
 Faults are injected through botocore's own event hooks on the clients the
-handlers use (`consentry.settings.current()`), never by replacing boto3.
+handlers use (`consentry.service.settings.current()`), never by replacing boto3.
 """
 
 from __future__ import annotations
@@ -40,15 +40,16 @@ import moto.s3.models
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
-from consentry import handlers, local, settings
-from consentry.aws.dynamo import to_item
-from consentry.aws.ledger import due_shard
-from consentry.handlers.events import envelope
+from consentry import local
 from consentry.local import LambdaContext, LocalRuntime, sqs_record
-from consentry.policy import format_instant
 from consentry.provision import dead_letter_name
-from consentry.records import ChatRecord
-from consentry.settings import CONNECT_TIMEOUT, READ_TIMEOUT
+from consentry.service import handlers, settings
+from consentry.service.aws.dynamo import to_item
+from consentry.service.aws.ledger import due_shard
+from consentry.service.handlers.events import envelope
+from consentry.service.policy import format_instant
+from consentry.service.records import ChatRecord
+from consentry.service.settings import CONNECT_TIMEOUT, READ_TIMEOUT
 
 EVENT_TRIES = 3  # EventBridge -> Lambda asynchronous invocation: 1 try + 2 retries, then the DLQ
 STREAM_TRIES = 3  # the stream event source's retry_attempts, then the on-failure destination

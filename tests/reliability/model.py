@@ -5,7 +5,7 @@ consent items written by the account service, chat events sent by the app),
 independently of what the system has processed so far. `expected()` says what
 S3 and the ledger must hold once every event has been processed, and
 `check()` compares it with what moto holds. Decisions come from `oracle`,
-never from `consentry.policy`.
+never from `consentry.service.policy`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consentry.records import ChatRecord
+from consentry.service.records import ChatRecord
 
 from .harness import Observed
 from .oracle import Verdict, is_incognito, tag_set, verdict

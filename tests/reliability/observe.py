@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consentry.records import ChatRecord
+from consentry.service.records import ChatRecord
 
 from .harness import Deployment
 from .oracle import verdict

@@ -1,4 +1,4 @@
-"""POLICY.md, written again from the text, independently of `consentry.policy`.
+"""POLICY.md, written again from the text, independently of `consentry.service.policy`.
 
 Nothing here imports the package's policy core: the model-based tests compare
 what S3 and the ledger hold with what this module says POLICY.md requires, so

@@ -19,8 +19,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from consentry import handlers
 from consentry.local import LambdaContext
+from consentry.service import handlers
 
 from .figures import FIGURES
 from .harness import Deployment, LogCapture, eventbridge_event, lambda_stream_record

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from consentry import settings
+from consentry.service import settings
 
 from .explore import CRASHES, EVENTS, FLOWS, CallPoints, Explorer, Flow, Table, first_destructive
 from .harness import Deployment

@@ -362,16 +362,16 @@ def replay(machine: type[Histories], deployment: Deployment, steps: list[tuple[s
 def plant(planted: str, monkeypatch: pytest.MonkeyPatch) -> type[Histories]:
     """Plant the known bug `planted` in the core; the machine whose histories can expose it."""
     if planted == "retag-ignores-consent":
-        from consentry.handlers import events
+        from consentry.service.handlers import events
 
         monkeypatch.setattr(events, "consent_change", lambda record: None)  # a consent change never retags
     elif planted == "write-trusts-writer-tags":
-        from consentry.flows import enforcer
+        from consentry.service.flows import enforcer
 
         real = enforcer.plan_tags  # the enforcer's own reference is the one it calls
         monkeypatch.setattr(enforcer, "plan_tags", lambda current, ours, key: real(current, {**ours, **current}, key))
     else:
-        from consentry.aws import chat_store
+        from consentry.service.aws import chat_store
 
         monkeypatch.setattr(chat_store, "is_incognito", lambda metadata, policy: False)
     return Histories if planted == "incognito-ignored" else ConsentHistories

@@ -17,9 +17,9 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from consentry import handlers
-from consentry.aws.dynamo import from_item
 from consentry.local import LambdaContext, sqs_record
+from consentry.service import handlers
+from consentry.service.aws.dynamo import from_item
 
 from .figures import FIGURES
 from .harness import WRITE_OPERATIONS, Deployment, SqsMessage, WriteCounter, eventbridge_event
@@ -219,7 +219,7 @@ def test_a_fanned_out_page_delivered_twice_sends_its_next_page_once_and_writes_n
     deployment: Deployment, writes: WriteCounter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each page does its own work, then sends what follows, then records itself done: a redelivery is a no-op."""
-    from consentry.flows import fanout
+    from consentry.service.flows import fanout
 
     monkeypatch.setattr(fanout, "RETAG_PAGE", 2)  # a big user: the root fans out to the hash ranges, which page on
     d = deployment

@@ -14,12 +14,12 @@ from datetime import datetime
 
 import pytest
 
-from consentry import settings
-from consentry.aws.chat_store import ObjectVersion
-from consentry.flows import lifecycle
-from consentry.flows.enforcer import Enforcer
-from consentry.policy import Decision, Reason, decision_tags
-from consentry.records import ChatRecord
+from consentry.service import settings
+from consentry.service.aws.chat_store import ObjectVersion
+from consentry.service.flows import lifecycle
+from consentry.service.flows.enforcer import Enforcer
+from consentry.service.policy import Decision, Reason, decision_tags
+from consentry.service.records import ChatRecord
 
 from .fidelity import S3Fidelity
 from .harness import Deployment, handler_clients

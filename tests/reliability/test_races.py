@@ -184,8 +184,8 @@ def test_two_deliveries_of_one_retag_racing_each_other_agree(
     with in_the_middle(
         service, operation, lambda: d.deliver_sqs(d.work_url, lose_delete=0.0), after=after_call
     ) as fired:
-        from consentry import handlers
         from consentry.local import LambdaContext, sqs_record
+        from consentry.service import handlers
 
         handlers.worker_handler({"Records": [sqs_record(message.raw, d.arns[d.work_url])]}, LambdaContext("work"))
     assert fired

@@ -18,7 +18,7 @@ from itertools import combinations_with_replacement
 
 import pytest
 
-from consentry import settings
+from consentry.service import settings
 
 from .fidelity import S3Fidelity
 from .harness import Deployment, handler_clients

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from consentry.aws.batch_ops import create_job, decode_key, encode_key, manifest_csv
+from consentry.service.aws.batch_ops import create_job, decode_key, encode_key, manifest_csv
 
 BUCKET = "chat-logs"
 

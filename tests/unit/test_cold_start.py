@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from consentry import settings
+from consentry.service import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Imported on first use only: other functions' flows, Powertools' batch utilities and event data classes,
 # the policy file's parser, the stack's deployment facts.
 NOT_AT_IMPORT = (
-    "consentry.flows.sweep",
-    "consentry.flows.erasure",
-    "consentry.flows.fanout",
-    "consentry.flows.work",
-    "consentry.deployment",
+    "consentry.service.flows.sweep",
+    "consentry.service.flows.erasure",
+    "consentry.service.flows.fanout",
+    "consentry.service.flows.work",
+    "consentry.service.deployment",
     "aws_lambda_powertools.utilities.batch",
     "aws_lambda_powertools.utilities.data_classes",
     "tomllib",
@@ -33,7 +33,7 @@ def test_a_handler_imports_only_what_every_invocation_needs(function: str) -> No
         [sys.executable, "-c", code], cwd=ROOT / "functions" / function, capture_output=True, text=True, check=True
     )
     loaded = set(json.loads(done.stdout))
-    assert "consentry.handlers" in loaded
+    assert "consentry.service.handlers" in loaded
     assert sorted(loaded & set(NOT_AT_IMPORT)) == []
 
 

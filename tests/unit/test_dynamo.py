@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from consentry.aws import dynamo
-from consentry.aws.dynamo import BATCH_GET_LIMIT, batch_get, conditional, epoch, from_item, to_item
+from consentry.service.aws import dynamo
+from consentry.service.aws.dynamo import BATCH_GET_LIMIT, batch_get, conditional, epoch, from_item, to_item
 
 
 def _error(code: str) -> ClientError:

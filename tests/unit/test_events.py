@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from consentry.handlers import events
+from consentry.service.handlers import events
 from support import t
 
 SAMPLES = Path(__file__).resolve().parents[1] / "events"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from consentry.flows.messages import (
+from consentry.service.flows.messages import (
     LISTING,
     BadMessage,
     EraseUser,
@@ -20,7 +20,7 @@ from consentry.flows.messages import (
     SweepShard,
     from_wire,
 )
-from consentry.policy import parse_instant
+from consentry.service.policy import parse_instant
 
 AT = parse_instant("2026-03-01T10:00:00Z")
 START = {"pk": {"S": "user#ab"}, "sk": {"S": "chat#cd"}}

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from consentry import observability
-from consentry.pseudonyms import Pseudonyms
+from consentry.service import observability
+from consentry.service.pseudonyms import Pseudonyms
 
 NAMES = Pseudonyms(b"k" * 32)
 

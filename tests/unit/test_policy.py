@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from consentry.policy import (
+from consentry.service.policy import (
     Chat,
     PolicyError,
     Reason,
@@ -312,7 +312,7 @@ def test_bundled_policy() -> None:
     ],
 )
 def test_bad_policy_files_are_refused_with_a_clear_error(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
-    text = (Path(__file__).parents[2] / "shared/consentry/policies/consumer-terms-2025.toml").read_text()
+    text = (Path(__file__).parents[2] / "shared/consentry/service/policies/consumer-terms-2025.toml").read_text()
     assert edit[0] in text
     path = tmp_path / "policy.toml"
     path.write_text(text.replace(edit[0], edit[1], 1))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from consentry import records
-from consentry.records import NEW_LIFE, NEXT, REVIVES, Event, State
+from consentry.service import records
+from consentry.service.records import NEW_LIFE, NEXT, REVIVES, Event, State
 
 
 def documented_table() -> dict[tuple[State, Event], str]:
-    """The cells of the table in `consentry.records`' docstring."""
+    """The cells of the table in `consentry.service.records`' docstring."""
     assert records.__doc__ is not None
     rows = [line for line in records.__doc__.splitlines() if line.startswith("| ")]
     header = [cell.strip() for cell in rows[0].strip("|").split("|")][1:]
@@ -34,8 +34,8 @@ def test_a_claimed_deleted_chat_follows_the_deleted_row() -> None:
     from dataclasses import replace
     from datetime import UTC, datetime
 
-    from consentry.policy import Reason
-    from consentry.records import ChatRecord
+    from consentry.service.policy import Reason
+    from consentry.service.records import ChatRecord
 
     at = datetime(2025, 10, 1, tzinfo=UTC)
     claimed = ChatRecord("u1", "chats/u1/c1.json", at, False, Reason.DELETED, 0, at, "p@1", state="removing")

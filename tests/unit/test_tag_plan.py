@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consentry.aws.chat_store import S3_TAG_LIMIT, plan_tags
+from consentry.service.aws.chat_store import S3_TAG_LIMIT, plan_tags
 
 OURS = {
     "training-eligible": "true",

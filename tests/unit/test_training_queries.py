@@ -15,8 +15,8 @@ import pytest
 import sqlglot
 from sqlglot.errors import ErrorLevel
 
-from consentry.aws.batch_ops import encode_key
-from consentry.policy import ConsentRecord, load_policy, parse_instant
+from consentry.service.aws.batch_ops import encode_key
+from consentry.service.policy import ConsentRecord, load_policy, parse_instant
 from consentry.training import athena, queries, schema, snapshot
 
 VALUES = {

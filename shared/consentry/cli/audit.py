@@ -2,7 +2,7 @@
 
 Every command that changes anything (sweep, hold, erase, retag, backfill,
 dlq redrive) records who ran it, when, with which arguments and what it
-changed, through `consentry.aws.audit`. Arguments that name a user or a chat
+changed, through `consentry.service.aws.audit`. Arguments that name a user or a chat
 are recorded as their keyed hashes (the deployment's `Pseudonyms`).
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from consentry.aws.audit import AuditEntry
 from consentry.cli.output import instant, table
 from consentry.cli.target import Target
+from consentry.service.aws.audit import AuditEntry
 
 
 @dataclass

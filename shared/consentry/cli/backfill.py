@@ -19,12 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from consentry.aws.batch_ops import encode_key
 from consentry.cli.output import Progress, note, table
 from consentry.cli.target import Target
-from consentry.deployment import BATCH_OPERATIONS_DAYS, BATCH_OPERATIONS_MANIFESTS
-from consentry.flows import lifecycle
-from consentry.policy import chat_key
+from consentry.service.aws.batch_ops import encode_key
+from consentry.service.deployment import BATCH_OPERATIONS_DAYS, BATCH_OPERATIONS_MANIFESTS
+from consentry.service.flows import lifecycle
+from consentry.service.policy import chat_key
 
 LARGE_BUCKET = 100_000  # beyond this, suggest S3 Batch Operations
 

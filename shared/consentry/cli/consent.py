@@ -3,7 +3,7 @@
 `simulate` writes nothing: it takes the user's consent record as stored,
 applies the change (`--denied`, `--granted`, `--pending`: the answer and its
 time; `--tier T`: the tier and its time; the version one higher), and decides
-every stored chat of the user again with the pure `consentry.policy.decide`,
+every stored chat of the user again with the pure `consentry.service.policy.decide`,
 on the facts the ledger holds. The chats whose eligibility, reason or expiry
 would change are listed, before and after.
 """
@@ -14,13 +14,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from consentry.aws.dynamo import from_item, to_item
 from consentry.cli.explain import consent_json
 from consentry.cli.options import UsageError
 from consentry.cli.output import Style, instant, table
 from consentry.cli.target import Target
-from consentry.policy import Policy, decide, format_instant, parse_consent
-from consentry.records import chat_of
+from consentry.service.aws.dynamo import from_item, to_item
+from consentry.service.policy import Policy, decide, format_instant, parse_consent
+from consentry.service.records import chat_of
 
 
 def show(target: Target, user_id: str, now: datetime) -> dict[str, Any]:

@@ -33,9 +33,9 @@ from botocore.exceptions import ClientError
 from consentry.cli.handoff import Handoff
 from consentry.cli.output import table
 from consentry.cli.target import Target
-from consentry.flows.messages import BadMessage, RetagUser, from_wire
-from consentry.policy import parse_instant
-from consentry.pseudonyms import Pseudonyms
+from consentry.service.flows.messages import BadMessage, RetagUser, from_wire
+from consentry.service.policy import parse_instant
+from consentry.service.pseudonyms import Pseudonyms
 
 ENVIRONMENT = {"consent-stream": "CONSENT_STREAM_DLQ_URL", "events": "EVENTS_DLQ_URL"}
 PEEK_SECONDS = 60  # long enough to read a queue through without seeing a message twice

@@ -9,8 +9,8 @@ from typing import Any
 from consentry.cli.options import CommandError
 from consentry.cli.output import Style, instant, short, table
 from consentry.cli.target import Target
-from consentry.policy import ConsentRecord, Reason, chat_key, decide, decision_tags, parse_instant
-from consentry.records import ChatRecord, State, chat_of
+from consentry.service.policy import ConsentRecord, Reason, chat_key, decide, decision_tags, parse_instant
+from consentry.service.records import ChatRecord, State, chat_of
 
 # One sentence per reason code, in the words of POLICY.md.
 REASON_TEXT = {

@@ -29,13 +29,13 @@ from typing import Any
 
 from botocore.config import Config
 
-from consentry.aws.batch_ops import encode_key
-from consentry.aws.work_queue import WorkQueue
 from consentry.cli.options import CommandError
 from consentry.cli.target import Target
-from consentry.deployment import CHAT_EVENTS
-from consentry.flows.messages import Message
-from consentry.handlers.events import envelope
+from consentry.service.aws.batch_ops import encode_key
+from consentry.service.aws.work_queue import WorkQueue
+from consentry.service.deployment import CHAT_EVENTS
+from consentry.service.flows.messages import Message
+from consentry.service.handlers.events import envelope
 
 CHAT_EVENTS_FUNCTION = "CHAT_EVENTS_FUNCTION"
 CHAT_EVENTS_OUTPUT = "ChatEventsFunctionArn"

@@ -145,8 +145,8 @@ def explain_error(err: BaseException) -> str | None:
         if code == "ResourceNotFoundException":
             return f"table not found ({message}): check --prefix or CONSENT_TABLE / LEDGER_TABLE, and the region"
         return f"AWS error {code} in {operation}: {message}"
-    from consentry.policy import PolicyError
-    from consentry.settings import SettingsError
+    from consentry.service.policy import PolicyError
+    from consentry.service.settings import SettingsError
 
     if isinstance(err, PolicyError):
         return f"bad policy file: {err} (`consentry policy validate FILE` points at the line)"
@@ -161,7 +161,7 @@ def _configure_logs(verbose: bool) -> None:
     """The handlers' JSON logs to stderr (errors only, unless --verbose); no EMF metrics on stdout."""
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    from consentry.observability import logger
+    from consentry.service.observability import logger
 
     logger.setLevel("INFO" if verbose else "ERROR")
     handler = logger.registered_handler

@@ -12,13 +12,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from consentry.aws.ledger import ErasureRecord
 from consentry.cli import sweep
 from consentry.cli.handoff import Handoff
 from consentry.cli.options import CommandError, UsageError
 from consentry.cli.output import Progress, Style, instant, table
 from consentry.cli.target import Target
-from consentry.policy import chat_key
+from consentry.service.aws.ledger import ErasureRecord
+from consentry.service.policy import chat_key
 
 
 def seconds(at: datetime) -> datetime:

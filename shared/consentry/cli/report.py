@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from consentry.policy import Reason
+from consentry.service.policy import Reason
 from consentry.training.counts import Count
 
 ELIGIBLE = "#1a7f37"

@@ -5,7 +5,7 @@ holds (its latest activity) under the policy deployed with it, and writes
 tags only where they change. On an AWS account the command writes the S3
 Batch Operations manifest of every chat object (as `backfill --manifest`
 does), uploads it to the Batch Operations bucket and creates the job that
-invokes the function on each object (`consentry.aws.batch_ops`). On a local
+invokes the function on each object (`consentry.service.aws.batch_ops`). On a local
 server the local runtime invokes the same handler with the same events, a
 chunk of objects at a time, with a progress bar.
 """
@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from consentry.aws.batch_ops import create_job
 from consentry.cli.backfill import list_chats, write_manifest
 from consentry.cli.handoff import LocalHandoff
 from consentry.cli.options import CommandError
 from consentry.cli.output import Progress, table
 from consentry.cli.target import Target
-from consentry.deployment import BATCH_OPERATIONS_MANIFESTS, OPERATOR_OUTPUTS
+from consentry.service.aws.batch_ops import create_job
+from consentry.service.deployment import BATCH_OPERATIONS_MANIFESTS, OPERATOR_OUTPUTS
 
 JOB_VARIABLES = ("BACKFILL_FUNCTION_ARN", "BATCH_OPERATIONS_ROLE_ARN", "BATCH_OPERATIONS_BUCKET")
 

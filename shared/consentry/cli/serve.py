@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from consentry.cli.options import CommandError
 from consentry.cli.output import Style, to_jsonable
 from consentry.cli.target import LOCAL_CREDENTIALS, moto_answers, serve_url
-from consentry.records import State
+from consentry.service.records import State
 
 POLL_SECONDS = 0.5
 

@@ -30,7 +30,7 @@ import boto3
 from consentry.cli.options import ATHENA_ABOVE_ITEMS, CommandError, UsageError
 from consentry.cli.output import instant, note, table
 from consentry.cli.target import Target
-from consentry.policy import format_instant
+from consentry.service.policy import format_instant
 from consentry.training.retention import ATHENA_RESULTS, EXPORTS, MANIFESTS, expirations
 
 TRAINING_BUCKET = "TRAINING_BUCKET"

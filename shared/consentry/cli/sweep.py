@@ -7,7 +7,7 @@ the `due` index: a Scan of the ledger finds them). `--plan FILE` saves it;
 `--apply FILE` deletes exactly that, and `sweep` alone makes a plan and
 applies it at once. Applying never deletes with the operator's credentials:
 the plan goes to the worker in pages (`sweep-plan` messages, see
-`consentry.flows.work`), which re-checks every chat first (still due, not
+`consentry.service.flows.work`), which re-checks every chat first (still due, not
 held, the same versions; otherwise skipped, and said so) and reports each
 page in the command's audit entry, where this module reads the results.
 """
@@ -25,13 +25,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from consentry.aws.audit import AuditEntry
 from consentry.cli.options import CommandError, UsageError
 from consentry.cli.output import Progress, Style, instant, table
 from consentry.cli.target import Target
-from consentry.flows import sweep as sweeping
-from consentry.flows.messages import PlannedChat, SweepPlanPage
-from consentry.policy import parse_instant
+from consentry.service.aws.audit import AuditEntry
+from consentry.service.flows import sweep as sweeping
+from consentry.service.flows.messages import PlannedChat, SweepPlanPage
+from consentry.service.policy import parse_instant
 
 PLAN_KIND = "consentry-sweep-plan"
 PLAN_LIFETIME = timedelta(days=1)  # `--apply` refuses an older plan file: it lists keys and user ids in the clear

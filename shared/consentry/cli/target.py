@@ -44,14 +44,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, ProfileNotFound
 
-from consentry import settings as settings_module
-from consentry.aws.audit import AuditLog
 from consentry.cli.options import DEFAULT_SERVE_URL, CommandError, UsageError
 from consentry.cli.output import note
-from consentry.flows.enforcer import Enforcer
-from consentry.policy import Policy, load_policy
 from consentry.provision import names
-from consentry.settings import Clients, Settings
+from consentry.service import settings as settings_module
+from consentry.service.aws.audit import AuditLog
+from consentry.service.flows.enforcer import Enforcer
+from consentry.service.policy import Policy, load_policy
+from consentry.service.settings import Clients, Settings
 
 SERVE_WAIT_SECONDS = 30.0
 # The path where `consentry serve` says it is a local consentry server (consentry.local.LocalServer answers it;

@@ -1,7 +1,7 @@
 """`consentry policy validate`: check a policy file, pointing at the line of every problem.
 
 Syntax errors come from `tomllib` (its message carries line and column).
-Semantic errors come from `consentry.policy` (the one place that knows the
+Semantic errors come from `consentry.service.policy` (the one place that knows the
 rules); their message names the table and key, whose line is found in the
 file. Keys and tables the bundled policy does not have are reported as
 warnings with the nearest known name: a typo would otherwise go unnoticed.
@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from consentry.policy import DEFAULT_POLICY, Policy, PolicyError, policy_from_mapping
+from consentry.service.policy import DEFAULT_POLICY, Policy, PolicyError, policy_from_mapping
 
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
@@ -103,7 +103,7 @@ def _locate_policy_error(message: str, layout: Layout) -> tuple[int | None, int 
 
 
 def bundled_text() -> str:
-    return resources.files("consentry.policies").joinpath(DEFAULT_POLICY).read_text()
+    return resources.files("consentry.service.policies").joinpath(DEFAULT_POLICY).read_text()
 
 
 def _unknown_names(raw: Mapping[str, Any], known: Mapping[str, Any], layout: Layout) -> list[Problem]:

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from consentry.policy import format_instant
+from consentry.service.policy import format_instant
 from consentry.training.queries import DuckDB, literal
 
 PARQUET_NAME = "report.parquet"

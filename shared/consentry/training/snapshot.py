@@ -26,7 +26,7 @@ Files, as DuckDB writes them (`COPY ... (FORMAT PARQUET)` and CSV):
 - `manifest.parquet`: bucket, key, version_id, consent_version,
   policy_version, expires_on: for the data team (Athena, Spark, pandas);
 - `manifest.csv`: the same rows, no header (S3 Batch Operations would read a
-  header as an object), keys URL-encoded as `consentry.aws.batch_ops.encode_key`
+  header as an object), keys URL-encoded as `consentry.service.aws.batch_ops.encode_key`
   does; a Batch Operations job reads it with `Fields=BATCH_OPERATIONS_FIELDS`.
 
 Example (the CSV format, read and written without DuckDB):
@@ -51,8 +51,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from consentry.aws.batch_ops import decode_key, encode_key
-from consentry.policy import Chat, ConsentRecord, Policy, Reason, eligibility, format_instant, parse_instant
+from consentry.service.aws.batch_ops import decode_key, encode_key
+from consentry.service.policy import Chat, ConsentRecord, Policy, Reason, eligibility, format_instant, parse_instant
 from consentry.training import export as exports
 from consentry.training.queries import ROW_GROUP, DuckDB, QueryError, literal
 from consentry.training.retention import MANIFESTS

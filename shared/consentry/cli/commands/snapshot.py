@@ -17,7 +17,7 @@ from consentry.cli.options import (
     connect,
     when,
 )
-from consentry.deployment import LEDGER_RECOVERY_DAYS
+from consentry.service.deployment import LEDGER_RECOVERY_DAYS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from consentry.aws.dynamo import to_item
 from consentry.cli.demo.story import (
     CAST,
     HISTORY,
@@ -31,7 +30,8 @@ from consentry.cli.demo.story import (
     transcript,
 )
 from consentry.local import LocalRuntime
-from consentry.records import ChatRecord, State
+from consentry.service.aws.dynamo import to_item
+from consentry.service.records import ChatRecord, State
 
 
 @dataclass(frozen=True)

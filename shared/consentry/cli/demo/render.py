@@ -17,7 +17,7 @@ from consentry.cli.demo.engine import Change, Outcome, Story
 from consentry.cli.demo.story import CAST, Step, at
 from consentry.cli.output import Style, print_json, table
 from consentry.local import LocalRuntime
-from consentry.records import ChatRecord, State
+from consentry.service.records import ChatRecord, State
 
 
 class Narrator:

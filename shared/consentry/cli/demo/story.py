@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from consentry.policy import format_instant
+from consentry.service.policy import format_instant
 
 
 def at(text: str) -> datetime:

@@ -1,5 +1,5 @@
 -- The manifest's rows as S3 Batch Operations reads them: bucket, key URL-encoded as Python's
--- quote(key, safe="/") does (consentry.aws.batch_ops.encode_key), version id, then the decision.
+-- quote(key, safe="/") does (consentry.service.aws.batch_ops.encode_key), version id, then the decision.
 -- One expression for both engines: DuckDB's url_encode keeps `~` and encodes `+`, `*` and `/`;
 -- Trino's encodes a space as `+` (a literal `+` as %2B), `~` as %7E and keeps `*`.
 SELECT
