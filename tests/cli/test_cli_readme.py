@@ -417,7 +417,7 @@ def world(server: LocalRuntime, tmp_path: Path) -> LocalRuntime:
         QueueUrl=sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"],
         MessageBody=json.dumps({"type": "retag", "user_id": "u9", "at": "2025-01-01T00:00:00Z"}),
     )
-    bundled = (Path(consentry.__file__).parent / "policies" / "consumer-terms-2025.toml").read_text()
+    bundled = (Path(consentry.__file__).parent / "service" / "policies" / "consumer-terms-2025.toml").read_text()
     changed = bundled.replace("eligible_days = 1825", "eligible_days = 1000\nshade = 1")
     assert changed != bundled
     (tmp_path / "changed.toml").write_text(changed)
