@@ -29,6 +29,7 @@ os.environ.pop("AWS_PROFILE", None)
 
 import botocore.loaders
 import botocore.session
+import fastmoto
 import moto.s3.models
 import summaries
 from moto import mock_aws
@@ -55,6 +56,7 @@ def _shared_loader(search_paths: Any = None) -> botocore.loaders.Loader:
 
 
 botocore.session.create_loader = _shared_loader  # type: ignore[assignment]
+fastmoto.install()  # speed only: moto's answers are the same bytes (tests/parity/test_fastmoto.py)
 
 
 def _as_its_function(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:

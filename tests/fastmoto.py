@@ -1,0 +1,59 @@
+"""A speed-only shim for the tests: DynamoDB attribute values leave moto as they already are.
+
+moto 5.2 serializes every JSON response by walking the operation's output shape, and for each
+DynamoDB attribute value it asks its value picker for all ten members of `AttributeValue` (`S`, `N`,
+`M`, `L`, ...). An item of a dozen attributes costs a few hundred picker calls, and about a quarter
+of the suite's time went there. The values moto hands the serializer are already in the wire format
+(`{"S": "..."}`, `dynamo_to_dict`), so for the ones made only of strings, booleans, lists and maps
+the walk returns what it was given: this shim puts them in the response as they are. Anything else
+(binary members, an unknown member, a None) takes moto's own walk.
+
+Same bytes on the wire, so same answers: `tests/parity/test_fastmoto.py` serializes the responses
+of every DynamoDB and DynamoDB Streams operation the code makes both ways and compares them. Tests
+only: nothing shipped applies it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.core.serialize import BaseJSONSerializer
+
+ATTRIBUTE_VALUE = "AttributeValue"
+_STRINGS = frozenset({"S", "N"})
+_STRING_LISTS = frozenset({"SS", "NS"})
+
+_walk = BaseJSONSerializer._serialize_type_structure
+
+
+def plain(value: Any) -> bool:
+    """Whether moto's walk over `value` (an attribute value) would return it unchanged."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    ((member, inner),) = value.items()
+    if member in _STRINGS:
+        return isinstance(inner, str)
+    if member in ("BOOL", "NULL"):
+        return isinstance(inner, bool)
+    if member in _STRING_LISTS:
+        return isinstance(inner, list) and all(isinstance(s, str) for s in inner)
+    if member == "M":
+        return isinstance(inner, dict) and all(isinstance(k, str) and plain(v) for k, v in inner.items())
+    if member == "L":
+        return isinstance(inner, list) and all(plain(v) for v in inner)
+    return False  # B, BS (base64 on the wire), or a member AttributeValue does not have
+
+
+def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    if key and shape.name == ATTRIBUTE_VALUE and plain(value):
+        serialized[self.get_serialized_name(shape, key)] = value
+        return
+    _walk(self, serialized, value, shape, key)
+
+
+def install() -> None:
+    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    BaseJSONSerializer._serialize_type_structure = _walk  # type: ignore[method-assign]
