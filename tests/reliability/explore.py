@@ -559,16 +559,20 @@ class Explorer:
             else:
                 problems.extend(failures)
         if not problems:
-            problems.extend(self._opt_out_reaches_everything())
+            problems.extend(self._opt_out_reaches_everything(seen))
         case.outcome = self._outcome(seen)
         case.problem = " | ".join(problems)
 
-    def _opt_out_reaches_everything(self) -> list[str]:
+    def _opt_out_reaches_everything(self, seen: Any) -> list[str]:
         """The probe after every case: an opt-out now makes every stored chat of the user not eligible.
 
         (A chat stuck where retags do not reach, the first review's opt-out ignored under a console
-        hold, fails here whatever the case was.)
+        hold, fails here whatever the case was.) A case that left no chat eligible has nothing for the
+        opt-out to reach: it is not probed (an opt-out that makes a chat eligible is the policy's and
+        the histories' to catch), which spares the retag in about half the cases.
         """
+        if not any(obj.exists and obj.tags.get("training-eligible") == "true" for obj in seen.objects.values()):
+            return []
         d = self.d
         d.put_consent(consent("denied", datetime(2026, 1, 1, tzinfo=UTC), 99))
         d.settle()
