@@ -108,6 +108,10 @@ class DeliveryLog:
     replays: int = 0
 
 
+class UnknownWrite(AssertionError):
+    """A write notification the harness cannot give an event time: none of its writers put that object."""
+
+
 class Deployment:
     """One provisioned deployment on moto (module or test scope), reset between histories."""
 
@@ -297,8 +301,9 @@ class Deployment:
             for record in message.get("Records", []):
                 etag = str(record["s3"]["object"].get("eTag", "")).strip('"')
                 at = self.write_times.get(etag)
-                if at is not None:
-                    record["eventTime"] = format_instant(at)
+                if at is None:  # moto stamped it with the wall clock: a history would mix clocks unseen
+                    raise UnknownWrite(f"a write notification for an object no writer of this test put: {etag}")
+                record["eventTime"] = format_instant(at)
                 if self.notify_versions and self.write_versions.get(etag):
                     record["s3"]["object"]["versionId"] = self.write_versions[etag]
         except (ValueError, KeyError, TypeError, AttributeError):

@@ -188,7 +188,7 @@ def test_keys_outside_the_chat_patterns_are_never_read_tagged_or_recorded(
     ready: Deployment, logs: LogCapture, writes: Any, key: str
 ) -> None:
     d = ready
-    d.s3.put_object(Bucket=d.bucket, Key=key, Body=b"{}", Tagging="training-eligible=true")
+    d.put_chat(key, WRITTEN, tags={"training-eligible": "true"})
     with writes.measure() as done:
         failed, _ = run_writes(d, json.dumps(notification(d.bucket, key)))
     assert not failed
