@@ -468,14 +468,16 @@ def s3_clock(at: datetime | None) -> Iterator[None]:
 def correct_moto() -> bool:
     """Make moto answer as AWS does where consentry trips on it; True when moto is installed.
 
-    Three corrections, each to one method of moto's, nothing else: moto 5
+    Four corrections, each to one method of moto's, nothing else: moto 5
     evaluates a bucket policy's statements without their Conditions, so the
     stack's conditional Deny statements refuse every request (here it judges
     by the unconditional statements only); its ListObjectVersions copies
-    every version of the bucket on every call (here it does not); and it
-    keeps every model instance it ever made, copies made for one response
-    included, for its dashboard (here the dashboard's lists hold them weakly).
-    Idempotent.
+    every version of the bucket on every call (here it does not); it keeps
+    every model instance it ever made, copies made for one response
+    included, for its dashboard (here the dashboard's lists hold them
+    weakly); and every DynamoDB Streams GetRecords makes and keeps a new
+    shard iterator, even when it read nothing (here that one answers with
+    the iterator it was given). Idempotent.
     """
     try:
         from moto.iam.access_control import IAMPolicy, PermissionResult
@@ -498,6 +500,7 @@ def correct_moto() -> bool:
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
     _list_versions_without_copies()
     _track_live_instances_only()
+    _no_new_shard_iterator_for_nothing()
     return True
 
 
@@ -607,6 +610,32 @@ def _track_live_instances_only() -> None:
 
     __new__.consentry = True  # type: ignore[attr-defined]
     BaseModel.__new__ = staticmethod(__new__)  # type: ignore[method-assign]
+
+
+def _no_new_shard_iterator_for_nothing() -> None:
+    """moto's DynamoDB Streams keeps every shard iterator it hands out (`DynamoDBStreamsBackend.shard_iterators`,
+    never expired) and hands out a new one on every GetRecords, even one that read nothing: a `consentry serve`,
+    which polls the consent stream every half second, grew by a new iterator (about 2 KB) per poll for as long
+    as it ran. A GetRecords that reads nothing leaves the position where it was, so here it answers with the
+    iterator it was given (still valid: moto never expires one) instead of a new one at the same place; one
+    that reads records is moto's own. `ShardIterator.get` is called by GetRecords only (moto 5.2)."""
+    from moto.dynamodbstreams.models import ShardIterator
+
+    if getattr(ShardIterator.get, "consentry", False):
+        return
+    original = ShardIterator.get
+
+    def get(self: Any, limit: int = 1000) -> dict[str, Any]:
+        shard = self.stream_shard
+        if isinstance(self.sequence_number, int) and self.sequence_number - shard.starting_sequence_number >= len(
+            shard.items
+        ):
+            return {"NextShardIterator": self.arn, "Records": []}
+        found: dict[str, Any] = original(self, limit)
+        return found
+
+    get.consentry = True  # type: ignore[attr-defined]
+    ShardIterator.get = get  # type: ignore[method-assign]
 
 
 def sqs_record(message: Mapping[str, Any], arn: str) -> dict[str, Any]:
