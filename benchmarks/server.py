@@ -34,7 +34,8 @@ def main() -> None:
 
     # As `consentry serve` does (consentry.local.correct_moto): without it moto applies the stack's conditional
     # Deny statements to everyone (a GetObject of a chat is refused) and every ListObjectVersions deep-copies the
-    # bucket's versions (a retag of 100k chats then outlasts the clients' read timeout).
+    # bucket's versions (a retag of 100k chats then outlasts the clients' read timeout), and every model instance it
+    # makes, the items copied for one Query's response included, stays in its dashboard's lists for good.
     correct_moto()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -40,8 +40,9 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -467,12 +468,16 @@ def s3_clock(at: datetime | None) -> Iterator[None]:
 def correct_moto() -> bool:
     """Make moto answer as AWS does where consentry trips on it; True when moto is installed.
 
-    Two corrections, each to one method of moto's, nothing else: moto 5
+    Four corrections, each to one method of moto's, nothing else: moto 5
     evaluates a bucket policy's statements without their Conditions, so the
     stack's conditional Deny statements refuse every request (here it judges
-    by the unconditional statements only); and its ListObjectVersions copies
-    every version of the bucket on every call (here it does not).
-    Idempotent.
+    by the unconditional statements only); its ListObjectVersions copies
+    every version of the bucket on every call (here it does not); it keeps
+    every model instance it ever made, copies made for one response
+    included, for its dashboard (here the dashboard's lists hold them
+    weakly); and every DynamoDB Streams GetRecords makes and keeps a new
+    shard iterator, even when it read nothing (here that one answers with
+    the iterator it was given). Idempotent.
     """
     try:
         from moto.iam.access_control import IAMPolicy, PermissionResult
@@ -494,6 +499,8 @@ def correct_moto() -> bool:
     get_permission.consentry = True  # type: ignore[attr-defined]
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
     _list_versions_without_copies()
+    _track_live_instances_only()
+    _no_new_shard_iterator_for_nothing()
     return True
 
 
@@ -522,6 +529,113 @@ def _list_versions_without_copies() -> None:
 
     iterlists.consentry = True  # type: ignore[attr-defined]
     _VersionedKeyStore.iterlists = iterlists
+
+
+class _LiveInstances:
+    """A model class's `instances_tracked` as moto reads it (append, iterate, len), holding each instance
+    weakly: an instance is listed while something else holds it, and goes when the last holder lets it go."""
+
+    def __init__(self, instances: Iterable[Any] = ()) -> None:
+        self._refs: dict[int, Callable[[], Any]] = {}
+        self._callback = self._gone  # one bound method for every reference
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        key = id(instance)
+        try:
+            self._refs[key] = _KeyedRef(instance, self._callback, key)
+        except TypeError:  # cannot be referenced weakly: held as moto holds it
+            self._refs[key] = lambda: instance
+
+    def _gone(self, ref: _KeyedRef) -> None:
+        # Called before the instance's memory is freed, so no newer instance can have taken its id yet.
+        key = ref.key
+        if self._refs.get(key) is ref:
+            self._refs.pop(key, None)
+
+    def __iter__(self) -> Iterator[Any]:
+        for ref in tuple(self._refs.copy().values()):
+            instance = ref()
+            if instance is not None:
+                yield instance
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _KeyedRef(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference that knows its key in `_LiveInstances._refs`."""
+
+    __slots__ = ("key",)
+    key: int
+
+    def __new__(cls, instance: Any, callback: Callable[[Any], None], key: int) -> _KeyedRef:
+        ref: _KeyedRef = super().__new__(cls, instance, callback)
+        ref.key = key
+        return ref
+
+    def __init__(self, instance: Any, callback: Callable[[Any], None], key: int) -> None:
+        super().__init__(instance, callback)  # type: ignore[call-arg]
+
+
+def _track_live_instances_only() -> None:
+    """moto appends every instance of every model class to the class's `instances_tracked` list (for its
+    dashboard, /moto-api/) and never lets one go: DynamoDB items deep-copied for one Query response, shard
+    iterators, SQS messages long deleted. A `consentry serve` planning sweeps over a thousand chats kept 3,000
+    copied ledger items (about 8 MB) per plan. Here each class's list holds its instances weakly: the dashboard
+    lists what moto still holds, and a copy goes with its response. Classes that moto disposes of or finalizes
+    (S3 keys and multipart uploads, which its reset closes; EC2 instances) keep moto's strong list.
+    `BaseModel.__new__` is the only writer of those lists (moto 5.2)."""
+    from moto.core.common_models import BaseModel
+
+    if getattr(BaseModel.__new__, "consentry", False):
+        return
+    converting = threading.Lock()
+
+    def __new__(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+        instance = super(BaseModel, cls).__new__(cls)
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, _LiveInstances):
+            if hasattr(cls, "dispose") or hasattr(cls, "__del__"):
+                cls.instances_tracked.append(instance)
+                return instance
+            with converting:  # one list per class, even when two threads make its first instances
+                tracked = cls.__dict__.get("instances_tracked")
+                if not isinstance(tracked, _LiveInstances):
+                    tracked = _LiveInstances(tracked or ())
+                    cls.instances_tracked = tracked
+        tracked.append(instance)
+        return instance
+
+    __new__.consentry = True  # type: ignore[attr-defined]
+    BaseModel.__new__ = staticmethod(__new__)  # type: ignore[method-assign]
+
+
+def _no_new_shard_iterator_for_nothing() -> None:
+    """moto's DynamoDB Streams keeps every shard iterator it hands out (`DynamoDBStreamsBackend.shard_iterators`,
+    never expired) and hands out a new one on every GetRecords, even one that read nothing: a `consentry serve`,
+    which polls the consent stream every half second, grew by a new iterator (about 2 KB) per poll for as long
+    as it ran. A GetRecords that reads nothing leaves the position where it was, so here it answers with the
+    iterator it was given (still valid: moto never expires one) instead of a new one at the same place; one
+    that reads records is moto's own. `ShardIterator.get` is called by GetRecords only (moto 5.2)."""
+    from moto.dynamodbstreams.models import ShardIterator
+
+    if getattr(ShardIterator.get, "consentry", False):
+        return
+    original = ShardIterator.get
+
+    def get(self: Any, limit: int = 1000) -> dict[str, Any]:
+        shard = self.stream_shard
+        if isinstance(self.sequence_number, int) and self.sequence_number - shard.starting_sequence_number >= len(
+            shard.items
+        ):
+            return {"NextShardIterator": self.arn, "Records": []}
+        found: dict[str, Any] = original(self, limit)
+        return found
+
+    get.consentry = True  # type: ignore[attr-defined]
+    ShardIterator.get = get  # type: ignore[method-assign]
 
 
 def sqs_record(message: Mapping[str, Any], arn: str) -> dict[str, Any]:

@@ -133,3 +133,76 @@ def test_listing_versions_on_moto_copies_no_version_and_marks_the_latest() -> No
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "True [(1, False), (1, True)]"
+
+
+def test_moto_lets_go_of_the_copies_it_makes_for_a_response_and_its_dashboard_lists_what_it_holds() -> None:
+    done = python(
+        """
+        import gc, json, os
+        os.environ.update(AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_DEFAULT_REGION="us-east-1")
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        import boto3, requests
+        from moto import mock_aws
+        from moto.dynamodb.models.dynamo_type import Item
+        from consentry.provision import provision
+
+        def items():
+            gc.collect()
+            return sum(isinstance(o, Item) for o in gc.get_objects())
+
+        with mock_aws():
+            env = provision("app")
+            dynamodb = boto3.client("dynamodb")
+            table = env["CONSENT_TABLE"]
+            dynamodb.put_item(TableName=table, Item={"user_id": {"S": "ava"}, "version": {"N": "1"}})
+            before = items()
+            for _ in range(20):  # each Scan answers with deep copies of the items it read
+                dynamodb.scan(TableName=table)
+            after = items()
+            shown = requests.get("http://motoapi.amazonaws.com/moto-api/data.json").json()["dynamodb"]
+            tables = sorted(env[k] for k in env if k.endswith("_TABLE"))
+            print(before, after, sorted(t["name"] for t in shown["Table"]) == tables, len(shown["Item"]))
+        """
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1 1 True 1"
+
+
+def test_a_stream_read_that_finds_nothing_makes_no_new_shard_iterator_on_moto() -> None:
+    done = python(
+        """
+        import os
+        os.environ.update(AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_DEFAULT_REGION="us-east-1")
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        import boto3
+        from moto import mock_aws
+        from moto.dynamodbstreams.models import dynamodbstreams_backends
+        from consentry.provision import provision
+
+        with mock_aws():
+            env = provision("app")
+            dynamodb, streams = boto3.client("dynamodb"), boto3.client("dynamodbstreams")
+            arn = dynamodb.describe_table(TableName=env["CONSENT_TABLE"])["Table"]["LatestStreamArn"]
+            shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+            iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+            iterator = iterator["ShardIterator"]
+            read = []
+
+            def poll(times):
+                global iterator
+                for _ in range(times):  # as the local runtime polls: on from NextShardIterator
+                    got = streams.get_records(ShardIterator=iterator)
+                    read.extend(r["dynamodb"]["Keys"]["user_id"]["S"] for r in got["Records"])
+                    iterator = got["NextShardIterator"]
+
+            poll(20)
+            dynamodb.put_item(TableName=env["CONSENT_TABLE"], Item={"user_id": {"S": "ava"}, "version": {"N": "1"}})
+            poll(20)
+            dynamodb.put_item(TableName=env["CONSENT_TABLE"], Item={"user_id": {"S": "bo"}, "version": {"N": "1"}})
+            poll(20)
+            kept = dynamodbstreams_backends["123456789012"]["us-east-1"].shard_iterators
+            print(read, len(kept))
+        """
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "['ava', 'bo'] 3"

@@ -11,8 +11,6 @@ a second one ends the process.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import signal
 import threading
@@ -138,8 +136,7 @@ def serve(
         def deliver() -> None:
             try:
                 while not stop.is_set():
-                    if not pump(runtime, say, emit, stop):
-                        _give_back_memory()
+                    pump(runtime, say, emit, stop)
                     stop.wait(POLL_SECONDS)
             except BaseException as err:  # handed to the main thread, which raises it
                 failed.append(err)
@@ -159,15 +156,6 @@ def serve(
         restore()
         context.__exit__(None, None, None)
     return 0
-
-
-def _give_back_memory() -> None:
-    """Return the heap's free pages to the system while idle (glibc's malloc_trim; nothing elsewhere).
-
-    A plan over a large bucket answers thousands of requests on as many threads: Python frees what they used,
-    but glibc keeps the pages, and the server's RSS would climb with every plan."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: its allocator is left as it is
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _on_signals(stop: threading.Event) -> Callable[[], None]:
