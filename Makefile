@@ -79,7 +79,7 @@ parity: dev
 
 # The tests' support code: every module under tests/ that is not a test module (conftest files aside,
 # which share one module name and hold fixtures).
-SUPPORT = $(filter-out %/conftest.py,$(shell ls tests/*/*.py | grep -v '/test_')) tests/conftest.py tests/support.py tests/summaries.py
+SUPPORT = $(filter-out %/conftest.py,$(shell ls tests/*/*.py | grep -v '/test_')) tests/conftest.py tests/support.py tests/summaries.py tests/fastmoto.py
 
 lint: dev
 	$(PY) -m ruff check .

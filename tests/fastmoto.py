@@ -1,4 +1,6 @@
-"""A speed-only shim for the tests: DynamoDB attribute values leave moto as they already are.
+"""Speed-only shims for the tests: moto answers the same, in less time.
+
+DynamoDB attribute values leave moto as they already are.
 
 moto 5.2 serializes every JSON response by walking the operation's output shape, and for each
 DynamoDB attribute value it asks its value picker for all ten members of `AttributeValue` (`S`, `N`,
@@ -8,6 +10,9 @@ of the suite's time went there. The values moto hands the serializer are already
 the walk returns what it was given: this shim puts them in the response as they are. Anything else
 (binary members, an unknown member, a None) takes moto's own walk.
 
+Each request also asks `inspect.getmembers` for the names of its response class's methods
+(`method_names_from_class`), a pure function of the class: here it is asked once per class.
+
 Same bytes on the wire, so same answers: `tests/parity/test_fastmoto.py` serializes the responses
 of every DynamoDB and DynamoDB Streams operation the code makes both ways and compares them. Tests
 only: nothing shipped applies it.
@@ -15,15 +20,19 @@ only: nothing shipped applies it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import moto.core.responses
 from moto.core.serialize import BaseJSONSerializer
+from moto.core.utils import method_names_from_class
 
 ATTRIBUTE_VALUE = "AttributeValue"
 _STRINGS = frozenset({"S", "N"})
 _STRING_LISTS = frozenset({"SS", "NS"})
 
 _walk = BaseJSONSerializer._serialize_type_structure
+METHOD_NAMES = "method_names_from_class"  # as moto.core.responses imported it
 
 
 def plain(value: Any) -> bool:
@@ -53,7 +62,14 @@ def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: 
 
 def install() -> None:
     BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+    setattr(moto.core.responses, METHOD_NAMES, _cached_method_names)
 
 
 def uninstall() -> None:
     BaseJSONSerializer._serialize_type_structure = _walk  # type: ignore[method-assign]
+    setattr(moto.core.responses, METHOD_NAMES, method_names_from_class)
+
+
+@functools.cache
+def _cached_method_names(clazz: object) -> list[str]:
+    return method_names_from_class(clazz)
