@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from consentry.service.aws.dynamo import batch_get, conditional, epoch, from_item, to_item
 from consentry.service.aws.ledger_schema import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK, TTL
@@ -66,8 +66,7 @@ def _instant(values: Mapping[str, Any], name: str) -> datetime | None:
     return parse_instant(values[name]) if name in values else None
 
 
-@dataclass(frozen=True)
-class DueChat:
+class DueChat(NamedTuple):
     """What the keys-only `due` index gives of a record: enough to claim it."""
 
     pk: str
