@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -74,8 +74,7 @@ class DueChat(NamedTuple):
     expires_at: datetime
 
 
-@dataclass(frozen=True)
-class Deletion:
+class Deletion(NamedTuple):
     """A deleted chat of a user as the ledger holds it, tombstones included: no user id, no key."""
 
     deleted_at: datetime
@@ -84,8 +83,7 @@ class Deletion:
     key_hash: str  # the chat's pseudonym (`Pseudonyms.key`), as an erasure's `held_keys` name it
 
 
-@dataclass(frozen=True)
-class ErasureRecord:
+class ErasureRecord(NamedTuple):
     """One erasure request and what it has done: the proof of a right-to-erasure request.
 
     It holds no user id and no key: the request's id and time, when its last
