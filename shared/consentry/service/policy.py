@@ -72,8 +72,7 @@ class TagKeys(NamedTuple):
         return (self.eligible, self.reason, self.retention_days, self.expires_on, self.policy_version)
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     id: str
     version: int
     effective_at: datetime
@@ -103,8 +102,7 @@ class ChatKey(NamedTuple):
     kind: str
 
 
-@dataclass(frozen=True)
-class ConsentRecord:
+class ConsentRecord(NamedTuple):
     """A consent item as the policy sees it. `problem` is set when invalid."""
 
     user_id: str
