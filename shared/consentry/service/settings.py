@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
 from botocore.config import Config
@@ -45,8 +45,7 @@ class SettingsError(RuntimeError):
     """A required variable is missing or malformed; the message names it."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     bucket: str
     consent_table: str
     ledger_table: str
