@@ -123,7 +123,7 @@ def environment_credentials() -> dict[str, str]:
     return found if {"aws_access_key_id", "aws_secret_access_key"} <= found.keys() else {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ or __hash__ to generate at import
 class Clients:
     s3: S3Client
     s3_once: S3Client  # no SDK retries (ONCE_CONFIG)
