@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 DEFAULT_POLICY = "consumer-terms-2025.toml"
 
@@ -55,15 +55,13 @@ class PolicyError(ValueError):
         self.problems = problems if problems is not None else [message]
 
 
-@dataclass(frozen=True)
-class KeyPattern:
+class KeyPattern(NamedTuple):
     kind: str
     prefix: str
     suffix: str
 
 
-@dataclass(frozen=True)
-class TagKeys:
+class TagKeys(NamedTuple):
     eligible: str
     reason: str
     retention_days: str
@@ -74,8 +72,7 @@ class TagKeys:
         return (self.eligible, self.reason, self.retention_days, self.expires_on, self.policy_version)
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     id: str
     version: int
     effective_at: datetime
@@ -96,8 +93,7 @@ class Policy:
         return f"{self.id}@{self.version}"
 
 
-@dataclass(frozen=True)
-class ChatKey:
+class ChatKey(NamedTuple):
     """An object key that is ours: `<prefix><user_id>/<chat_id><suffix>`."""
 
     key: str
@@ -106,8 +102,7 @@ class ChatKey:
     kind: str
 
 
-@dataclass(frozen=True)
-class ConsentRecord:
+class ConsentRecord(NamedTuple):
     """A consent item as the policy sees it. `problem` is set when invalid."""
 
     user_id: str
@@ -136,8 +131,7 @@ class Chat:
     deleted_at: datetime | None = None  # Chat Deleted or Erasure Requested time
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     eligible: bool
     reason: Reason
     retention_days: int
@@ -289,7 +283,7 @@ def policy_from_mapping(raw: Mapping[str, Any], source: str = "policy") -> Polic
             problems.append(f"[[keys]] #{i + 1}: prefix must end with '/', suffix hold no '/'")
             continue
         keys.append(KeyPattern(entry["kind"], entry["prefix"], entry["suffix"]))
-    tag_names = {name: field("tags", name, str, f"unset-{name}") for name in TagKeys.__dataclass_fields__}
+    tag_names = {name: field("tags", name, str, f"unset-{name}") for name in TagKeys._fields}
     tags = TagKeys(**tag_names)
     for name, key in tag_names.items():
         problem = None if key == f"unset-{name}" else tag_key_problem(key)

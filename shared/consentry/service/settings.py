@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
 from botocore.config import Config
@@ -45,8 +45,7 @@ class SettingsError(RuntimeError):
     """A required variable is missing or malformed; the message names it."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     bucket: str
     consent_table: str
     ledger_table: str
@@ -124,7 +123,7 @@ def environment_credentials() -> dict[str, str]:
     return found if {"aws_access_key_id", "aws_secret_access_key"} <= found.keys() else {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ or __hash__ to generate at import
 class Clients:
     s3: S3Client
     s3_once: S3Client  # no SDK retries (ONCE_CONFIG)

@@ -7,9 +7,8 @@ foreign tags kept, version-by-version deletion, Object Lock legal holds.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -27,8 +26,7 @@ _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed"}
 _NO_LOCK = {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
 
 
-@dataclass(frozen=True)
-class ObjectFacts:
+class ObjectFacts(NamedTuple):
     """What S3 tells the policy about the current version of a chat, and how many tags it carries."""
 
     key: str
@@ -38,16 +36,14 @@ class ObjectFacts:
     tag_count: int | None = None  # None: not asked; 0: S3 answered without TagCount (no tags)
 
 
-@dataclass(frozen=True)
-class ObjectVersion:
+class ObjectVersion(NamedTuple):
     key: str
     version_id: str
     last_modified: datetime
     delete_marker: bool
 
 
-@dataclass(frozen=True)
-class TagPlan:
+class TagPlan(NamedTuple):
     """The full tag set to write and whether our five tags fit beside the foreign ones."""
 
     tags: dict[str, str]

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from consentry.service.aws.dynamo import batch_get, conditional, epoch, from_item, to_item
 from consentry.service.aws.ledger_schema import DUE_INDEX, DUE_SHARD, EXPIRES_AT, PK, SK, TTL
@@ -66,8 +66,7 @@ def _instant(values: Mapping[str, Any], name: str) -> datetime | None:
     return parse_instant(values[name]) if name in values else None
 
 
-@dataclass(frozen=True)
-class DueChat:
+class DueChat(NamedTuple):
     """What the keys-only `due` index gives of a record: enough to claim it."""
 
     pk: str
@@ -75,8 +74,7 @@ class DueChat:
     expires_at: datetime
 
 
-@dataclass(frozen=True)
-class Deletion:
+class Deletion(NamedTuple):
     """A deleted chat of a user as the ledger holds it, tombstones included: no user id, no key."""
 
     deleted_at: datetime
@@ -85,8 +83,7 @@ class Deletion:
     key_hash: str  # the chat's pseudonym (`Pseudonyms.key`), as an erasure's `held_keys` name it
 
 
-@dataclass(frozen=True)
-class ErasureRecord:
+class ErasureRecord(NamedTuple):
     """One erasure request and what it has done: the proof of a right-to-erasure request.
 
     It holds no user id and no key: the request's id and time, when its last

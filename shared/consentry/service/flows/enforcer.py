@@ -63,7 +63,7 @@ class ReadFacts(Enum):
     NEVER = "never"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ or __hash__ to generate at import
 class Change:
     """One event's change to one chat, for `Enforcer.settle`: which chat, which event, and its `Update`."""
 
@@ -81,7 +81,7 @@ class Change:
     version_id: str | None = None  # the version a write notification names: gone, the event changes nothing
 
 
-@dataclass
+@dataclass(eq=False)  # never compared
 class Outcome:
     change: Change
     record: ChatRecord | None = None

@@ -9,8 +9,9 @@ settle them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
+from typing import NamedTuple
 
 from consentry.service.aws.chat_store import ObjectFacts, ObjectVersion
 from consentry.service.deadline import OutOfTime
@@ -277,8 +278,7 @@ def on_purged(at: datetime, purged: frozenset[str]) -> Update:
 # -- flows -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     """One S3 ObjectCreated notification, parsed."""
 
     key: str

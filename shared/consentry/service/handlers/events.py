@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from consentry.service.flows.lifecycle import Write
@@ -100,8 +99,7 @@ def s3_writes(body: str, bucket: str, token: str = "") -> list[Write]:
     return writes
 
 
-@dataclass(frozen=True)
-class ChatEvent:
+class ChatEvent(NamedTuple):
     detail_type: str
     user_id: str
     key: str | None  # exactly as stored (chat-app events carry raw keys)
