@@ -160,6 +160,15 @@ def runtime(parity: Parity) -> LocalRuntime:
     return parity.runtime
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first (stable: each module's order, and so its module-scoped deployment, is kept).
+
+    xdist's worksteal hands out the rest as workers free up, so a run ends on short tests: collected in
+    path order, the long reliability tests came last, and one worker ran the last of them alone for minutes.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     summaries.send(session.config)
 

@@ -20,6 +20,8 @@ from consentry.service import settings
 from .explore import CRASHES, EVENTS, FLOWS, CallPoints, Explorer, Flow, Table, first_destructive
 from .harness import Deployment
 
+pytestmark = pytest.mark.long  # minutes: collected first (tests/conftest.py)
+
 TABLE = Table()
 
 

@@ -288,10 +288,12 @@ def run(machine: type[Histories], deployment: Deployment, examples: int, steps: 
     run_state_machine_as_test(machine, settings=settings(max_examples=budget(examples), stateful_step_count=steps))
 
 
+@pytest.mark.long
 def test_generated_histories_match_the_policy(deployment: Deployment) -> None:
     run(Histories, deployment, examples=350, steps=14)
 
 
+@pytest.mark.long
 def test_consent_churn_histories_match_the_policy(deployment: Deployment) -> None:
     run(ConsentHistories, deployment, examples=450, steps=10)
 

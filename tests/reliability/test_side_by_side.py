@@ -25,6 +25,8 @@ from .harness import Deployment, handler_clients
 from .schedule import Scheduler
 from .sidebyside import ACTORS, SCALE, WORLDS, SideTable, exhaustive, pct
 
+pytestmark = pytest.mark.long  # minutes: collected first (tests/conftest.py)
+
 TABLE = SideTable()
 PAIRS = list(combinations_with_replacement(ACTORS, 2))
 # Small worlds, every schedule within `bound` preemptions: the pairs that meet on one key's versions.
