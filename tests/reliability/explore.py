@@ -569,7 +569,7 @@ class Explorer:
         (A chat stuck where retags do not reach, the first review's opt-out ignored under a console
         hold, fails here whatever the case was.) A case that left no chat eligible has nothing for the
         opt-out to reach: it is not probed (an opt-out that makes a chat eligible is the policy's and
-        the histories' to catch), which spares the retag in about half the cases.
+        the histories' to catch), which spares the retag in most cases of the deleting and holding flows.
         """
         if not any(obj.exists and obj.tags.get("training-eligible") == "true" for obj in seen.objects.values()):
             return []
