@@ -48,7 +48,7 @@ def runtime_interpreter() -> tuple[str, str]:
 
 
 def _copy_packages(names: tuple[str, ...], target: Path) -> None:
-    from infra.layer import copy_service
+    from infra.layer import NO_BYTECODE, copy_service
 
     for name in names:
         spec = importlib.util.find_spec(name)
@@ -57,7 +57,7 @@ def _copy_packages(names: tuple[str, ...], target: Path) -> None:
         if name == "consentry":
             copy_service(origin.parent, target / name)
         elif origin.name == "__init__.py":
-            shutil.copytree(origin.parent, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(origin.parent, target / name, ignore=NO_BYTECODE)
         else:
             shutil.copy(origin, target / origin.name)
 

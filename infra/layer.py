@@ -42,6 +42,8 @@ POLICY_DIR = "policy"
 # What runs in a function is one folder of the package; the operator's parts beside it (CLI, demo, report,
 # snapshots, the training reader, provisioning, the local runtime on moto, the testing kit) never do.
 SERVICE = "service"
+# shutil.copytree's ignore for a package copied into the layer: bytecode is compiled at bundling, or not at all.
+NO_BYTECODE = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
 # Where to look for a CPython of the runtime's version, after $CONSENTRY_LAYER_PYTHON and the PATH.
@@ -141,7 +143,7 @@ def copy_service(package: Path, to: Path) -> None:
     """The package as a function has it: its root `__init__` and its `service/` folder, no bytecode."""
     to.mkdir(parents=True)
     shutil.copy(package / "__init__.py", to / "__init__.py")
-    shutil.copytree(package / SERVICE, to / SERVICE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(package / SERVICE, to / SERVICE, ignore=NO_BYTECODE)
 
 
 class ConsentryLayer(Construct):

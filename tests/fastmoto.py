@@ -53,8 +53,13 @@ def plain(value: Any) -> bool:
     return False  # B, BS (base64 on the wire), or a member AttributeValue does not have
 
 
+def as_is(value: Any, shape: Any, key: str) -> bool:
+    """Whether the shim puts `value` in the answer as it is (an attribute value moto's walk leaves unchanged)."""
+    return bool(key) and shape.name == ATTRIBUTE_VALUE and plain(value)
+
+
 def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
-    if key and shape.name == ATTRIBUTE_VALUE and plain(value):
+    if as_is(value, shape, key):
         serialized[self.get_serialized_name(shape, key)] = value
         return
     _walk(self, serialized, value, shape, key)
