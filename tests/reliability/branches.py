@@ -12,19 +12,22 @@ its prefix really left (version ids and all), for the price of a fork
 
 A child never returns to pytest: `end` leaves the process with `os._exit`,
 and `guard()` turns anything a child raises into an answer the parent
-raises. POSIX only (the suite runs on Linux).
+raises (`BranchFailed`; a child that hangs is ended by an alarm, and its
+parent raises that too). POSIX only (the suite runs on Linux).
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
+
+BRANCH_SECONDS = 600  # a safety net for a deadlock, far above any branch (a fraction of a second)
 
 
 class BranchFailed(AssertionError):
@@ -45,18 +48,17 @@ class Branches:
         read, write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        gc.freeze()  # the child's collector leaves the parent's objects alone: their pages stay shared
         pid = os.fork()
         if pid == 0:
             os.close(read)
             self._answer_to = write
+            signal.alarm(BRANCH_SECONDS)  # a branch that hangs ends (SIGALRM): its parent reports it
             return None
         self.forks += 1
         os.close(write)
         with os.fdopen(read, "rb") as pipe:
             data = pipe.read()
         _, status = os.waitpid(pid, 0)
-        gc.unfreeze()
         if not data:
             raise BranchFailed(f"branch {label!r} ended without an answer (wait status {status})")
         answer = json.loads(data)

@@ -42,7 +42,7 @@ from botocore.exceptions import ReadTimeoutError
 from consentry.local import LambdaContext
 from consentry.service import handlers
 
-from .branches import Branches
+from .branches import Branches, BranchFailed
 from .harness import Deployment, LambdaDied, handler_clients
 from .model import World
 
@@ -443,9 +443,15 @@ class Explorer:
         cases: list[Case] = []
         taken: list[tuple[Case, Interleaved | None]] = []  # in a child: its case
 
+        failed: list[BranchFailed] = []  # raised after F: raised here, the handler's own `except` would catch it
+
         def branch(k: int, operation: str) -> None:
             for kind, event in kinds:
-                answer = self.branches.split(f"{flow.name} call {k} ({operation}) {kind}")
+                try:
+                    answer = self.branches.split(f"{flow.name} call {k} ({operation}) {kind}")
+                except BranchFailed as err:
+                    failed.append(err)
+                    continue
                 if answer is None:
                     taken.append((Case(flow.name, k, operation, kind), event))
                     self._take(kind, event)
@@ -459,6 +465,8 @@ class Explorer:
                 invoke()
             self.points.counting = False
             if not self.branches.in_child:
+                if failed:
+                    raise failed[0]
                 assert self.points.calls == calls, f"{flow.name}: alone again, other calls ({self.points.calls})"
                 return cases
             case, event = taken[0]
