@@ -13,7 +13,10 @@ its prefix really left (version ids and all), for the price of a fork
 A child never returns to pytest: `end` leaves the process with `os._exit`,
 and `guard()` turns anything a child raises into an answer the parent
 raises (`BranchFailed`; a child that hangs is ended by an alarm, and its
-parent raises that too). POSIX only (the suite runs on Linux).
+parent raises that too). What IAM parity (tests/parity/iam.py) noted of the
+child's calls, the actions called and the refusals, comes back with the
+answer: the parent reports them, and fails the test on a refusal, as if it
+had made the calls. POSIX only (the suite runs on Linux).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
+
+from parity.iam import ACTIVE, SESSION
 
 BRANCH_SECONDS = 600  # a safety net for a deadlock, far above any branch (a fraction of a second)
 
@@ -62,6 +67,7 @@ class Branches:
         if not data:
             raise BranchFailed(f"branch {label!r} ended without an answer (wait status {status})")
         answer = json.loads(data)
+        _parity_noted(answer.get("parity"))
         if "error" in answer:
             raise BranchFailed(f"branch {label!r} raised:\n{answer['error']}")
         return answer["answer"]
@@ -83,9 +89,27 @@ class Branches:
     def _send(self, message: dict[str, Any]) -> NoReturn:
         assert self._answer_to is not None, "only a child ends"
         try:
+            message["parity"] = _parity_seen()
             with os.fdopen(self._answer_to, "wb") as pipe:
                 pipe.write(json.dumps(message, default=str).encode())
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
             os._exit(0)
+
+
+def _parity_seen() -> dict[str, Any] | None:
+    """In a child: the actions its deployment under IAM parity called, and what IAM refused (None: no parity)."""
+    if not ACTIVE:
+        return None
+    refused = ACTIVE[-1].problems()  # notes each call's actions in SESSION
+    return {"refused": refused, "actions": {name: sorted(got) for name, got in SESSION.actions.items()}}
+
+
+def _parity_noted(seen: dict[str, Any] | None) -> None:
+    """In the parent: a child's calls, as if made here (the end of the test reports and fails on refusals)."""
+    if seen is None or not ACTIVE:
+        return
+    ACTIVE[-1].recorder.refused.extend(seen["refused"])
+    for name, got in seen["actions"].items():
+        SESSION.actions[name].update(got)

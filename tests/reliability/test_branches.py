@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from parity.iam import ACTIVE
 
 from .branches import Branches, BranchFailed
+from .harness import Deployment
 
 
 def test_a_child_answers_and_its_state_stays_its_own() -> None:
@@ -35,3 +37,13 @@ def test_a_child_that_ends_without_answering_is_a_failure() -> None:
     with pytest.raises(BranchFailed, match="ended without an answer"):
         if b.split("silent") is None:
             os._exit(3)
+
+
+def test_what_iam_refused_a_child_is_the_parents_to_report(deployment: Deployment) -> None:
+    b = Branches()
+    if b.split("refused") is None:
+        with b.guard():
+            ACTIVE[-1].recorder.refused.append("worker: a refusal planted in the child")
+            b.end(None)
+    noted = ACTIVE[-1].problems()  # what the test's end would fail on (tests/conftest.py)
+    assert noted == ["worker: a refusal planted in the child"]
