@@ -73,7 +73,9 @@ class Branches:
         return answer["answer"]
 
     def end(self, answer: Any) -> NoReturn:
-        """In a child: send `answer` to the parent and leave the process (no exit handlers, no pytest)."""
+        """In a child: send `answer` (never None: None is what `split` returns to the child) to the parent
+        and leave the process (no exit handlers, no pytest)."""
+        assert answer is not None, "None is the child's own return of split()"
         self._send({"answer": answer})
 
     @contextmanager

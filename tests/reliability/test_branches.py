@@ -44,6 +44,6 @@ def test_what_iam_refused_a_child_is_the_parents_to_report(deployment: Deploymen
     if b.split("refused") is None:
         with b.guard():
             ACTIVE[-1].recorder.refused.append("worker: a refusal planted in the child")
-            b.end(None)
+            b.end("answered")
     noted = ACTIVE[-1].problems()  # what the test's end would fail on (tests/conftest.py)
     assert noted == ["worker: a refusal planted in the child"]
