@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import boto3
 import moto.s3.models
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
@@ -49,7 +50,7 @@ from consentry.service.aws.ledger import due_shard
 from consentry.service.handlers.events import envelope
 from consentry.service.policy import format_instant
 from consentry.service.records import ChatRecord
-from consentry.service.settings import CONNECT_TIMEOUT, READ_TIMEOUT
+from consentry.service.settings import CONNECT_TIMEOUT, ONCE_CONFIG, READ_TIMEOUT
 
 EVENT_TRIES = 3  # EventBridge -> Lambda asynchronous invocation: 1 try + 2 retries, then the DLQ
 STREAM_TRIES = 3  # the stream event source's retry_attempts, then the on-failure destination
@@ -121,6 +122,9 @@ class Deployment:
         self.env = rt.env
         self.bucket = rt.bucket
         self.s3, self.ddb, self.sqs, self.streams = rt.s3, rt.dynamodb, rt.sqs, rt.streams
+        # The observer's S3, without SDK retries: moto answers GetObjectRetention with a 500 (docs/parity.md),
+        # which the SDK would retry twice, sleeping between tries, for every version of every look.
+        self.s3_once = boto3.client("s3", config=ONCE_CONFIG)
         self.write_url = self.env["WRITE_QUEUE_URL"]
         self.work_url = self.env["WORK_QUEUE_URL"]
         self.arns = {url: self._arn(url) for url in (self.write_url, self.work_url)}

@@ -68,10 +68,10 @@ def see(d: Deployment) -> Seen:
             tags = d.s3.get_object_tagging(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])["TagSet"]
             hold = d.s3.get_object_legal_hold(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])
             try:
-                retention = d.s3.get_object_retention(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])
+                retention = d.s3_once.get_object_retention(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])
                 until = str(retention.get("Retention", {}).get("RetainUntilDate") or "") or None
             except d.s3.exceptions.ClientError:
-                until = None  # never retained
+                until = None  # never retained (or moto's 500: it does not answer GetObjectRetention)
             versions.setdefault(v["Key"], []).append(
                 Version(
                     v["Key"],
