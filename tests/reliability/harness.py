@@ -122,7 +122,7 @@ class Deployment:
         self.env = rt.env
         self.bucket = rt.bucket
         self.s3, self.ddb, self.sqs, self.streams = rt.s3, rt.dynamodb, rt.sqs, rt.streams
-        # The observer's S3, without SDK retries: moto answers GetObjectRetention with a 500 (docs/parity.md),
+        # The observer's S3, without SDK retries: moto answers GetObjectRetention as GetObject, an error 500 to the SDK,
         # which the SDK would retry twice, sleeping between tries, for every version of every look.
         self.s3_once = boto3.client("s3", config=ONCE_CONFIG)
         self.write_url = self.env["WRITE_QUEUE_URL"]
