@@ -36,8 +36,11 @@ objects all run long:
 - the names of events after botocore's aliasing (`EventAliaser._alias_event_name`, a pure
   function of the name and the emitter's aliases, kept per emitter in `_alias_name_cache`): a client's
   emitter is a copy of its session's, with the same aliases and an empty cache, so each client worked out
-  again the names of the hundred-odd events it registers and emits. A copy here shares its original's
-  cache while their aliases are equal, which nothing in botocore changes after an emitter is made.
+  again the names of the hundred-odd events it registers and emits, and each new session (moto's
+  `mock_aws` unsets boto3's default one, so a test makes three) those of its builtin handlers. Here every
+  emitter made with botocore's own aliases (`EVENT_ALIASES`, a module constant) shares one cache, and a
+  copy shares its original's while their aliases are equal, which nothing in botocore changes after an
+  emitter is made.
 
 Same clients, so same requests: `tests/parity/test_fastmoto.py` checks that each client resolves the
 same endpoints, has the same operations, and sends the same requests with the shim as without.
@@ -129,6 +132,17 @@ def _methods(self: Any, service_model: Any) -> dict[str, Any]:
     return dict(found[0])
 
 
+_new_aliaser = botocore.hooks.EventAliaser.__init__
+ALIASED: dict[str, str] = {}  # event name -> its name after botocore's own aliases (EVENT_ALIASES)
+
+
+def _aliaser(self: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+    """`EventAliaser.__init__`; one with botocore's own aliases (every session's) shares their names."""
+    _new_aliaser(self, event_emitter, event_aliases)
+    if event_aliases is None:
+        self._alias_name_cache = ALIASED
+
+
 def _copied_emitter(self: Any) -> Any:
     """`EventAliaser.__copy__`, the copy sharing the aliased names its original worked out."""
     copied = _copy_emitter(self)
@@ -143,6 +157,7 @@ def install() -> None:
     botocore.endpoint_provider.EndpointProvider.__init__ = _provider  # type: ignore[method-assign]
     setattr(botocore.client.ClientCreator, "_create_methods", _methods)  # noqa: B010 (untyped, private)
     setattr(botocore.hooks.EventAliaser, "__copy__", _copied_emitter)  # noqa: B010
+    setattr(botocore.hooks.EventAliaser, "__init__", _aliaser)  # noqa: B010
 
 
 def uninstall() -> None:
@@ -151,6 +166,7 @@ def uninstall() -> None:
     botocore.endpoint_provider.EndpointProvider.__init__ = _provider_init  # type: ignore[method-assign]
     setattr(botocore.client.ClientCreator, "_create_methods", _create_methods)  # noqa: B010
     setattr(botocore.hooks.EventAliaser, "__copy__", _copy_emitter)  # noqa: B010
+    setattr(botocore.hooks.EventAliaser, "__init__", _new_aliaser)  # noqa: B010
 
 
 @functools.cache
