@@ -15,8 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+import botocore.endpoint_provider
 import fastmoto
 import pytest
+from moto import mock_aws
 from moto.core.responses import ActionResult
 
 from consentry.local import LocalRuntime
@@ -119,3 +121,84 @@ def every_kind_of_value(table: str) -> None:
     items.scan(Limit=50)
     boto3.resource("dynamodb").batch_get_item(RequestItems={table: {"Keys": [{"pk": "probe#1", "sk": "a"}]}})
     items.delete_item(Key={"pk": "probe#1", "sk": "a"}, ReturnValues="ALL_OLD")
+
+
+# -- the botocore half: clients made with less work, the same requests --------------------------
+
+# Headers that differ between any two requests, shim or none: the signature, its time, the call's id.
+PER_REQUEST = frozenset({"authorization", "x-amz-date", "amz-sdk-invocation-id", "amz-sdk-request"})
+
+
+def _calls(client: Any) -> list[Any]:
+    """What `client` sends for the calls below: method, URL, headers, body (each as botocore signed it)."""
+    sent: list[Any] = []
+
+    def record(request: Any, **_: Any) -> None:
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in PER_REQUEST}
+        # The user agent's feature ids (`m/E,U,b`) are a set, listed in any order.
+        headers["user-agent"] = b" ".join(
+            b"m/" + b",".join(sorted(part[2:].split(b","))) if part.startswith(b"m/") else part
+            for part in headers["user-agent"].split()
+        )
+        body = request.body if isinstance(request.body, bytes | str | None) else type(request.body).__name__
+        sent.append((request.method, request.url, sorted(headers.items()), body))
+
+    client.meta.events.register_first("before-send", record)
+    return sent
+
+
+def _a_few_calls(session: boto3.session.Session, name: str) -> tuple[list[Any], list[str], Any]:
+    """A client of each kind the code uses, their calls sent, their operations and emitted event names."""
+    clients: dict[str, Any] = {
+        service: session.client(service) for service in ("s3", "sqs", "dynamodb", "secretsmanager", "iam")
+    }
+    sent = {service: _calls(client) for service, client in clients.items()}
+    s3, sqs, dynamodb = clients["s3"], clients["sqs"], clients["dynamodb"]
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    s3.put_object(Bucket=name, Key="chats/u1/c1.json", Body=b"{}", Tagging="a=b")
+    s3.head_object(Bucket=name, Key="chats/u1/c1.json")
+    s3.list_object_versions(Bucket=name, Prefix="chats/")
+    s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "chats/u1/c1.json"}]})
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "1", "MessageBody": "x"}])
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )  # fmt: skip
+    dynamodb.put_item(TableName=name, Item={"pk": {"S": "a"}})
+    dynamodb.get_item(TableName=name, Key={"pk": {"S": "a"}})
+    clients["secretsmanager"].list_secrets()
+    clients["iam"].list_users()
+    operations = sorted(f"{service}.{op}" for service, c in clients.items() for op in c.meta.method_to_api_mapping)
+    events = [c.meta.events._alias_event_name(f"before-call.{c.meta.service_model.service_id.hyphenize()}.X")
+              for c in clients.values()]  # fmt: skip
+    return [call for calls in sent.values() for call in calls], operations, events
+
+
+def test_the_clients_of_the_botocore_shims_send_the_same_requests() -> None:
+    """With the shims (installed by the conftest) and without them, the same calls send the same bytes,
+    each way on a moto of its own."""
+    assert botocore.endpoint_provider.EndpointProvider.__init__ is fastmoto._provider
+    session = boto3.session.Session()
+    with mock_aws():
+        fast = _a_few_calls(session, "shimmed")
+    # In effect: every rule set and every set of methods was made once, and is held for the next client.
+    assert len(fastmoto.RULE_SETS) >= 5 and len(fastmoto.METHODS) >= 5
+    first: Any = session.client("s3")
+    again: Any = session.client("s3")
+    assert again._ruleset_resolver._provider.ruleset is first._ruleset_resolver._provider.ruleset
+    assert again._ruleset_resolver._provider is not first._ruleset_resolver._provider  # its own endpoint cache
+    assert again.put_object.__func__ is first.put_object.__func__ and type(again) is not type(first)
+    emitter: Any = session._session.get_component("event_emitter")
+    assert again.meta.events._alias_name_cache is emitter._alias_name_cache is fastmoto.ALIASED
+    fastmoto.uninstall()
+    try:
+        with mock_aws():
+            slow = _a_few_calls(boto3.session.Session(), "shimmed")
+    finally:
+        fastmoto.install()
+    (fast_sent, fast_operations, fast_events), (slow_sent, slow_operations, slow_events) = fast, slow
+    assert len(fast_sent) == 12
+    assert fast_sent == slow_sent
+    assert fast_operations == slow_operations
+    assert fast_events == slow_events
