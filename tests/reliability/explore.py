@@ -19,16 +19,13 @@ allows (F then E, or E then F; E then F only when E was over before F's first
 destructive S3 call on the chat: invariant 3), with nothing dead-lettered
 (invariant 2) and no chat left mid-removal. The oracle never imports
 `consentry.service.policy`.
-
-The world is set up once per flow; F then runs alone, and every case is a
-branch forked before F's k-th call (`branches.py`): it starts from the very
-state F's first k-1 calls left, not from a copy written back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -36,13 +33,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from botocore.exceptions import ReadTimeoutError
 
 from consentry.local import LambdaContext
 from consentry.service import handlers
 
-from .branches import Branches, BranchFailed
 from .harness import Deployment, LambdaDied, handler_clients
 from .model import World
 
@@ -255,12 +252,11 @@ CRASHES = ("die-before", "die-after", "lost-answer")
 
 
 class CallPoints:
-    """Counts the calls the handlers' clients make (while `counting`), branches at each, acts at the one taken."""
+    """Counts the calls the handlers' clients make (while `counting`) and acts at the k-th one."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.counting = False
-        self.branch: Callable[[int, str], None] | None = None
         self.at: int | None = None
         self.action: Callable[[str], None] | None = None
         self.when = "before"
@@ -282,23 +278,15 @@ class CallPoints:
                 client.meta.events.unregister("after-call", self._after)
                 client.meta.events.unregister("before-send", self._send)
 
-    def arm(self, branch: Callable[[int, str], None] | None = None) -> None:
-        """Count from here; `branch(k, operation)` is called before each call (the k-th)."""
-        self.calls, self.branch, self.at, self.action, self.fired = [], branch, None, None, False
+    def arm(self, at: int | None, when: str = "before", action: Callable[[str], None] | None = None) -> None:
+        self.calls, self.at, self.when, self.action, self.fired = [], at, when, action, False
         self.counting = True
-
-    def take(self, when: str, action: Callable[[str], None] | None = None) -> None:
-        """In a branch, from its `branch` callback: act at the call being made (`before` it, `after` it, or
-        `lose` its answer), and branch no more."""
-        self.branch, self.at, self.when, self.action = None, len(self.calls), when, action
 
     def _before(self, event_name: str, **_: Any) -> None:
         if not self.counting:
             return
         operation = event_name.rsplit(".", 1)[1]
         self.calls.append(operation)
-        if self.branch is not None:
-            self.branch(len(self.calls), operation)
         if len(self.calls) == self.at and self.when == "before":
             self._fire(operation)
         elif len(self.calls) == self.at and self.when == "lose":
@@ -332,6 +320,73 @@ def first_destructive(calls: list[str]) -> int:
 
 def _die(operation: str) -> None:
     raise LambdaDied(operation)
+
+
+# -- the world before F, captured once per flow and restored before each case -----------------------------
+
+
+@dataclass
+class Snapshot:
+    """What setup left in the bucket and the tables (queues and stream drained), and the model's world.
+
+    Restoring writes it back directly (no handler runs): each case starts
+    from the same state at a fraction of the cost of replaying the setup.
+    Versions come back with new ids, which the ledger's records follow.
+    """
+
+    world: World
+    versions: list[dict[str, Any]]  # oldest first: key, body, metadata, tags, hold, last_modified, version id
+    consent: list[dict[str, Any]]
+    ledger: list[dict[str, Any]]
+
+    @classmethod
+    def take(cls, d: Deployment, world: World) -> Snapshot:
+        versions = []
+        listed = d.s3.list_object_versions(Bucket=d.bucket).get("Versions", [])
+        for v in sorted(listed, key=lambda v: v["LastModified"]):
+            obj = d.s3.get_object(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])
+            tags = d.s3.get_object_tagging(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])["TagSet"]
+            hold = d.s3.get_object_legal_hold(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])
+            versions.append(
+                {
+                    "key": v["Key"],
+                    "id": v["VersionId"],
+                    "body": obj["Body"].read(),
+                    "metadata": obj.get("Metadata", {}),
+                    "tags": {t["Key"]: t["Value"] for t in tags},
+                    "hold": hold.get("LegalHold", {}).get("Status") == "ON",
+                    "last_modified": v["LastModified"],
+                }
+            )
+        assert not d.s3.list_object_versions(Bucket=d.bucket).get("DeleteMarkers"), "setup left a delete marker"
+        consent = d.ddb.scan(TableName=d.env["CONSENT_TABLE"])["Items"]
+        ledger = d.ddb.scan(TableName=d.env["LEDGER_TABLE"])["Items"]
+        return cls(copy.deepcopy(world), versions, consent, ledger)
+
+    def restore(self, d: Deployment) -> World:
+        d.reset()
+        renamed = {}
+        for v in self.versions:
+            d.clock.now = v["last_modified"]
+            d.write_times[hashlib.md5(v["body"]).hexdigest()] = v["last_modified"]
+            put = d.s3.put_object(
+                Bucket=d.bucket, Key=v["key"], Body=v["body"], Metadata=v["metadata"], Tagging=urlencode(v["tags"])
+            )
+            renamed[v["id"]] = put["VersionId"]
+            if v["hold"]:
+                hold: Any = {"Status": "ON"}
+                d.s3.put_object_legal_hold(Bucket=d.bucket, Key=v["key"], VersionId=put["VersionId"], LegalHold=hold)
+        for item in self.consent:
+            d.ddb.put_item(TableName=d.env["CONSENT_TABLE"], Item=item)
+        for item in self.ledger:
+            if "version_id" in item:
+                item = {**item, "version_id": {"S": renamed[item["version_id"]["S"]]}}
+            d.ddb.put_item(TableName=d.env["LEDGER_TABLE"], Item=item)
+        d.sqs.purge_queue(QueueUrl=d.write_url)  # the restoring puts' notifications: nothing happened
+        d.maybe_waiting.discard(d.write_url)
+        d._read_stream()  # the consent item written back: not a change
+        d.pending_stream.clear()
+        return copy.deepcopy(self.world)
 
 
 # -- one case ---------------------------------------------------------------------------------------------
@@ -397,97 +452,60 @@ class Table:
 
 
 class Explorer:
-    """F's cases from one setup: each case is a branch (branches.py) taken before F's k-th call."""
-
     def __init__(self, d: Deployment, points: CallPoints) -> None:
         self.d = d
         self.points = points
-        self.branches = Branches()
+        self.snapshots: dict[str, Snapshot] = {}
 
-    def explore(self, flow: Flow) -> tuple[list[str], list[Case]]:
-        """The AWS calls F makes alone, and every case: each crash kind and event at each of those calls."""
+    def calls_of(self, flow: Flow) -> list[str]:
+        """The AWS calls F's first invocation makes when nothing interferes."""
+        world = self._fresh(flow)
+        invoke = flow.start(self.d)
+        self.points.arm(None)
+        invoke()
+        self.points.counting = False
+        calls = list(self.points.calls)
+        self.d.settle()
+        flow.model(world)
+        self._judge(flow, [world], Case(flow.name, 0, "-", "alone"))
+        return calls
+
+    def _fresh(self, flow: Flow) -> World:
+        snapshot = self.snapshots.get(flow.name)
+        if snapshot is not None:
+            return snapshot.restore(self.d)
         self.d.reset()
         world = World((U,), (K1, K2, K3))
         flow.setup(self.d, world)
-        calls = self._alone(flow, world)
-        return calls, self._cases(flow, world, calls)
+        self.snapshots[flow.name] = Snapshot.take(self.d, world)
+        return world
 
-    def _alone(self, flow: Flow, world: World) -> list[str]:
-        """F's first invocation when nothing interferes (in a branch of its own, judged too): its calls."""
-        calls: list[str] | None = self.branches.split(f"{flow.name} alone")
-        if calls is not None:
-            return calls
-        with self.branches.guard():
-            invoke = flow.start(self.d)
-            self.points.arm()
-            invoke()
-            self.points.counting = False
-            calls = list(self.points.calls)
-            self.d.settle()
-            flow.model(world)
-            case = Case(flow.name, 0, "-", "alone")
-            self._judge(flow, [world], case)
-            assert not case.problem, f"{flow.name} alone: {case.problem}"
-            self.branches.end(calls)
-        raise AssertionError("unreachable: a branch ends in `end`")
-
-    def _cases(self, flow: Flow, world: World, calls: list[str]) -> list[Case]:
-        """F alone again in this process, branching before each call into every crash kind and event.
-
-        Each branch finishes its history (everything delivered until nothing is pending) and is judged in
-        its child; this process collects the judged cases. `destructive`, the index of F's first destructive
-        S3 call when nothing interferes, comes from the run alone.
-        """
-        destructive = first_destructive(calls)
-        kinds = [(kind, None) for kind in CRASHES] + [(f"E={e.name}", e) for e in EVENTS]
-        cases: list[Case] = []
-        taken: list[tuple[Case, Interleaved | None]] = []  # in a child: its case
-
-        failed: list[BranchFailed] = []  # raised after F: raised here, the handler's own `except` would catch it
-
-        def branch(k: int, operation: str) -> None:
-            for kind, event in kinds:
-                try:
-                    answer = self.branches.split(f"{flow.name} call {k} ({operation}) {kind}")
-                except BranchFailed as err:
-                    failed.append(err)
-                    continue
-                if answer is None:
-                    taken.append((Case(flow.name, k, operation, kind), event))
-                    self._take(kind, event)
-                    return
-                cases.append(Case(**answer))
-
+    def run(
+        self, flow: Flow, k: int, operation: str, kind: str, event: Interleaved | None = None, destructive: int = 10**6
+    ) -> Case:
+        """One case; `destructive`: the index of F's first destructive S3 call when nothing interferes."""
+        case = Case(flow.name, k, operation, kind)
+        world = self._fresh(flow)
         invoke = flow.start(self.d)
-        self.points.arm(branch)
-        with self.branches.guard():
-            with contextlib.suppress(LambdaDied):  # the harness's delivery already counted it as a failed invocation
-                invoke()
-            self.points.counting = False
-            if not self.branches.in_child:
-                if failed:
-                    raise failed[0]
-                assert self.points.calls == calls, f"{flow.name}: alone again, other calls ({self.points.calls})"
-                return cases
-            case, event = taken[0]
-            assert self.points.fired, f"{flow.name}: call {case.point} ({case.operation}) never came"
-            self.d.settle()
-            self._judge(flow, self._orders(flow, world, event, case.point, destructive), case)
-            self.branches.end(vars(case))
-        raise AssertionError("unreachable: a branch ends in `end`")
-
-    def _take(self, kind: str, event: Interleaved | None) -> None:
         if event is not None:
 
             def interleave(_: str) -> None:
                 event.run(self.d)
                 self.d.settle()
 
-            self.points.take("before", interleave)
+            self.points.arm(k, "before", interleave)
         elif kind == "lost-answer":
-            self.points.take("lose")
+            self.points.arm(k, "lose")
         else:
-            self.points.take("before" if kind == "die-before" else "after", _die)
+            self.points.arm(k, "before" if kind == "die-before" else "after", _die)
+        with contextlib.suppress(LambdaDied):  # the harness's delivery already counted it as a failed invocation
+            invoke()
+        self.points.counting = False
+        assert self.points.fired, f"{flow.name}: call {k} ({operation}) never came"
+        self.d.settle()
+        worlds = self._orders(flow, world, event, k, destructive)
+        self._judge(flow, worlds, case)
+        return case
 
     def _orders(self, flow: Flow, world: World, event: Interleaved | None, k: int, destructive: int) -> list[World]:
         """The worlds POLICY.md allows after F overlapped by E.
