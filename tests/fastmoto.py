@@ -20,9 +20,9 @@ only: nothing shipped applies it.
 botocore clients are made with less work.
 
 A test makes some thirty botocore clients (provisioning, the parity set-up, the local runtime, five per
-function that runs), and botocore builds each from scratch. Two of the parts it builds are pure
-functions of the service's model, which the shared loader of tests/conftest.py hands out as the same
-objects all run long:
+function that runs), and botocore builds each from scratch. Three of the parts it builds are pure
+functions of the service's model (which the shared loader of tests/conftest.py hands out as the same
+objects all run long) or of botocore's constants:
 
 - the endpoint rule set (`botocore.endpoint_provider.RuleSet`, a few hundred rule objects parsed
   from `endpoint-rule-set-1.json`): never changed once built (`evaluate` works on a copy of its input),
@@ -31,8 +31,7 @@ objects all run long:
 - the client class's operation methods (`ClientCreator._create_methods`, a function per operation
   that calls `self._make_api_call(operation_name, kwargs)`): made once per service model; each client
   still gets a class of its own, built from a fresh dict of them, and the `creating-client-class`
-  event is still emitted for it (boto3 adds its S3 transfer methods there).
-
+  event is still emitted for it (boto3 adds its S3 transfer methods there);
 - the names of events after botocore's aliasing (`EventAliaser._alias_event_name`, a pure
   function of the name and the emitter's aliases, kept per emitter in `_alias_name_cache`): a client's
   emitter is a copy of its session's, with the same aliases and an empty cache, so each client worked out
