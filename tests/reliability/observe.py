@@ -71,7 +71,7 @@ def see(d: Deployment) -> Seen:
                 retention = d.s3_once.get_object_retention(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])
                 until = str(retention.get("Retention", {}).get("RetainUntilDate") or "") or None
             except d.s3.exceptions.ClientError:
-                until = None  # never retained (or moto's 500: it does not answer GetObjectRetention)
+                until = None  # never retained (or moto, which answers it as GetObject: an error 500 to the SDK)
             versions.setdefault(v["Key"], []).append(
                 Version(
                     v["Key"],

@@ -288,9 +288,9 @@ class ConsentHistories(Histories):
 
 @pytest.fixture(autouse=True)
 def two_due_shards(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The due index in 2 shards, not 16: a sweep costs 2 pages (each an invocation and a query of a shard,
-    empty here) instead of 16. What the sweep finds and does is the same in any number of shards; the
-    16 of a deployment are the integration tests' (tests/integration) and the budgets' (tests/benchmarks)."""
+    """The due index in 2 shards, not 16: a sweep costs 2 pages (each an invocation and a query of its
+    shard) instead of 16. What the sweep finds and does is the same in any number of shards; the 16 of
+    a deployment are the integration tests' (tests/integration) and the budgets' (tests/benchmarks)."""
     monkeypatch.setenv("DUE_SHARDS", "2")
     consentry_settings.current.cache_clear()
     yield
