@@ -30,6 +30,19 @@ def python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
 
 
+# What a user's offline script starts with: fake credentials, a region, no endpoint (moto in the process).
+OFFLINE = """\
+import os
+os.environ.update(AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_DEFAULT_REGION="us-east-1")
+os.environ.pop("AWS_ENDPOINT_URL", None)
+"""
+
+
+def offline(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh Python, after `OFFLINE`."""
+    return python(OFFLINE + textwrap.dedent(code))
+
+
 def test_the_readme_example_is_ten_lines() -> None:
     assert len(readme_example().splitlines()) <= 10
 
@@ -88,11 +101,8 @@ def test_importing_consentry_patches_nothing() -> None:
 
 
 def test_provision_under_a_plain_mock_aws_accepts_the_chat_apps_writes() -> None:
-    done = python(
+    done = offline(
         """
-        import os
-        os.environ.update(AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_DEFAULT_REGION="us-east-1")
-        os.environ.pop("AWS_ENDPOINT_URL", None)
         import boto3
         from moto import mock_aws
         from consentry.provision import provision
@@ -109,11 +119,9 @@ def test_provision_under_a_plain_mock_aws_accepts_the_chat_apps_writes() -> None
 
 
 def test_listing_versions_on_moto_copies_no_version_and_marks_the_latest() -> None:
-    done = python(
+    done = offline(
         """
-        import gc, os
-        os.environ.update(AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_DEFAULT_REGION="us-east-1")
-        os.environ.pop("AWS_ENDPOINT_URL", None)
+        import gc
         import boto3
         from moto import mock_aws
         from moto.s3.models import FakeKey
@@ -136,11 +144,9 @@ def test_listing_versions_on_moto_copies_no_version_and_marks_the_latest() -> No
 
 
 def test_moto_lets_go_of_the_copies_it_makes_for_a_response_and_its_dashboard_lists_what_it_holds() -> None:
-    done = python(
+    done = offline(
         """
-        import gc, json, os
-        os.environ.update(AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_DEFAULT_REGION="us-east-1")
-        os.environ.pop("AWS_ENDPOINT_URL", None)
+        import gc, json
         import boto3, requests
         from moto import mock_aws
         from moto.dynamodb.models.dynamo_type import Item
@@ -169,11 +175,8 @@ def test_moto_lets_go_of_the_copies_it_makes_for_a_response_and_its_dashboard_li
 
 
 def test_a_stream_read_that_finds_nothing_makes_no_new_shard_iterator_on_moto() -> None:
-    done = python(
+    done = offline(
         """
-        import os
-        os.environ.update(AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_DEFAULT_REGION="us-east-1")
-        os.environ.pop("AWS_ENDPOINT_URL", None)
         import boto3
         from moto import mock_aws
         from moto.dynamodbstreams.models import dynamodbstreams_backends
