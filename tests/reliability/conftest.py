@@ -66,6 +66,18 @@ def deployment(provisioned: Deployment) -> Deployment:
 
 
 @pytest.fixture
+def two_due_shards(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The due index in 2 shards, not 16, for the long tests (exploration, side by side, generated histories):
+    a sweep costs 2 pages (each an invocation and a query of its shard) instead of 16. What the sweep finds
+    and does is the same in any number of shards; the 16 of a deployment are the integration tests'
+    (tests/integration) and the budgets' (tests/benchmarks)."""
+    monkeypatch.setenv("DUE_SHARDS", "2")
+    consentry_settings.current.cache_clear()
+    yield
+    consentry_settings.current.cache_clear()
+
+
+@pytest.fixture
 def logs() -> Iterator[LogCapture]:
     capture = LogCapture()
     logger = consentry_logger()

@@ -26,10 +26,9 @@ TABLE = Table()
 
 
 @pytest.fixture
-def explorer(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Explorer]:
+def explorer(deployment: Deployment, two_due_shards: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Explorer]:
     # One call at a time: a call's index must name the same call in every run.
     monkeypatch.setenv("CONSENTRY_THREADS", "1")
-    monkeypatch.setenv("DUE_SHARDS", "2")  # a sweep in the middle costs 2 pages, not 16
     settings.current.cache_clear()
     points = CallPoints()
     with points.installed():

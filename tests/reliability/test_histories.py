@@ -16,7 +16,6 @@ system (their races are in test_races.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,12 +25,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 from moto.moto_api._internal import mock_random
 
-from consentry.service import settings as consentry_settings
-
 from .conftest import PROFILE, budget
 from .figures import FIGURES
 from .harness import Deployment
 from .model import World
+
+pytestmark = pytest.mark.usefixtures("two_due_shards")  # a sweep costs 2 pages, not 16 (conftest.py)
 
 USERS = ("u1", "u2", "Zoë +%20")  # user ids may hold any character allowed in a key segment
 KEYS = (
@@ -284,17 +283,6 @@ class ConsentHistories(Histories):
 
     name = "consent-churn"
     lifecycle = False
-
-
-@pytest.fixture(autouse=True)
-def two_due_shards(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The due index in 2 shards, not 16: a sweep costs 2 pages (each an invocation and a query of its
-    shard) instead of 16. What the sweep finds and does is the same in any number of shards; the 16 of
-    a deployment are the integration tests' (tests/integration) and the budgets' (tests/benchmarks)."""
-    monkeypatch.setenv("DUE_SHARDS", "2")
-    consentry_settings.current.cache_clear()
-    yield
-    consentry_settings.current.cache_clear()
 
 
 def run(machine: type[Histories], deployment: Deployment, examples: int, steps: int) -> None:

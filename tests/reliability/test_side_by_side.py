@@ -46,9 +46,8 @@ SEEDS = range(SCALE)  # random schedules per pair and world: 1 in CI, 20 nightly
 
 
 @pytest.fixture
-def scheduler(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Scheduler]:
+def scheduler(deployment: Deployment, two_due_shards: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Scheduler]:
     monkeypatch.setenv("CONSENTRY_THREADS", "1")  # one call at a time: a schedule names the same calls each run
-    monkeypatch.setenv("DUE_SHARDS", "2")
     settings.current.cache_clear()
     s = Scheduler()
     with s.installed(), S3Fidelity().installed(handler_clients()[0::3]):
