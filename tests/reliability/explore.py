@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,14 +32,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from botocore.exceptions import ReadTimeoutError
 
 from consentry.local import LambdaContext
 from consentry.service import handlers
 
-from .harness import Deployment, LambdaDied, handler_clients
+from .harness import Captured, Deployment, LambdaDied, handler_clients
 from .model import World
 
 U = "u1"
@@ -327,65 +325,22 @@ def _die(operation: str) -> None:
 
 @dataclass
 class Snapshot:
-    """What setup left in the bucket and the tables (queues and stream drained), and the model's world.
+    """What setup left (queues and stream drained), as moto holds it, and the model's world.
 
-    Restoring writes it back directly (no handler runs): each case starts
-    from the same state at a fraction of the cost of replaying the setup.
-    Versions come back with new ids, which the ledger's records follow.
+    Restoring puts moto's records back in place (`Deployment.reset(to=...)`, no
+    handler runs and no API call): each case starts from the same state,
+    versions with the same ids, at a fraction of the cost of replaying the setup.
     """
 
     world: World
-    versions: list[dict[str, Any]]  # oldest first: key, body, metadata, tags, hold, last_modified, version id
-    consent: list[dict[str, Any]]
-    ledger: list[dict[str, Any]]
+    captured: Captured
 
     @classmethod
     def take(cls, d: Deployment, world: World) -> Snapshot:
-        versions = []
-        listed = d.s3.list_object_versions(Bucket=d.bucket).get("Versions", [])
-        for v in sorted(listed, key=lambda v: v["LastModified"]):
-            obj = d.s3.get_object(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])
-            tags = d.s3.get_object_tagging(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])["TagSet"]
-            hold = d.s3.get_object_legal_hold(Bucket=d.bucket, Key=v["Key"], VersionId=v["VersionId"])
-            versions.append(
-                {
-                    "key": v["Key"],
-                    "id": v["VersionId"],
-                    "body": obj["Body"].read(),
-                    "metadata": obj.get("Metadata", {}),
-                    "tags": {t["Key"]: t["Value"] for t in tags},
-                    "hold": hold.get("LegalHold", {}).get("Status") == "ON",
-                    "last_modified": v["LastModified"],
-                }
-            )
-        assert not d.s3.list_object_versions(Bucket=d.bucket).get("DeleteMarkers"), "setup left a delete marker"
-        consent = d.ddb.scan(TableName=d.env["CONSENT_TABLE"])["Items"]
-        ledger = d.ddb.scan(TableName=d.env["LEDGER_TABLE"])["Items"]
-        return cls(copy.deepcopy(world), versions, consent, ledger)
+        return cls(copy.deepcopy(world), d.capture())
 
     def restore(self, d: Deployment) -> World:
-        d.reset()
-        renamed = {}
-        for v in self.versions:
-            d.clock.now = v["last_modified"]
-            d.write_times[hashlib.md5(v["body"]).hexdigest()] = v["last_modified"]
-            put = d.s3.put_object(
-                Bucket=d.bucket, Key=v["key"], Body=v["body"], Metadata=v["metadata"], Tagging=urlencode(v["tags"])
-            )
-            renamed[v["id"]] = put["VersionId"]
-            if v["hold"]:
-                hold: Any = {"Status": "ON"}
-                d.s3.put_object_legal_hold(Bucket=d.bucket, Key=v["key"], VersionId=put["VersionId"], LegalHold=hold)
-        for item in self.consent:
-            d.ddb.put_item(TableName=d.env["CONSENT_TABLE"], Item=item)
-        for item in self.ledger:
-            if "version_id" in item:
-                item = {**item, "version_id": {"S": renamed[item["version_id"]["S"]]}}
-            d.ddb.put_item(TableName=d.env["LEDGER_TABLE"], Item=item)
-        d.sqs.purge_queue(QueueUrl=d.write_url)  # the restoring puts' notifications: nothing happened
-        d.maybe_waiting.discard(d.write_url)
-        d._read_stream()  # the consent item written back: not a change
-        d.pending_stream.clear()
+        d.reset(to=self.captured)
         return copy.deepcopy(self.world)
 
 

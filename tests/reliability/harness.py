@@ -21,10 +21,10 @@ handlers use (`consentry.service.settings.current()`), never by replacing boto3.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
+import pickle
 import random
 import time
 import uuid
@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import boto3
+import moto.dynamodb.models
 import moto.s3.models
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
@@ -113,6 +114,62 @@ class UnknownWrite(AssertionError):
     """A write notification the harness cannot give an event time: none of its writers put that object."""
 
 
+class MotoRecords:
+    """moto's own records of the deployment's bucket and tables, taken and put back in place (no API call).
+
+    What a reset or a restored snapshot writes here is what moto itself held
+    after real API calls (or nothing): every version with its id, body,
+    metadata, LastModified and legal hold; its tags (moto keeps them apart, by
+    version ARN); every item of the ledger and the consent table. moto's own
+    pickling of a version is used (`FakeKey.__getstate__` keeps the body, not
+    the buffer). The handlers never see this: they go through the API, and
+    `test_harness.py` checks that the API shows a restored world as it
+    showed it when it was taken.
+    """
+
+    def __init__(self, account: str, region: str, bucket: str, tables: Sequence[str]) -> None:
+        self.s3 = moto.s3.models.s3_backends[account]["aws"]
+        self.bucket = self.s3.buckets[bucket]
+        dynamodb = moto.dynamodb.models.dynamodb_backends[account][region]
+        self.tables = [dynamodb.tables[name] for name in tables]
+        self.arn_prefix = f"arn:aws:s3:::{bucket}/"  # the tag store's key of a version: bucket/key/version
+
+    def take(self) -> bytes:
+        keys = self.bucket.keys
+        versions = {name: keys.getlist(name) for name in dict.keys(keys)}
+        tags = {arn: tags for arn, tags in self.s3.tagger.tags.items() if arn.startswith(self.arn_prefix)}
+        return pickle.dumps((versions, tags, [dict(table.items) for table in self.tables]))
+
+    def put(self, held: bytes | None) -> None:
+        """Replace what the bucket and the tables hold with `held` (None: nothing)."""
+        versions, tags, items = pickle.loads(held) if held is not None else ({}, {}, [{} for _ in self.tables])
+        keys = self.bucket.keys
+        for old in dict.values(keys):
+            for version in old:
+                if isinstance(version, moto.s3.models.FakeKey):
+                    version.dispose()  # moto's own end of a version: its body's buffer closed
+        dict.clear(keys)
+        for name, listed in versions.items():
+            dict.__setitem__(keys, name, listed)
+        store = self.s3.tagger.tags
+        for arn in [arn for arn in store if arn.startswith(self.arn_prefix)]:
+            del store[arn]
+        store.update(tags)
+        for table, table_items in zip(self.tables, items, strict=True):
+            table.items.clear()
+            table.items.update(table_items)
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A settled deployment, as `Deployment.capture` took it: moto's records and what the harness knew."""
+
+    held: bytes  # MotoRecords.take()
+    write_times: dict[str, datetime]
+    write_versions: dict[str, str]
+    now: datetime  # S3's clock
+
+
 class Deployment:
     """One provisioned deployment on moto (module or test scope), reset between histories."""
 
@@ -128,6 +185,8 @@ class Deployment:
         self.write_url = self.env["WRITE_QUEUE_URL"]
         self.work_url = self.env["WORK_QUEUE_URL"]
         self.arns = {url: self._arn(url) for url in (self.write_url, self.work_url)}
+        _, _, _, region, account, _ = self.arns[self.write_url].split(":")
+        self.records = MotoRecords(account, region, self.bucket, (self.env["LEDGER_TABLE"], self.env["CONSENT_TABLE"]))
         self.dlq_urls = {
             url: self.sqs.get_queue_url(QueueName=dead_letter_name(url.rsplit("/", 1)[1]))["QueueUrl"]
             for url in (self.write_url, self.work_url)
@@ -177,18 +236,14 @@ class Deployment:
 
     # -- reset between histories ---------------------------------------------------------
 
-    def reset(self) -> None:
-        """Empty bucket, tables, queues and stream: the next history starts from nothing."""
-        versions = self._all_versions()
-        if versions:
-            self._delete_versions(versions)
-        for table, keys in ((self.env["LEDGER_TABLE"], ("pk", "sk")), (self.env["CONSENT_TABLE"], ("user_id",))):
-            items = self.ddb.scan(TableName=table, ProjectionExpression=", ".join(keys)).get("Items", [])
-            for start in range(0, len(items), 25):
-                self.ddb.batch_write_item(
-                    RequestItems={table: [{"DeleteRequest": {"Key": item}} for item in items[start : start + 25]]}
-                )
-        self._read_stream()
+    def reset(self, to: Captured | None = None) -> None:
+        """Empty bucket, tables, queues and stream, or put back what `capture` took: the next history starts there.
+
+        The bucket's versions and the tables' items are replaced in moto's own records (`MotoRecords`), not
+        through the API: a reset through the API cost about ten calls per history, a restored snapshot ten
+        more. Queues are purged and the stream is read through the API, as before.
+        """
+        self._read_stream()  # what the last history left on the stream: read past it, never delivered
         if self.dirty_queues or self.maybe_waiting & {self.write_url, self.work_url}:
             for url in (self.write_url, self.work_url, *self.dlq_urls.values()):
                 self.sqs.purge_queue(QueueUrl=url)
@@ -204,35 +259,19 @@ class Deployment:
         self.event_tries.clear()
         self.event_dead_letters.clear()
         self.processed_work.clear()
-        self.write_times.clear()
-        self.write_versions.clear()
+        self.records.put(to.held if to is not None else None)
+        self.write_times = dict(to.write_times) if to is not None else {}
+        self.write_versions = dict(to.write_versions) if to is not None else {}
         self.notify_versions = False
-        self.clock.now = datetime(2025, 9, 1, tzinfo=UTC)
+        self.clock.now = to.now if to is not None else datetime(2025, 9, 1, tzinfo=UTC)
 
-    def _all_versions(self) -> list[Any]:
-        found: list[Any] = []
-        for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket):
-            found += [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", [])]
-            found += [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("DeleteMarkers", [])]
-        return found
+    def capture(self) -> Captured:
+        """What the bucket and the tables hold now, for `reset(to=...)`: each history then starts from it.
 
-    def _delete_versions(self, versions: list[Any]) -> None:
-        errors = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": versions, "Quiet": True}).get(
-            "Errors", []
-        )
-        held = {e["Key"] for e in errors}  # moto names the key a lock refused, not the version
-        if not held:
-            return
-        # What is left of those keys: the first pass removed their versions no lock kept (moto raises
-        # AttributeError, not NoSuchVersion, for a legal hold put on a version that is gone).
-        retry = [v for v in self._all_versions() if v["Key"] in held]
-        for v in retry:  # a legal hold: release it, then delete
-            with contextlib.suppress(self.s3.exceptions.ClientError):  # a delete marker cannot be held
-                self.s3.put_object_legal_hold(
-                    Bucket=self.bucket, Key=v["Key"], VersionId=v["VersionId"], LegalHold={"Status": "OFF"}
-                )
-        left = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": retry, "Quiet": True}).get("Errors")
-        assert not left, left
+        Queues and the stream are not taken: a deployment is restored with nothing waiting (capture a settled one).
+        """
+        assert not (self.pending_events or self.pending_stream), "capture a settled deployment"
+        return Captured(self.records.take(), dict(self.write_times), dict(self.write_versions), self.clock.now)
 
     # -- the outside world: writers, the account service, the chat app ---------------------
 

@@ -17,6 +17,7 @@ before and after the other actors' event times, in either order of landing.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 from collections import Counter
@@ -26,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .explore import GRANTED, K1, K2, WRITTEN, U, consent
-from .harness import Deployment, eventbridge_event
+from .harness import Captured, Deployment, eventbridge_event
 from .observe import Truth, judge, see
 from .schedule import Picks, Scheduler, Step, explore_exhaustive, pct_picks, preemptions
 
@@ -199,13 +200,19 @@ class Result:
         return f"{self.world} | {' + '.join(self.actors)} | {order} => {'; '.join(self.problems)}"
 
 
+Starts = dict[tuple[str, bool], tuple[Captured, Truth]]  # (world, notify versions) -> the world as set up once
+
+
 def run_history(
-    d: Deployment, scheduler: Scheduler, world: str, actors: tuple[str, ...], picks: Picks, versions: bool = True
+    d: Deployment,
+    scheduler: Scheduler,
+    world: str,
+    actors: tuple[str, ...],
+    picks: Picks,
+    versions: bool = True,
+    starts: Starts | None = None,
 ) -> Result:
-    d.reset()
-    d.notify_versions = versions
-    h = History(d, scheduler, Truth(GRANTED))
-    WORLDS[world](h)
+    h = _start(d, scheduler, world, versions, starts)
     named = [(f"{name}#{i}" if actors.count(name) > 1 else name, ACTORS[name](h)) for i, name in enumerate(actors)]
     steps = scheduler.run(named, picks)
     d.settle()
@@ -213,6 +220,20 @@ def run_history(
     seen = see(d)
     problems = judge(seen, h.truth, KEYS)
     return Result(world, actors, [s.actor for s in steps], list(steps), _outcome(seen), problems)
+
+
+def _start(d: Deployment, scheduler: Scheduler, world: str, versions: bool, starts: Starts | None) -> History:
+    """The world set up; with `starts`, set up once (per test: the settings and patches of one test) and put back."""
+    taken = starts.get((world, versions)) if starts is not None else None
+    d.reset(to=taken[0] if taken is not None else None)
+    d.notify_versions = versions
+    if taken is not None:
+        return History(d, scheduler, copy.deepcopy(taken[1]))
+    h = History(d, scheduler, Truth(GRANTED))
+    WORLDS[world](h)
+    if starts is not None:
+        starts[(world, versions)] = (d.capture(), copy.deepcopy(h.truth))
+    return h
 
 
 def _outcome(seen: Any) -> str:
@@ -279,12 +300,12 @@ class SideTable:
 
 
 def exhaustive(
-    d: Deployment, scheduler: Scheduler, world: str, actors: tuple[str, ...], bound: int
+    d: Deployment, scheduler: Scheduler, world: str, actors: tuple[str, ...], bound: int, starts: Starts | None = None
 ) -> Iterator[Result]:
     results: list[Result] = []
 
     def run(picks: Picks) -> list[Step]:
-        result = run_history(d, scheduler, world, actors, picks)
+        result = run_history(d, scheduler, world, actors, picks, starts=starts)
         results.append(result)
         return result.steps
 
@@ -293,11 +314,17 @@ def exhaustive(
 
 
 def pct(
-    d: Deployment, scheduler: Scheduler, world: str, actors: tuple[str, ...], seed: int, crashes: int = 2
+    d: Deployment,
+    scheduler: Scheduler,
+    world: str,
+    actors: tuple[str, ...],
+    seed: int,
+    crashes: int = 2,
+    starts: Starts | None = None,
 ) -> Result:
     rng = random.Random(seed)
     picks = pct_picks(rng, [f"{n}#{i}" if actors.count(n) > 1 else n for i, n in enumerate(actors)], 40, 3, crashes)
-    return run_history(d, scheduler, world, actors, picks, versions=rng.random() < 0.75)
+    return run_history(d, scheduler, world, actors, picks, versions=rng.random() < 0.75, starts=starts)
 
 
 def first_violation(

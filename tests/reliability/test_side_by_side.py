@@ -23,7 +23,7 @@ from consentry.service import settings
 from .fidelity import S3Fidelity
 from .harness import Deployment, handler_clients
 from .schedule import Scheduler
-from .sidebyside import ACTORS, SCALE, WORLDS, SideTable, exhaustive, pct
+from .sidebyside import ACTORS, SCALE, WORLDS, SideTable, Starts, exhaustive, pct
 
 pytestmark = pytest.mark.long  # minutes: collected first (tests/conftest.py)
 
@@ -67,7 +67,7 @@ def test_every_schedule_within_two_preemptions(
     deployment: Deployment, scheduler: Scheduler, world: str, actors: tuple[str, ...], bound: int
 ) -> None:
     results = []
-    for result in exhaustive(deployment, scheduler, world, actors, bound=bound):
+    for result in exhaustive(deployment, scheduler, world, actors, bound=bound, starts={}):
         TABLE.add(result, "exhaustive")
         results.append(result)
     _check(results)
@@ -76,9 +76,10 @@ def test_every_schedule_within_two_preemptions(
 @pytest.mark.parametrize("world", list(WORLDS))
 def test_random_schedules_of_every_pair(deployment: Deployment, scheduler: Scheduler, world: str) -> None:
     results = []
+    starts: Starts = {}  # the world set up once, put back for every pair and seed
     for n, actors in enumerate(PAIRS):
         for seed in SEEDS:
-            result = pct(deployment, scheduler, world, actors, seed=1000 * n + seed)
+            result = pct(deployment, scheduler, world, actors, seed=1000 * n + seed, starts=starts)
             TABLE.add(result, "pct")
             results.append(result)
     _check(results)
