@@ -373,7 +373,10 @@ class Deployment:
         """
         self._watch(handler_clients()[2])
         batch = WRITE_BATCH if url == self.write_url else WORK_BATCH
-        messages = self.receive(url, 1000 if choose else (limit or batch))
+        asked = 1000 if choose else (limit or batch)
+        messages = self.receive(url, asked)
+        if len(messages) == asked:
+            self.maybe_waiting.add(url)  # a full batch: there may be more (what comes back visible adds it too)
         if choose is not None:
             picked = [m for m in messages if is_json(m.body) and choose(json.loads(m.body))][: limit or batch]
             self._visible(url, [m for m in messages if m not in picked])
@@ -578,11 +581,10 @@ class Deployment:
             moved = self.deliver_events()
             for url in (self.write_url, self.work_url):
                 if url in self.maybe_waiting:
+                    # Polled again only if something may be left: a full batch, a message made visible again
+                    # (failed, held back, delete lost), or one sent since (`_sent`, `put_chat`).
                     self.maybe_waiting.discard(url)
-                    got = self.deliver_sqs(url)
-                    if got:
-                        self.maybe_waiting.add(url)  # there may be more than one batch
-                    moved += got
+                    moved += self.deliver_sqs(url)
             if "stream" in self.maybe_waiting or self.pending_stream:
                 moved += self.deliver_stream()
             if not moved and not self.maybe_waiting and not self.pending_events:
