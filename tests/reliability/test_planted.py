@@ -57,7 +57,7 @@ def test_a_hold_on_the_listed_versions_only_is_caught(
     deployment: Deployment, scheduler: Scheduler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Planted: a hold locks the versions it listed, and never looks again after recording itself."""
-    monkeypatch.setattr(lifecycle, "hold_every_version", lambda enforcer, key, on: None)
+    monkeypatch.setattr(lifecycle, "hold_every_version", lambda enforcer, user_id, key, on: None)
     found = first_violation(deployment, scheduler, "base", ("hold", "write>D"))
     assert found is not None, "a version written while the hold was placed, left unlocked, went unnoticed"
     assert any("not held" in p for p in found.problems), found.problems

@@ -4,9 +4,10 @@ See `schedule.py` (the scheduler), `sidebyside.py` (worlds, actors, the
 table) and `observe.py` (the observer and the invariants). The CI profile
 runs a fixed set: every schedule within two preemptions of the two pairs of
 the issue's examples (a deletion and a write after it; a write before it
-and the deletion under a console hold) and within one of a hold beside a
-write, then one seeded random (PCT) schedule, with up to two crashes, of
-every pair of the catalogue in each world. `CONSENTRY_EXPLORE=nightly` runs
+and the deletion under a console hold) and of a hold beside its release,
+and within one of a hold beside a write, then one seeded random (PCT)
+schedule, with up to two crashes, of every pair of the catalogue in each
+world. `CONSENTRY_EXPLORE=nightly` runs
 twenty random schedules per pair and world and four more pairs
 exhaustively. One table is printed at the end of the run (tests/summaries.py).
 """
@@ -34,6 +35,7 @@ EXHAUSTIVE = [
     ("base", ("delete", "write>D"), 2),
     ("console", ("write<D", "delete"), 2),
     ("base", ("hold", "write>D"), 1 if SCALE == 1 else 2),
+    ("base", ("hold", "release"), 2),
 ]
 if SCALE > 1:
     EXHAUSTIVE += [

@@ -300,11 +300,27 @@ class Enforcer:
             outcome.wrote_s3 = True
         # A version written under a legal hold is held too (lifecycle would expire it as noncurrent): every
         # version stored now, so that one a late or retried notification names, no longer current, is not missed.
-        if target.event is Event.WRITE and new.held and self.chats.set_legal_hold(target.key, True):
+        if target.event is Event.WRITE and new.held and self.hold_as_recorded(target.user_id, target.key, True):
             outcome.wrote_s3 = True
         if revives(current, target.event) and self.chats.remove_markers(target.key):
             outcome.wrote_s3 = True
         return outcome
+
+    def hold_as_recorded(self, user_id: str, key: str, held: bool) -> int:
+        """Legal hold on (or off) on every version stored now, then the record read again, until they agree.
+
+        A decision to hold (or release) is made on the record as it was read. A newer hold event recorded
+        and applied meanwhile (a release run whole between a hold's record and its pass over S3, or between
+        a held chat's write and its lock) would be undone by the older decision's pass: while the record read
+        after the pass says otherwise, the pass is made again as it says. Returns the versions changed.
+        """
+        changed = 0
+        while True:
+            changed += self.chats.set_legal_hold(key, held)
+            latest = self.ledger.get_many([(user_id, key)]).get(key)  # strongly consistent (and the tagger's grant)
+            if latest is None or latest.removed or latest.held == held:
+                return changed
+            held = latest.held
 
     def _gone(self, target: Change, current: ChatRecord | None, outcome: Outcome) -> Outcome:
         """The version to tag is gone: rewritten (settle again on the current version) or removed (recorded)."""

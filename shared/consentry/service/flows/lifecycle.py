@@ -473,9 +473,9 @@ def retag_survivors(enforcer: Enforcer, ended: datetime, key: str, versions: Seq
     return max(left, key=lambda v: v.last_modified).version_id if left else None
 
 
-def hold_every_version(enforcer: Enforcer, key: str, *, on: bool) -> None:
+def hold_every_version(enforcer: Enforcer, user_id: str, key: str, *, on: bool) -> None:
     """The hold on (or off) on every version stored now, listed afresh: one written meanwhile is covered too."""
-    enforcer.chats.set_legal_hold(key, on)
+    enforcer.hold_as_recorded(user_id, key, on)
 
 
 def hold(enforcer: Enforcer, user_id: str, key: str, at: datetime, *, on: bool) -> str:
@@ -503,7 +503,7 @@ def hold(enforcer: Enforcer, user_id: str, key: str, at: datetime, *, on: bool) 
         return "gone"
     # S3 follows the ledger on every version stored now: one written between the listing and the record is
     # covered (its own write flow read the record before it said held), and a newer hold event wins.
-    hold_every_version(enforcer, key, on=record.held)
+    hold_every_version(enforcer, user_id, key, on=record.held)
     if on or record.state != State.DELETED or record.held:
         return "held" if record.held else "released"
     result = purge(enforcer, {key: record}, record.deleted_at or at)[key]
