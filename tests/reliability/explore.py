@@ -422,7 +422,9 @@ class Explorer:
         calls = list(self.points.calls)
         self.d.settle()
         flow.model(world)
-        self._judge(flow, [world], Case(flow.name, 0, "-", "alone"))
+        case = Case(flow.name, 0, "-", "alone")
+        self._judge(flow, [world], case)
+        assert not case.problem, f"{flow.name} alone: {case.problem}"
         return calls
 
     def _fresh(self, flow: Flow) -> World:

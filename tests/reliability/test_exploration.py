@@ -42,9 +42,9 @@ def test_every_call_point_of_the_flow_keeps_the_invariants(explorer: Explorer, f
     assert calls, f"{flow.name}: no AWS call counted"
     TABLE.points[flow.name] = calls
     destructive = first_destructive(calls)
+    kinds = [(kind, None) for kind in CRASHES] + [(f"E={e.name}", e) for e in EVENTS]
     violations = []
     for k, operation in enumerate(calls, start=1):
-        kinds = [(kind, None) for kind in CRASHES] + [(f"E={e.name}", e) for e in EVENTS]
         for kind, event in kinds:
             case = explorer.run(flow, k, operation, kind, event, destructive)
             TABLE.outcomes[(flow.name, "violation" if case.problem else case.outcome)] += 1
